@@ -1,0 +1,71 @@
+"""`feddeck`: the window by default; sub-commands for everything else.
+
+Exit codes: 0 success, 1 refused (bad input, not found, conflict, permission), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.cli import people_commands, resource_commands
+from app.cli.context import CliContext
+from app.cli.output import emit
+from app.config import Settings
+from app.errors import FedDeckError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="feddeck", description="FedDeck, a control center for federated learning."
+    )
+    parser.add_argument("--version", action="version", version=f"feddeck {__version__}")
+    parser.add_argument("--data-dir", help="data folder (env FEDDECK_DATA_DIR)")
+    parser.add_argument("--db-url", help="SQLAlchemy database URL (env FEDDECK_DB_URL)")
+    parser.add_argument("--hub-url", help="hub URL (env FEDDECK_HUB_URL)")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--user", help="acting user (env FEDDECK_USER)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the control center window (the default)")
+    gui.set_defaults(handler=None)
+    people_commands.register(sub, common)
+    resource_commands.register(sub, common)
+    return parser
+
+
+def _run_gui(settings: Settings) -> int:
+    from app.ui.app import run_app  # Qt is imported only when a window is wanted
+
+    return run_app(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    as_json = getattr(args, "json", False)
+    ctx: CliContext | None = None
+    try:
+        settings = Settings.load(args.data_dir, args.db_url, args.hub_url)
+        if getattr(args, "handler", None) is None:
+            return _run_gui(settings)
+        ctx = CliContext(settings=settings, user_name=args.user, as_json=as_json)
+        emit(args.handler(ctx, args), as_json, getattr(args, "columns", None))
+        return 0
+    except FedDeckError as exc:
+        if as_json:
+            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
+        print(f"feddeck: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed early
+        return 0
+    finally:
+        if ctx is not None:
+            ctx.close()

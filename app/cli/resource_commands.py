@@ -1,0 +1,139 @@
+"""`feddeck edge|config|job|db ...`: devices, training configs, runs and the schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli.context import CliContext
+from app.errors import InvalidInput
+
+JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds", "edges", "tags")
+
+
+def edge_add(ctx: CliContext, args: argparse.Namespace):
+    new = ctx.services.edges.register(ctx.actor(), args.name, args.tag)
+    if not ctx.as_json:
+        print(f"edge {new.edge.name!r} registered (device id {new.edge.device_id}).", file=sys.stderr)
+        print("Its token is shown only now; give it to the edge agent:", file=sys.stderr)
+        return new.token
+    return new
+
+
+def edge_list(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.edges.list(ctx.actor(), tag=args.tag)
+
+
+def edge_remove(ctx: CliContext, args: argparse.Namespace):
+    ctx.services.edges.remove(ctx.actor(), args.name)
+    return {"removed": args.name}
+
+
+def config_create(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.configs.import_toml(ctx.actor(), args.file)
+
+
+def config_list(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.configs.list(ctx.actor(), all_versions=args.all)
+
+
+def config_show(ctx: CliContext, args: argparse.Namespace):
+    record = ctx.services.configs.get(ctx.actor(), args.name, args.version)
+    if ctx.as_json:
+        return record
+    return ctx.services.configs.export_toml(ctx.actor(), args.name, record.version)
+
+
+def config_export(ctx: CliContext, args: argparse.Namespace):
+    text = ctx.services.configs.export_toml(ctx.actor(), args.name, args.version)
+    if args.output is None:
+        return text
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InvalidInput(f"{out} exists; pass --force to overwrite it")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    return {"exported": args.name, "file": str(out)}
+
+
+def job_create(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.jobs.create(
+        ctx.actor(),
+        name=args.name,
+        project=args.project,
+        config=args.config,
+        config_version=args.config_version,
+        edges=args.edge,
+        tags=args.tag,
+    )
+
+
+def job_list(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.jobs.list(ctx.actor(), status=args.status, tag=args.tag, project=args.project)
+
+
+def job_show(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.jobs.get(ctx.actor(), args.id)
+
+
+def db_upgrade(ctx: CliContext, args: argparse.Namespace):
+    db = ctx.services.db  # opening the services applies the migrations
+    return {"database": db.url, "revision": db.current_revision()}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    edge = sub.add_parser("edge", help="edge devices").add_subparsers(required=True)
+    p = edge.add_parser("add", parents=[common], help="register an edge; prints its token once")
+    p.add_argument("name")
+    p.add_argument("--tag", action="append", default=[], help="repeatable")
+    p.set_defaults(handler=edge_add)
+    p = edge.add_parser("list", parents=[common], help="list edges")
+    p.add_argument("--tag", help="only edges with this tag")
+    p.set_defaults(handler=edge_list, columns=("name", "device_id", "status", "last_seen", "tags"))
+    p = edge.add_parser("remove", parents=[common], help="remove an edge (revokes its token)")
+    p.add_argument("name")
+    p.set_defaults(handler=edge_remove)
+
+    config = sub.add_parser("config", help="training configs").add_subparsers(required=True)
+    p = config.add_parser("create", parents=[common], help="import a TOML config (new version)")
+    p.add_argument("--file", required=True)
+    p.set_defaults(handler=config_create)
+    p = config.add_parser("list", parents=[common], help="list configs (latest versions)")
+    p.add_argument("--all", action="store_true", help="every version")
+    p.set_defaults(handler=config_list, columns=("name", "version", "created_at"))
+    for verb, handler, text in (
+        ("show", config_show, "print a config"),
+        ("export", config_export, "write a config as TOML"),
+    ):
+        p = config.add_parser(verb, parents=[common], help=text)
+        p.add_argument("name")
+        p.add_argument("--version", type=int, help="default: the latest")
+        if verb == "export":
+            p.add_argument("--output", "-o", help="file to write (default: stdout)")
+            p.add_argument("--force", action="store_true", help="overwrite --output")
+        p.set_defaults(handler=handler)
+
+    job = sub.add_parser("job", help="FL jobs (runs)").add_subparsers(required=True)
+    p = job.add_parser("create", parents=[common], help="queue a job")
+    p.add_argument("name")
+    p.add_argument("--project", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--config-version", type=int)
+    p.add_argument("--edge", action="append", default=[], help="repeatable")
+    p.add_argument("--tag", action="append", default=[], help="repeatable")
+    p.set_defaults(handler=job_create)
+    p = job.add_parser("list", parents=[common], help="list jobs")
+    p.add_argument("--status")
+    p.add_argument("--tag")
+    p.add_argument("--project")
+    p.set_defaults(handler=job_list, columns=JOB_COLUMNS)
+    p = job.add_parser("show", parents=[common], help="one job in full")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=job_show)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(required=True)
+    p = db.add_parser("upgrade", parents=[common], help="apply migrations up to the newest")
+    p.set_defaults(handler=db_upgrade)

@@ -1,0 +1,93 @@
+"""Settings: where data lives, which database and which hub. Validated on construction.
+
+Precedence: explicit argument (CLI flag) > environment variable > default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import platformdirs
+
+from app.errors import InvalidInput
+
+ENV_DATA_DIR = "FEDDECK_DATA_DIR"
+ENV_DB_URL = "FEDDECK_DB_URL"
+ENV_HUB_URL = "FEDDECK_HUB_URL"
+
+HUB_SCHEMES = ("embedded", "local", "mqtt", "mqtts", "grpc", "grpcs")
+DEFAULT_HUB_URL = "embedded://mqtt"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_url: str
+    hub_url: str
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @classmethod
+    def load(
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        db_url: str | None = None,
+        hub_url: str | None = None,
+    ) -> Settings:
+        raw_dir = data_dir or os.environ.get(ENV_DATA_DIR) or platformdirs.user_data_dir("feddeck")
+        directory = _validate_data_dir(Path(raw_dir).expanduser())
+        url = db_url or os.environ.get(ENV_DB_URL) or f"sqlite:///{directory / 'feddeck.db'}"
+        hub = hub_url or os.environ.get(ENV_HUB_URL) or DEFAULT_HUB_URL
+        return cls(data_dir=directory, db_url=_validate_db_url(url), hub_url=validate_hub_url(hub))
+
+
+def _validate_data_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"data dir {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"data dir {path} cannot be created: {exc.strerror}") from exc
+    if not os.access(path, os.W_OK):
+        raise InvalidInput(f"data dir {path} is not writable")
+    return path.resolve()
+
+
+def _validate_db_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"database URL {url!r} is not a SQLAlchemy URL") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        parent = Path(parsed.database).expanduser().parent
+        if not parent.is_dir():
+            raise InvalidInput(f"database URL {url!r}: folder {parent} does not exist")
+    return url
+
+
+def validate_hub_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in HUB_SCHEMES:
+        raise InvalidInput(
+            f"hub URL {url!r}: scheme must be one of {', '.join(HUB_SCHEMES)}"
+        )
+    if parsed.scheme in ("mqtt", "mqtts", "grpc", "grpcs"):
+        if not parsed.hostname:
+            raise InvalidInput(f"hub URL {url!r} has no host")
+        try:
+            port = parsed.port
+        except ValueError as exc:
+            raise InvalidInput(f"hub URL {url!r} has an invalid port") from exc
+        if port is None:
+            raise InvalidInput(f"hub URL {url!r} has no port")
+    if parsed.scheme == "embedded" and parsed.netloc not in ("mqtt", "grpc", "local"):
+        raise InvalidInput(f"hub URL {url!r}: embedded hub must be embedded://mqtt, grpc or local")
+    return url

@@ -1,0 +1,1 @@
+"""FL domain: configs, messages, algorithms, models, data. No Qt, no database."""

@@ -1,0 +1,108 @@
+"""The training configuration: model, dataset, partitioning, algorithm, hyperparameters.
+
+A config is plain TOML on disk and JSON in the database; this module is the one validator
+for both. Unknown keys are refused so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.errors import InvalidInput
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    kind: Literal["logreg", "mlp", "cnn"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default=[64], max_length=8)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class DatasetSpec(_Strict):
+    name: Literal["digits", "mnist1d", "synthetic"] = "digits"
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    samples: int = Field(default=2000, ge=100, le=1_000_000, description="synthetic/mnist1d size")
+
+
+class PartitionSpec(_Strict):
+    kind: Literal["iid", "dirichlet", "shards"] = "iid"
+    alpha: float = Field(default=0.5, gt=0.0, description="Dirichlet concentration")
+    shards_per_client: int = Field(default=2, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class AlgorithmSpec(_Strict):
+    name: Literal[
+        "fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm", "centralized"
+    ] = "fedavg"
+    mu: float = Field(default=0.01, ge=0.0, description="FedProx proximal weight")
+    server_lr: float = Field(default=1.0, gt=0.0)
+    server_momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
+    tau: float = Field(default=1e-3, gt=0.0)
+
+
+class TrainingSpec(_Strict):
+    rounds: int = Field(default=20, ge=1, le=100_000)
+    local_epochs: int = Field(default=1, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    lr: float = Field(default=0.05, gt=0.0, le=10.0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    fraction_fit: float = Field(default=1.0, gt=0.0, le=1.0)
+    min_clients: int = Field(default=1, ge=1)
+    round_timeout_s: float = Field(default=120.0, gt=0.0)
+    seed: int = Field(default=0, ge=0)
+
+
+class FLConfig(_Strict):
+    name: Name
+    description: str = ""
+    model: ModelSpec = ModelSpec()
+    dataset: DatasetSpec = DatasetSpec()
+    partitioning: PartitionSpec = PartitionSpec()
+    algorithm: AlgorithmSpec = AlgorithmSpec()
+    training: TrainingSpec = TrainingSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FLConfig:
+        if self.model.kind == "cnn" and self.dataset.name == "synthetic":
+            raise ValueError("model.kind 'cnn' needs an image-like dataset (digits or mnist1d)")
+        return self
+
+
+def describe_validation_error(exc: ValidationError, source: str = "config") -> str:
+    """One readable line per problem: `training.lr: Input should be greater than 0`."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"invalid {source}: " + "; ".join(parts)
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> FLConfig:
+    try:
+        return FLConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc, source)) from exc
+
+
+def config_from_toml(text: str, source: str = "config") -> FLConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source} is not valid TOML: {exc}") from exc
+    return parse_config(data, source)
+
+
+def config_to_toml(config: FLConfig) -> str:
+    return tomli_w.dumps(config.model_dump(mode="json"))

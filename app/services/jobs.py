@@ -1,0 +1,180 @@
+"""Jobs (runs): creation with a frozen config snapshot, and validated status transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.errors import InvalidInput, NotFound
+from app.services.auth import Actor, require
+from app.services.configs import get_config
+from app.services.edges import get_edge
+from app.services.projects import get_project
+from app.services.records import JobRecord
+from app.storage import Database
+from app.storage.models import Job, JobEdge, JobStatus, JobStatusEvent, Role, User, utcnow
+
+S = JobStatus
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.QUEUED: frozenset({S.STARTING, S.STOPPED, S.FAILED}),
+    S.STARTING: frozenset({S.RUNNING, S.FAILED, S.STOPPED}),
+    S.RUNNING: frozenset({S.FINISHED, S.FAILED, S.STOPPED}),
+    S.FINISHED: frozenset(),
+    S.FAILED: frozenset(),
+    S.STOPPED: frozenset(),
+}
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+def parse_status(value: str) -> JobStatus:
+    try:
+        return JobStatus(value.upper())
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise InvalidInput(f"unknown job status {value!r}: use one of {allowed}") from None
+
+
+def _record(job: Job, creator: str | None) -> JobRecord:
+    snapshot = dict(job.config_snapshot)
+    return JobRecord(
+        id=job.id,
+        name=job.name,
+        tags=list(job.tags),
+        project=job.project.name,
+        config_name=snapshot.get("name", ""),
+        config_version=job.config.version if job.config else None,
+        config_snapshot=snapshot,
+        edges=sorted(je.edge.name for je in job.edges),
+        status=job.status,
+        status_reason=job.status_reason,
+        current_round=job.current_round,
+        total_rounds=int(snapshot.get("training", {}).get("rounds", 0)),
+        created_by=creator,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        history=[
+            {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
+        ],
+    )
+
+
+def _load(s: Session, job_id: int) -> Job:
+    job = s.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return job
+
+
+def _creator(s: Session, job: Job) -> str | None:
+    return s.scalar(select(User.name).where(User.id == job.created_by)) if job.created_by else None
+
+
+class JobService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self,
+        actor: Actor,
+        name: str,
+        project: str,
+        config: str,
+        edges: Iterable[str],
+        config_version: int | None = None,
+        tags: Iterable[str] = (),
+    ) -> JobRecord:
+        require(actor, Role.OPERATOR, "start jobs")
+        name = name.strip()
+        if not name or len(name) > 128:
+            raise InvalidInput("job name must be 1-128 characters")
+        edge_names = list(dict.fromkeys(edges))
+        if not edge_names:
+            raise InvalidInput("a job needs at least one edge")
+        with self._db.session() as s:
+            proj = get_project(s, project)
+            cfg = get_config(s, config, config_version)
+            min_clients = int(cfg.body.get("training", {}).get("min_clients", 1))
+            if len(edge_names) < min_clients:
+                raise InvalidInput(
+                    f"config {cfg.name!r} v{cfg.version} needs at least {min_clients} edges "
+                    f"(training.min_clients); {len(edge_names)} given"
+                )
+            job = Job(
+                name=name,
+                tags=sorted({t.strip() for t in tags if t.strip()}),
+                project=proj,
+                config=cfg,
+                config_snapshot=dict(cfg.body),
+                created_by=actor.id,
+                edges=[JobEdge(edge=get_edge(s, e)) for e in edge_names],
+                history=[JobStatusEvent(status=JobStatus.QUEUED.value, reason="created")],
+            )
+            s.add(job)
+            s.flush()
+            return _record(job, actor.name)
+
+    def get(self, actor: Actor, job_id: int) -> JobRecord:
+        require(actor, Role.VIEWER, "view jobs")
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            return _record(job, _creator(s, job))
+
+    def list(
+        self,
+        actor: Actor,
+        status: str | None = None,
+        tag: str | None = None,
+        project: str | None = None,
+    ) -> list[JobRecord]:
+        require(actor, Role.VIEWER, "list jobs")
+        query = select(Job).options(
+            selectinload(Job.project),
+            selectinload(Job.config),
+            selectinload(Job.edges).selectinload(JobEdge.edge),
+            selectinload(Job.history),
+        )
+        if status:
+            query = query.where(Job.status == parse_status(status).value)
+        with self._db.session() as s:
+            if project:
+                query = query.where(Job.project_id == get_project(s, project).id)
+            users = dict(s.execute(select(User.id, User.name)).tuples().all())
+            jobs = s.scalars(query.order_by(Job.id.desc())).all()
+            records = [_record(j, users.get(j.created_by)) for j in jobs]
+        return [r for r in records if tag is None or tag in r.tags]
+
+    def transition(self, actor: Actor, job_id: int, status: str, reason: str = "") -> JobRecord:
+        """Move a job along QUEUED → STARTING → RUNNING → FINISHED | FAILED | STOPPED."""
+        target = parse_status(status)
+        action = "stop jobs" if target == JobStatus.STOPPED else "change job status"
+        require(actor, Role.OPERATOR, action)
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            current = JobStatus(job.status)
+            if target not in TRANSITIONS[current]:
+                raise InvalidInput(
+                    f"job {job_id} is {current.value}; it cannot become {target.value}"
+                )
+            now = utcnow()
+            job.status = target.value
+            job.status_reason = reason
+            if target == JobStatus.RUNNING:
+                job.started_at = now
+            if target in TERMINAL:
+                job.finished_at = now
+            job.history.append(JobStatusEvent(status=target.value, reason=reason, at=now))
+            s.flush()
+            return _record(job, _creator(s, job))
+
+    def record_progress(self, actor: Actor, job_id: int, current_round: int) -> None:
+        require(actor, Role.OPERATOR, "report job progress")
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            if current_round < job.current_round:
+                raise InvalidInput(
+                    f"job {job_id} is at round {job.current_round}; round {current_round} is stale"
+                )
+            job.current_round = current_round

@@ -1,0 +1,86 @@
+"""Projects: each has exactly one group; a second attach is refused."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.errors import Conflict, NotFound
+from app.services.auth import Actor, require, validate_name
+from app.services.groups import get_group
+from app.services.records import ProjectRecord
+from app.storage import Database
+from app.storage.models import Project, Role
+
+
+def _record(p: Project) -> ProjectRecord:
+    return ProjectRecord(
+        id=p.id, name=p.name, description=p.description, group=p.group.name if p.group else None
+    )
+
+
+def get_project(s: Session, name: str) -> Project:
+    project = s.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"no project named {name!r}")
+    return project
+
+
+class ProjectService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self, actor: Actor, name: str, group: str | None = None, description: str = ""
+    ) -> ProjectRecord:
+        require(actor, Role.OPERATOR, "create projects")
+        validate_name("project", name)
+        with self._db.session() as s:
+            if s.scalar(select(Project.id).where(Project.name == name)):
+                raise Conflict(f"project {name!r} exists already")
+            project = Project(name=name, description=description)
+            if group is not None:
+                project.group = get_group(s, group)
+            s.add(project)
+            s.flush()
+            return _record(project)
+
+    def list(self, actor: Actor) -> list[ProjectRecord]:
+        require(actor, Role.VIEWER, "list projects")
+        with self._db.session() as s:
+            query = select(Project).options(selectinload(Project.group)).order_by(Project.name)
+            return [_record(p) for p in s.scalars(query)]
+
+    def attach_group(self, actor: Actor, project: str, group: str) -> ProjectRecord:
+        require(actor, Role.OPERATOR, "attach groups to projects")
+        with self._db.session() as s:
+            proj = get_project(s, project)
+            grp = get_group(s, group)
+            if proj.group is not None:
+                raise Conflict(
+                    f"project {project!r} already has group {proj.group.name!r}; "
+                    "a project has exactly one group (detach it first)"
+                )
+            proj.group = grp
+            s.flush()
+            return _record(proj)
+
+    def detach_group(self, actor: Actor, project: str) -> ProjectRecord:
+        require(actor, Role.OPERATOR, "detach groups from projects")
+        with self._db.session() as s:
+            proj = get_project(s, project)
+            if proj.group is None:
+                raise NotFound(f"project {project!r} has no group")
+            proj.group = None
+            s.flush()
+            return _record(proj)
+
+    def remove(self, actor: Actor, name: str) -> None:
+        require(actor, Role.OPERATOR, "remove projects")
+        from app.storage.models import Job
+
+        with self._db.session() as s:
+            proj = get_project(s, name)
+            if s.scalar(select(Job.id).where(Job.project_id == proj.id).limit(1)):
+                raise Conflict(f"project {name!r} has jobs; their history would be lost")
+            s.delete(proj)

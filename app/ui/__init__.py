@@ -1,0 +1,1 @@
+"""Qt only: the window, pages, dialogs and item models over services."""

@@ -1,0 +1,69 @@
+import os
+
+# Before any Qt import: no display on CI machines.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from app.services import Services  # noqa: E402
+from app.services.auth import Actor  # noqa: E402
+from app.storage import open_database  # noqa: E402
+from app.storage.models import Role  # noqa: E402
+
+PG_URL = os.environ.get("FEDDECK_TEST_PG_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Tests never read or write the user's real data dir or credentials."""
+    monkeypatch.setenv("FEDDECK_DATA_DIR", str(tmp_path / "data"))
+    for var in ("FEDDECK_DB_URL", "FEDDECK_HUB_URL", "FEDDECK_USER", "FEDDECK_PASSWORD",
+                "FEDDECK_NEW_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite-file":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    if request.param == "sqlite-memory":
+        return "sqlite:///:memory:"
+    if not PG_URL:
+        pytest.skip("PostgreSQL: set FEDDECK_TEST_PG_URL to a reachable server to run these")
+    return PG_URL
+
+
+@pytest.fixture
+def db(db_url):
+    database = open_database(db_url)
+    yield database
+    if database.engine.dialect.name == "postgresql":
+        from app.storage.models import Base
+
+        Base.metadata.drop_all(database.engine)
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    database.close()
+
+
+@pytest.fixture
+def services(db):
+    return Services.for_database(db)
+
+
+@pytest.fixture
+def admin(services) -> Actor:
+    services.users.create_first_admin("root", "rootpass123")
+    return services.users.login("root", "rootpass123")
+
+
+@pytest.fixture
+def operator(services, admin) -> Actor:
+    services.users.add(admin, "olga", "olgapass123", Role.OPERATOR.value)
+    return services.users.login("olga", "olgapass123")
+
+
+@pytest.fixture
+def viewer(services, admin) -> Actor:
+    services.users.add(admin, "vera", "verapass123", Role.VIEWER.value)
+    return services.users.login("vera", "verapass123")

@@ -1,0 +1,72 @@
+"""The window driven like a person: sign in, then the dashboard fills in from the database."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.config import Settings
+from app.services import Services
+from app.ui.dashboard_page import DashboardPage
+from app.ui.login_dialog import LoginDialog
+from app.ui.main_window import MainWindow
+from tests.helpers import SAMPLE_CONFIG
+
+
+@pytest.fixture
+def deck(tmp_path):
+    settings = Settings.load(data_dir=tmp_path / "ui")
+    services = Services.open(settings)
+    yield settings, services
+    services.close()
+
+
+def test_first_run_creates_the_admin(qtbot, deck):
+    _, services = deck
+    dialog = LoginDialog(services, first_run=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.password, "adminpass1")
+    qtbot.keyClicks(dialog.repeat, "adminpass2")
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
+    assert "differ" in dialog.error.text()
+    dialog.repeat.clear()
+    qtbot.keyClicks(dialog.repeat, "adminpass1")
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
+    assert dialog.actor.name == "admin" and dialog.actor.role == "admin"
+
+
+def test_wrong_password_shows_the_reason(qtbot, deck):
+    _, services = deck
+    services.users.create_first_admin("admin", "adminpass1")
+    dialog = LoginDialog(services, first_run=False)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.name, "admin")
+    qtbot.keyClicks(dialog.password, "nope-nope")
+    qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "wrong user name or password" in dialog.error.text(), timeout=5000)
+    assert dialog.actor is None and dialog.buttons.isEnabled()
+
+
+def test_dashboard_counts_from_the_database(qtbot, deck, tmp_path):
+    settings, services = deck
+    services.users.create_first_admin("admin", "adminpass1")
+    admin = services.users.login("admin", "adminpass1")
+    services.projects.create(admin, "p")
+    services.configs.save_dict(admin, SAMPLE_CONFIG)
+    for name in ("e1", "e2", "e3"):
+        services.edges.register(admin, name)
+    services.edges.set_status(admin, "e1", "TRAINING")
+    services.jobs.create(admin, "run-a", "p", SAMPLE_CONFIG["name"], ["e1", "e2"])
+    window = MainWindow(settings, services, admin)
+    qtbot.addWidget(window)
+    page = window.stack.currentWidget()
+    assert isinstance(page, DashboardPage)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    assert page.counts["edges:OFFLINE"].text() == "2"
+    assert page.counts["edges:TRAINING"].text() == "1"
+    assert page.counts["jobs:QUEUED"].text() == "1"
+    assert page.table.item(0, 1).text() == "run-a"
+    assert "admin" in window.statusBar().currentMessage()
+    window.grab().save(str(tmp_path / "dashboard.png"))
+    assert (tmp_path / "dashboard.png").stat().st_size > 1000
