@@ -76,9 +76,7 @@ def _validate_db_url(url: str) -> str:
 def validate_hub_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in HUB_SCHEMES:
-        raise InvalidInput(
-            f"hub URL {url!r}: scheme must be one of {', '.join(HUB_SCHEMES)}"
-        )
+        raise InvalidInput(f"hub URL {url!r}: scheme must be one of {', '.join(HUB_SCHEMES)}")
     if parsed.scheme in ("mqtt", "mqtts", "grpc", "grpcs"):
         if not parsed.hostname:
             raise InvalidInput(f"hub URL {url!r} has no host")

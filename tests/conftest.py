@@ -3,12 +3,12 @@ import os
 # Before any Qt import: no display on CI machines.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from app.services import Services  # noqa: E402
-from app.services.auth import Actor  # noqa: E402
-from app.storage import open_database  # noqa: E402
-from app.storage.models import Role  # noqa: E402
+from app.services import Services
+from app.services.auth import Actor
+from app.storage import open_database
+from app.storage.models import Role
 
 PG_URL = os.environ.get("FEDDECK_TEST_PG_URL")
 
@@ -17,8 +17,13 @@ PG_URL = os.environ.get("FEDDECK_TEST_PG_URL")
 def _isolated_env(tmp_path, monkeypatch):
     """Tests never read or write the user's real data dir or credentials."""
     monkeypatch.setenv("FEDDECK_DATA_DIR", str(tmp_path / "data"))
-    for var in ("FEDDECK_DB_URL", "FEDDECK_HUB_URL", "FEDDECK_USER", "FEDDECK_PASSWORD",
-                "FEDDECK_NEW_PASSWORD"):
+    for var in (
+        "FEDDECK_DB_URL",
+        "FEDDECK_HUB_URL",
+        "FEDDECK_USER",
+        "FEDDECK_PASSWORD",
+        "FEDDECK_NEW_PASSWORD",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 

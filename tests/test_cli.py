@@ -64,8 +64,22 @@ def test_full_setup_from_the_shell(cli):
     assert jrun(cli, "config", "create", "--file", str(SAMPLE))["version"] == 1
     cfg = jrun(cli, "config", "show", "digits-mlp-fedavg")
     assert cfg["body"]["training"]["rounds"] == 20
-    job = jrun(cli, "job", "create", "first", "--project", "digits", "--config",
-               "digits-mlp-fedavg", "--edge", "e1", "--edge", "e2", "--tag", "demo")
+    job = jrun(
+        cli,
+        "job",
+        "create",
+        "first",
+        "--project",
+        "digits",
+        "--config",
+        "digits-mlp-fedavg",
+        "--edge",
+        "e1",
+        "--edge",
+        "e2",
+        "--tag",
+        "demo",
+    )
     assert job["status"] == "QUEUED"
     assert jrun(cli, "job", "show", str(job["id"]))["edges"] == ["e1", "e2"]
     assert [j["name"] for j in jrun(cli, "job", "list", "--tag", "demo")] == ["first"]
@@ -96,8 +110,23 @@ def _bad_config(tmp_path, name, text):
         ((), ("config", "create", "--file", "{negative_lr}"), "training.lr"),
         ((), ("project", "attach-group", "digits", "other"), "exactly one group"),
         ((), ("edge", "add", "e1"), "exists already"),
-        (("viewer",), ("job", "create", "x", "--project", "digits", "--config",
-                       "digits-mlp-fedavg", "--edge", "e1", "--edge", "e2"), "may not start jobs"),
+        (
+            ("viewer",),
+            (
+                "job",
+                "create",
+                "x",
+                "--project",
+                "digits",
+                "--config",
+                "digits-mlp-fedavg",
+                "--edge",
+                "e1",
+                "--edge",
+                "e2",
+            ),
+            "may not start jobs",
+        ),
         ((), ("job", "show", "999"), "no job with id 999"),
     ],
 )
@@ -156,14 +185,27 @@ def test_bad_settings_named(tmp_path, capsys):
 
 def test_console_script_runs_as_a_process(tmp_path):
     """The installed entry point, in a real process, with the environment as the only input."""
-    env = {"FEDDECK_DATA_DIR": str(tmp_path / "p"), "FEDDECK_PASSWORD": "adminpass1",
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "FEDDECK_DATA_DIR": str(tmp_path / "p"),
+        "FEDDECK_PASSWORD": "adminpass1",
+        "PATH": "/usr/bin:/bin",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "app", "user", "add", "root", "--role", "admin", "--json"],
-        env=env, capture_output=True, text=True, check=False, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["role"] == "admin"
-    usage = subprocess.run([sys.executable, "-m", "app", "user", "frobnicate"], env=env,
-                           capture_output=True, text=True, check=False, cwd=ROOT)
+    usage = subprocess.run(
+        [sys.executable, "-m", "app", "user", "frobnicate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert usage.returncode == 2 and "invalid choice" in usage.stderr

@@ -146,7 +146,12 @@ def test_illegal_transitions(job_setup, operator):
     ],
 )
 def test_job_bad_input(job_setup, operator, kwargs, error, exc):
-    args = {"name": "r", "project": "digits", "config": SAMPLE_CONFIG["name"], "edges": ["e1", "e2"]}
+    args = {
+        "name": "r",
+        "project": "digits",
+        "config": SAMPLE_CONFIG["name"],
+        "edges": ["e1", "e2"],
+    }
     with pytest.raises(exc, match=error):
         job_setup.jobs.create(operator, **{**args, **kwargs})
     assert job_setup.jobs.list(operator) == []

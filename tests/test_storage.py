@@ -16,9 +16,22 @@ def test_migrations_take_an_empty_database_to_head(db_url):
     assert db.current_revision() == Database.head_revision()
     tables = set(inspect(db.engine).get_table_names())
     expected = {
-        "users", "groups", "memberships", "projects", "edges", "configs", "jobs", "job_edges",
-        "job_status_events", "round_metrics", "system_samples", "log_lines", "model_artifacts",
-        "schedules", "flows", "flow_steps",
+        "users",
+        "groups",
+        "memberships",
+        "projects",
+        "edges",
+        "configs",
+        "jobs",
+        "job_edges",
+        "job_status_events",
+        "round_metrics",
+        "system_samples",
+        "log_lines",
+        "model_artifacts",
+        "schedules",
+        "flows",
+        "flow_steps",
     }
     assert expected <= tables
     db.close()

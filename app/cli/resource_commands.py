@@ -15,7 +15,9 @@ JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds
 def edge_add(ctx: CliContext, args: argparse.Namespace):
     new = ctx.services.edges.register(ctx.actor(), args.name, args.tag)
     if not ctx.as_json:
-        print(f"edge {new.edge.name!r} registered (device id {new.edge.device_id}).", file=sys.stderr)
+        print(
+            f"edge {new.edge.name!r} registered (device id {new.edge.device_id}).", file=sys.stderr
+        )
         print("Its token is shown only now; give it to the edge agent:", file=sys.stderr)
         return new.token
     return new
@@ -72,7 +74,9 @@ def job_create(ctx: CliContext, args: argparse.Namespace):
 
 
 def job_list(ctx: CliContext, args: argparse.Namespace):
-    return ctx.services.jobs.list(ctx.actor(), status=args.status, tag=args.tag, project=args.project)
+    return ctx.services.jobs.list(
+        ctx.actor(), status=args.status, tag=args.tag, project=args.project
+    )
 
 
 def job_show(ctx: CliContext, args: argparse.Namespace):

@@ -44,7 +44,9 @@ class ConfigService:
         body = config.model_dump(mode="json")
         with self._db.session() as s:
             latest = s.scalar(select(func.max(Config.version)).where(Config.name == config.name))
-            row = Config(name=config.name, version=(latest or 0) + 1, body=body, created_by=actor.id)
+            row = Config(
+                name=config.name, version=(latest or 0) + 1, body=body, created_by=actor.id
+            )
             s.add(row)
             s.flush()
             return _record(row)

@@ -10,7 +10,9 @@ from typing import Any
 @dataclass(frozen=True)
 class Record:
     def to_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()
+        }
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ class Job(Base):
 class JobEdge(Base):
     __tablename__ = "job_edges"
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    edge_id: Mapped[int] = mapped_column(ForeignKey("edges.id", ondelete="CASCADE"), primary_key=True)
+    edge_id: Mapped[int] = mapped_column(
+        ForeignKey("edges.id", ondelete="CASCADE"), primary_key=True
+    )
     edge: Mapped[Edge] = relationship()
 
 

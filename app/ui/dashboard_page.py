@@ -51,7 +51,7 @@ class DashboardPage(QWidget):
             box = QGroupBox(title)
             grid = QGridLayout(box)
             for i, state in enumerate(states):
-                value = QLabel("–", objectName=f"count_{title.lower()}_{state}")
+                value = QLabel("-", objectName=f"count_{title.lower()}_{state}")
                 value.setStyleSheet("font-size: 20px; font-weight: 600")
                 grid.addWidget(value, 0, i)
                 grid.addWidget(QLabel(state.title()), 1, i)
@@ -72,8 +72,13 @@ class DashboardPage(QWidget):
         if self._loading:
             return
         self._loading = True
-        run_in_background(load_dashboard, self._services, self._actor,
-                          on_result=self._show, on_error=lambda _e: self._done())
+        run_in_background(
+            load_dashboard,
+            self._services,
+            self._actor,
+            on_result=self._show,
+            on_error=lambda _e: self._done(),
+        )
 
     def _done(self) -> None:
         self._loading = False
@@ -85,7 +90,12 @@ class DashboardPage(QWidget):
             label.setText(str((data.edges if kind == "edges" else data.jobs)[state]))
         self.table.setRowCount(len(data.latest))
         for r, job in enumerate(data.latest):
-            cells = [job.id, job.name, job.project, job.status,
-                     f"{job.current_round}/{job.total_rounds}"]
+            cells = [
+                job.id,
+                job.name,
+                job.project,
+                job.status,
+                f"{job.current_round}/{job.total_rounds}",
+            ]
             for c, value in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(str(value)))

@@ -56,8 +56,9 @@ class LoginDialog(QDialog):
             return
         self.buttons.setEnabled(False)
         self.error.setText("Checking…")
-        run_in_background(self._authenticate, name, password,
-                          on_result=self._done, on_error=self._failed)
+        run_in_background(
+            self._authenticate, name, password, on_result=self._done, on_error=self._failed
+        )
 
     def _authenticate(self, name: str, password: str) -> Actor:
         if self._first_run:

@@ -33,7 +33,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Signed in as {actor.name} ({actor.role.value}) · data in {settings.data_dir}"
         )
-        self._qsettings = QSettings(str(settings.data_dir / "window.ini"), QSettings.Format.IniFormat)
+        self._qsettings = QSettings(
+            str(settings.data_dir / "window.ini"), QSettings.Format.IniFormat
+        )
         geometry = self._qsettings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
