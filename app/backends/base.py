@@ -1,0 +1,242 @@
+"""The hub contract every backend implements, and the machinery they share.
+
+Threading contract (tested for every backend):
+- `publish` may be called from any thread; it encodes, chunks and hands chunks to the
+  backend, and returns once they are queued for sending.
+- Handlers run on the hub's own dispatch thread, named ``feddeck-hub-<node id>``, one at a
+  time, in the order messages arrived; never on the caller's or the network thread. A slow
+  handler delays later deliveries of this hub only. An exception in a handler is logged and
+  does not stop delivery.
+- State callbacks run on the dispatch thread too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from app.backends.chunking import Reassembler, WireLimits, split
+from app.core import topics
+from app.core.messages import Message, MessageRejected, decode, encode
+from app.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+Handler = Callable[[str, Message], None]
+
+
+class HubState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class HubError(Exception):
+    """The hub cannot do what was asked (not connected in time, closed, ...)."""
+
+
+@dataclass
+class HubStats:
+    published: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    handler_errors: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    pattern: str
+    handler: Handler
+    token: int
+
+
+_STOP = object()
+
+
+class Hub(ABC):
+    """Publish/subscribe over some transport. Use as a context manager or call close()."""
+
+    def __init__(self, node_id: str, limits: WireLimits | None = None) -> None:
+        self.node_id = node_id
+        self.limits = limits or WireLimits()
+        self.stats = HubStats()
+        self.state = HubState.DISCONNECTED
+        self._subs: list[Subscription] = []
+        self._subs_lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._seq_lock = threading.Lock()
+        self._state_listeners: list[Callable[[HubState], None]] = []
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._reassembler = Reassembler(self.limits)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_loop, name=f"feddeck-hub-{node_id}", daemon=True
+        )
+        self._dispatcher.start()
+
+    # -- the contract ---------------------------------------------------------------------
+    @abstractmethod
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect, waiting up to `timeout` s; raises HubError if not connected by then."""
+
+    def publish(self, topic: str, message: Message) -> Message:
+        """Stamp sender and sequence number, encode, and send. Returns what was sent."""
+        if self.state == HubState.CLOSED:
+            raise HubError("hub is closed")
+        if not topic or any(c in topic for c in "+#"):
+            raise InvalidInput(f"cannot publish to {topic!r}: a topic has no wildcards")
+        with self._seq_lock:
+            stamped = dataclasses.replace(message, sender=self.node_id, seq=next(self._seq))
+            frame = encode(stamped)
+            if len(frame) > self.limits.max_message_size:
+                raise InvalidInput(
+                    f"message of {len(frame)} bytes exceeds the hub limit of "
+                    f"{self.limits.max_message_size} bytes"
+                )
+            for chunk in split(frame, self.limits.chunk_size):
+                self._send_chunk(topic, chunk)
+        self.stats.published += 1
+        return stamped
+
+    def subscribe(self, pattern: str, handler: Handler) -> Subscription:
+        try:
+            topics.validate_pattern(pattern)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        sub = Subscription(pattern, handler, next(self._tokens))
+        with self._subs_lock:
+            first = all(s.pattern != pattern for s in self._subs)
+            self._subs.append(sub)
+        if first:
+            self._backend_subscribe(pattern)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._subs_lock:
+            self._subs = [s for s in self._subs if s.token != sub.token]
+            last = all(s.pattern != sub.pattern for s in self._subs)
+        if last:
+            self._backend_unsubscribe(sub.pattern)
+
+    def on_state(self, callback: Callable[[HubState], None]) -> None:
+        self._state_listeners.append(callback)
+
+    def close(self) -> None:
+        if self.state == HubState.CLOSED:
+            return
+        self._backend_close()
+        self._set_state(HubState.CLOSED)
+        self._inbox.put(_STOP)
+        if threading.current_thread() is not self._dispatcher:
+            self._dispatcher.join(timeout=10)
+
+    def __enter__(self) -> Hub:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until what was published has left this node (where the backend can tell)."""
+        return True
+
+    # -- for backends ---------------------------------------------------------------------
+    @abstractmethod
+    def _send_chunk(self, topic: str, chunk: bytes) -> None: ...
+
+    @abstractmethod
+    def _backend_subscribe(self, pattern: str) -> None: ...
+
+    @abstractmethod
+    def _backend_unsubscribe(self, pattern: str) -> None: ...
+
+    @abstractmethod
+    def _backend_close(self) -> None: ...
+
+    def _patterns(self) -> list[str]:
+        with self._subs_lock:
+            return list(dict.fromkeys(s.pattern for s in self._subs))
+
+    def _on_chunk(self, topic: str, chunk: bytes) -> None:
+        """Called by the backend's network thread: hand over and return at once."""
+        self._inbox.put((topic, chunk))
+
+    def _set_state(self, state: HubState) -> None:
+        if state != self.state:
+            self.state = state
+            self._inbox.put(("__state__", state))
+
+    # -- dispatch thread ------------------------------------------------------------------
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is _STOP:
+                return
+            topic, data = item
+            if topic == "__state__":
+                for listener in list(self._state_listeners):
+                    self._call(listener, data)
+                continue
+            try:
+                frame = self._reassembler.feed(data)
+                if frame is None:
+                    continue
+                message = decode(frame, self.limits.max_message_size)
+            except MessageRejected as exc:
+                self._reject(topic, str(exc))
+                continue
+            self._deliver(topic, message)
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.stats.rejected += 1
+        self.stats.reasons[reason.split(":")[0]] += 1
+        log.warning("%s rejected a message on %s: %s", self.node_id, topic, reason)
+
+    def _deliver(self, topic: str, message: Message) -> None:
+        with self._subs_lock:
+            targets = [s.handler for s in self._subs if topics.matches(s.pattern, topic)]
+        for handler in targets:
+            self.stats.delivered += 1
+            self._call(handler, topic, message)
+
+    def _call(self, fn: Callable, *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("%s: a hub handler failed", self.node_id)
+
+
+class AckWaiter:
+    """Lets a caller wait until the network thread confirms something (SUBACK, hub ack)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[object, threading.Event] = {}
+
+    def expect(self, key: object) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(key, threading.Event())
+
+    def ack(self, key: object) -> None:
+        with self._lock:
+            event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def release_all(self) -> None:
+        with self._lock:
+            events, self._events = list(self._events.values()), {}
+        for event in events:
+            event.set()

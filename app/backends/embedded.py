@@ -1,0 +1,39 @@
+"""Hubs the control center (or `feddeck hub`) runs itself, on loopback by default."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.backends.chunking import WireLimits
+from app.errors import InvalidInput
+
+
+class EmbeddedHub(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def start_embedded_hub(
+    kind: str, host: str = "127.0.0.1", port: int = 0, limits: WireLimits | None = None
+) -> EmbeddedHub:
+    """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running."""
+    if kind == "mqtt":
+        from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
+
+        return EmbeddedMqttBroker(host, port).start()
+    if kind == "grpc":
+        from app.backends.grpc.server import GrpcHubServer
+
+        return GrpcHubServer(host, port, limits=limits).start()
+    if kind == "local":
+        return _LocalEmbedded()
+    raise InvalidInput(f"unknown embedded hub {kind!r}: use mqtt, grpc or local")
+
+
+class _LocalEmbedded:
+    url = "local://default"
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""gRPC hub: a routing service every node streams to, and its client."""

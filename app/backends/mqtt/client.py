@@ -1,0 +1,144 @@
+"""MQTT hub client on paho-mqtt 2.x: QoS 1, subscriptions renewed on every (re)connect,
+automatic reconnect with backoff, and a last will so that a dead node is seen OFFLINE."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from app.backends.base import Hub, HubError, HubState
+from app.backends.chunking import CHUNK_OVERHEAD, WireLimits, split
+from app.core.messages import Message, MessageType, encode
+
+QOS = 1
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    host: str
+    port: int
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    will_topic: str | None = None
+    keepalive_s: int = 15
+
+
+class MqttHub(Hub):
+    def __init__(self, node_id: str, options: MqttOptions, limits: WireLimits | None = None):
+        super().__init__(node_id, limits)
+        self.options = options
+        self._connected = threading.Event()
+        self._inflight = 0  # chunks handed to paho and not yet acknowledged by the broker
+        self._inflight_cv = threading.Condition()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{node_id}-{id(self):x}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        client.max_inflight_messages_set(64)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        if options.username:
+            client.username_pw_set(options.username, options.password)
+        if options.tls:
+            client.tls_set(
+                ca_certs=options.ca_file,
+                certfile=options.cert_file,
+                keyfile=options.key_file,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if options.will_topic:
+            # Sent by the broker if this node vanishes without a clean close.
+            will = Message(MessageType.STATUS, sender=node_id, body={"state": "OFFLINE"})
+            for chunk in split(encode(will), self.limits.chunk_size):
+                client.will_set(options.will_topic, chunk, qos=QOS)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self._client = client
+
+    def connect(self, timeout: float = 10.0) -> None:
+        self._set_state(HubState.CONNECTING)
+        self._client.connect_async(self.options.host, self.options.port, self.options.keepalive_s)
+        self._client.loop_start()
+        if not self._connected.wait(timeout):
+            raise HubError(
+                f"no MQTT broker answered at {self.options.host}:{self.options.port} "
+                f"within {timeout:.0f} s"
+            )
+
+    # paho callbacks: all on paho's network thread.
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._set_state(HubState.RECONNECTING)
+            return
+        patterns = self._patterns()
+        if patterns:
+            client.subscribe([(p, QOS) for p in patterns])
+        self._connected.set()
+        self._set_state(HubState.CONNECTED)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        if self.state != HubState.CLOSED:
+            self._set_state(HubState.RECONNECTING)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self._on_chunk(msg.topic, msg.payload)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._inflight_cv:
+            self._inflight -= 1
+            self._inflight_cv.notify_all()
+
+    # Hub hooks.
+    def _send_chunk(self, topic: str, chunk: bytes) -> None:
+        if len(chunk) > self.limits.chunk_size + CHUNK_OVERHEAD:
+            raise HubError("chunk over the size limit")  # guarded by split(); never expected
+        # Backpressure: keep a bounded window of chunks queued in paho's memory. paho's
+        # own lock is taken inside publish() and around on_publish, so never hold ours there.
+        with self._inflight_cv:
+            while self._inflight >= 256 and self.state != HubState.CLOSED:
+                self._inflight_cv.wait(1.0)
+            self._inflight += 1
+        info = self._client.publish(topic, chunk, qos=QOS)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            with self._inflight_cv:
+                self._inflight -= 1
+            raise HubError(f"MQTT publish failed: {mqtt.error_string(info.rc)}")
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._inflight_cv:
+            while self._inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._inflight_cv.wait(left)
+        return True
+
+    def _backend_subscribe(self, pattern: str) -> None:
+        if self._connected.is_set():
+            self._client.subscribe(pattern, QOS)
+
+    def _backend_unsubscribe(self, pattern: str) -> None:
+        if self._connected.is_set():
+            self._client.unsubscribe(pattern)
+
+    def _backend_close(self) -> None:
+        self.state = HubState.CLOSED
+        with self._inflight_cv:
+            self._inflight_cv.notify_all()
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,94 @@
+"""An amqtt broker run in-process on its own asyncio loop thread: the offline default hub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+from app.backends.base import HubError
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedMqttBroker:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def _config(self) -> dict:
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            # No packet/event logger plugins: they cost throughput and flood the log.
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }
+
+    def start(self, timeout: float = 15.0) -> EmbeddedMqttBroker:
+        from amqtt.broker import Broker
+
+        # amqtt logs every connection at INFO; keep the node's own log readable.
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def boot() -> None:
+            try:
+                self._broker = Broker(self._config(), loop=loop)
+                await self._broker.start()
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                ready.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.create_task(boot())
+            loop.run_forever()
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="feddeck-mqtt-broker", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or failure:
+            self.stop()
+            reason = failure[0] if failure else "timeout"
+            raise HubError(f"embedded MQTT broker failed to start on {self.port}: {reason}")
+        return self
+
+    def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._broker is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
+            try:
+                fut.result(timeout=10)
+            except Exception as exc:
+                log.warning("embedded broker shutdown: %s", exc)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._broker = None
+
+    def __enter__(self) -> EmbeddedMqttBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

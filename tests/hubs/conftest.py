@@ -1,0 +1,144 @@
+"""Every hub backend behind one fixture, so one conformance suite runs against all of them."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+from app.backends.base import Hub, HubState
+from app.backends.chunking import WireLimits
+from app.backends.factory import create_hub
+from app.backends.mqtt.embedded_broker import free_port
+
+BACKENDS = ["local", "mqtt-embedded", "mosquitto", "grpc"]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class Mosquitto:
+    """A real Mosquitto broker on a free loopback port, for as long as the test needs it."""
+
+    def __init__(self, tmp_path) -> None:
+        self.port = free_port()
+        self.conf = tmp_path / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_inflight_messages 0\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        self.proc = subprocess.Popen(
+            [shutil.which("mosquitto"), "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@dataclass
+class HubEnv:
+    name: str
+    url: str
+    restart_fn: object
+    stop_fn: object
+    limits: WireLimits = field(default_factory=WireLimits)
+    hubs: list[Hub] = field(default_factory=list)
+
+    def make(self, node_id: str | None = None, connect: bool = True, **kw) -> Hub:
+        hub = create_hub(self.url, node_id or f"n{uuid.uuid4().hex[:6]}", limits=self.limits, **kw)
+        self.hubs.append(hub)
+        if connect:
+            hub.connect(timeout=15)
+        return hub
+
+    def restart(self) -> None:
+        self.restart_fn()
+
+    def close(self) -> None:
+        for hub in self.hubs:
+            hub.close()
+        self.stop_fn()
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_connected(*hubs: Hub, timeout: float = 30.0) -> None:
+    wait_for(lambda: all(h.state == HubState.CONNECTED for h in hubs), timeout, "reconnect")
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_env(request, tmp_path):
+    kind = request.param
+    if kind == "local":
+        from app.backends.local import router
+
+        name = f"t{uuid.uuid4().hex[:8]}"
+        env = HubEnv(kind, f"local://{name}", router(name).restart, lambda: None)
+    elif kind == "mqtt-embedded":
+        from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
+
+        broker = EmbeddedMqttBroker().start()
+
+        def restart():
+            broker.stop()
+            time.sleep(0.3)
+            broker.start()
+
+        env = HubEnv(kind, broker.url, restart, broker.stop)
+    elif kind == "mosquitto":
+        if shutil.which("mosquitto") is None:
+            pytest.skip("mosquitto is not installed (`.ci/run` installs it)")
+        broker = Mosquitto(tmp_path).start()
+
+        def restart():
+            broker.stop()
+            broker.start()
+
+        env = HubEnv(kind, broker.url, restart, broker.stop)
+    else:
+        from app.backends.grpc.server import GrpcHubServer
+
+        servers = [GrpcHubServer().start()]
+
+        def restart():
+            port = servers[0].port
+            servers[0].stop(grace=0)
+            servers[0] = GrpcHubServer(port=port).start()
+
+        env = HubEnv(kind, servers[0].url, restart, lambda: servers[0].stop(grace=0))
+    yield env
+    env.close()
