@@ -65,7 +65,8 @@ def encode(message: Message) -> bytes:
     if message.tensors:
         from safetensors.numpy import save
 
-        payload = save({k: np.ascontiguousarray(v) for k, v in message.tensors.items()})
+        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
+        payload = save({k: np.require(v, requirements="C") for k, v in message.tensors.items()})
     header = {
         "v": message.schema_version,
         "type": message.type.value,
@@ -86,13 +87,9 @@ def _field(header: dict, name: str, kinds: type | tuple[type, ...], optional: bo
     value = header.get(name)
     if value is None and optional:
         return None
-    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in _tuple(kinds):
+    if isinstance(value, bool) or not isinstance(value, kinds):  # no header field is a bool
         raise MessageRejected(f"header field {name!r} has the wrong type ({type(value).__name__})")
     return value
-
-
-def _tuple(kinds):
-    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 def decode(frame: bytes | bytearray | memoryview, max_size: int | None = None) -> Message:

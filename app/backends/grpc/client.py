@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
-
 from app.backends.base import AckWaiter, Hub, HubError, HubState
 from app.backends.chunking import WireLimits
 from app.backends.grpc import hub_pb2, hub_pb2_grpc

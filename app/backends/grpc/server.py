@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-
 from app.backends.chunking import CHUNK_OVERHEAD, WireLimits
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.core import topics
@@ -64,7 +63,7 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         with self._lock:
             return sorted(s.node_id for s in self._sessions)
 
-    def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:  # noqa: N802
+    def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         node_id = metadata.get("node-id", "")
         if self._authenticate is not None:

@@ -60,8 +60,8 @@ class MqttHub(Hub):
         if options.will_topic:
             # Sent by the broker if this node vanishes without a clean close.
             will = Message(MessageType.STATUS, sender=node_id, body={"state": "OFFLINE"})
-            for chunk in split(encode(will), self.limits.chunk_size):
-                client.will_set(options.will_topic, chunk, qos=QOS)
+            (chunk,) = split(encode(will), self.limits.chunk_size)  # tiny: always one chunk
+            client.will_set(options.will_topic, chunk, qos=QOS)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

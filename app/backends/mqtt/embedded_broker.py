@@ -59,7 +59,7 @@ class EmbeddedMqttBroker:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            loop.create_task(boot())
+            self._boot = loop.create_task(boot())
             loop.run_forever()
             loop.close()
 

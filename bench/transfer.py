@@ -1,0 +1,181 @@
+"""Move one large named-tensor message through each hub on loopback; compare with raw TCP.
+
+    python -m bench.transfer [--sizes 100,1000] [--backends local,mqtt,mosquitto,grpc] [--json]
+
+MB/s counts payload megabytes (10^6 bytes) from the start of publish() until the receiving
+handler holds the decoded tensors. The baseline sends the same number of bytes through a
+plain TCP socket between two threads of this process, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.backends.factory import create_hub
+from app.backends.mqtt.embedded_broker import free_port
+from app.core.messages import Message, MessageType
+
+MB = 1_000_000
+
+
+def socket_baseline(nbytes: int) -> float:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    received = [0]
+
+    def receive() -> None:
+        conn, _ = server.accept()
+        buf = memoryview(bytearray(1 << 20))
+        while received[0] < nbytes:
+            n = conn.recv_into(buf)
+            if not n:
+                break
+            received[0] += n
+        conn.close()
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    payload = np.ones(nbytes, dtype=np.uint8)
+    client = socket.create_connection(("127.0.0.1", port))
+    start = time.perf_counter()
+    client.sendall(memoryview(payload))
+    thread.join()
+    elapsed = time.perf_counter() - start
+    client.close()
+    server.close()
+    assert received[0] == nbytes
+    return elapsed
+
+
+def hub_transfer(url: str, nbytes: int) -> float:
+    done = threading.Event()
+    got: list[Message] = []
+    rx = create_hub(url, "bench-rx")
+    tx = create_hub(url, "bench-tx")
+    try:
+        rx.subscribe("fd/bench/#", lambda topic, m: (got.append(m), done.set()))
+        rx.connect(timeout=20)
+        tx.connect(timeout=20)
+        tensor = np.ones(nbytes // 4, dtype=np.float32)
+        start = time.perf_counter()
+        tx.publish("fd/bench/model/up", Message(MessageType.DATA, tensors={"w": tensor}))
+        if not done.wait(600):
+            raise TimeoutError(f"{url}: message not delivered")
+        elapsed = time.perf_counter() - start
+        assert got[0].tensors["w"].nbytes == tensor.nbytes
+        return elapsed
+    finally:
+        tx.close()
+        rx.close()
+
+
+class _Hubs:
+    """Starts each backend's hub for the run and stops it after."""
+
+    def __init__(self) -> None:
+        self._stops: list = []
+        self._tmp = Path(tempfile.mkdtemp(prefix="feddeck-bench-"))
+
+    def url(self, backend: str) -> str | None:
+        if backend == "local":
+            return "local://bench"
+        if backend == "mqtt":
+            from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
+
+            broker = EmbeddedMqttBroker().start()
+            self._stops.append(broker.stop)
+            return broker.url
+        if backend == "grpc":
+            from app.backends.grpc.server import GrpcHubServer
+
+            server = GrpcHubServer().start()
+            self._stops.append(server.stop)
+            return server.url
+        if backend == "mosquitto":
+            binary = shutil.which("mosquitto")
+            if binary is None:
+                return None
+            port = free_port()
+            conf = self._tmp / "mosquitto.conf"
+            conf.write_text(
+                f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                "max_queued_messages 0\nmax_inflight_messages 0\n"
+            )
+            proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
+            self._stops.append(lambda: (proc.terminate(), proc.wait()))
+            time.sleep(0.5)
+            return f"mqtt://127.0.0.1:{port}"
+        raise SystemExit(f"unknown backend {backend!r}")
+
+    def stop(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000", help="payload sizes in MB")
+    parser.add_argument("--backends", default="local,mqtt,mosquitto,grpc")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        parser.error("--sizes takes comma-separated whole numbers of MB")
+    rows = []
+    hubs = _Hubs()
+    try:
+        for size in sizes:
+            nbytes = size * MB
+            base = socket_baseline(nbytes)
+            rows.append(
+                {
+                    "backend": "tcp-socket",
+                    "mb": size,
+                    "seconds": base,
+                    "mb_per_s": size / base,
+                    "vs_socket": 1.0,
+                }
+            )
+            for backend in args.backends.split(","):
+                url = hubs.url(backend)
+                if url is None:
+                    print(f"skipping {backend}: not installed", file=sys.stderr)
+                    continue
+                seconds = hub_transfer(url, nbytes)
+                rows.append(
+                    {
+                        "backend": backend,
+                        "mb": size,
+                        "seconds": seconds,
+                        "mb_per_s": size / seconds,
+                        "vs_socket": base / seconds,
+                    }
+                )
+    finally:
+        hubs.stop()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'backend':<12} {'MB':>6} {'seconds':>8} {'MB/s':>8} {'vs socket':>10}")
+        for r in rows:
+            print(
+                f"{r['backend']:<12} {r['mb']:>6} {r['seconds']:>8.2f} {r['mb_per_s']:>8.0f} "
+                f"{r['vs_socket']:>10.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
