@@ -5,7 +5,6 @@ import sys
 
 import pytest
 
-from app.backends.factory import create_hub
 from app.core.messages import MessageType
 from tests.hubs.conftest import wait_for
 
