@@ -37,3 +37,18 @@ class _LocalEmbedded:
 
     def stop(self) -> None:
         pass
+
+
+# Fixed loopback ports for the control center's embedded hub, so that edge agents started
+# by hand (`feddeck edge --hub mqtt://127.0.0.1:18830 ...`) find it.
+EMBEDDED_PORTS = {"mqtt": 18830, "grpc": 50051}
+
+
+def client_url(hub_url: str) -> str:
+    """The URL a node connects to for a configured hub URL (embedded → its loopback address)."""
+    if not hub_url.startswith("embedded://"):
+        return hub_url
+    kind = hub_url.removeprefix("embedded://")
+    if kind == "local":
+        return "local://default"
+    return f"{kind}://127.0.0.1:{EMBEDDED_PORTS[kind]}"

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     people_commands.register(sub, common)
     resource_commands.register(sub, common)
     runtime_commands.register(sub, common)
+    runtime_commands.register_runtime(sub, common)
     return parser
 
 

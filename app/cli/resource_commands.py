@@ -89,7 +89,14 @@ def db_upgrade(ctx: CliContext, args: argparse.Namespace):
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    edge = sub.add_parser("edge", help="edge devices").add_subparsers(required=True)
+    edge_parser = sub.add_parser(
+        "edge", parents=[common], help="edge devices; with --hub and --token: run the agent"
+    )
+    from app.cli.runtime_commands import add_agent_options, edge_run
+
+    add_agent_options(edge_parser)
+    edge_parser.set_defaults(handler=edge_run)
+    edge = edge_parser.add_subparsers(required=False, metavar="{add,list,remove}")
     p = edge.add_parser("add", parents=[common], help="register an edge; prints its token once")
     p.add_argument("name")
     p.add_argument("--tag", action="append", default=[], help="repeatable")

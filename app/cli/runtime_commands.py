@@ -46,3 +46,118 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--grpc", metavar="HOST:PORT", help="serve the gRPC hub, e.g. :50051")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="serve the embedded MQTT broker")
     p.set_defaults(handler=hub_run)
+
+
+def server_run(ctx: CliContext, args: argparse.Namespace):
+    """The FL server process for one run (started by the launcher)."""
+    import logging
+
+    from app.backends.embedded import client_url
+    from app.backends.factory import create_hub
+    from app.core.server import FLServer
+    from app.services.launcher import build_run_spec, write_outcome
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    spec = build_run_spec(ctx.services, ctx.settings, args.run)
+    hub = create_hub(client_url(args.hub or ctx.settings.hub_url), f"server-{args.run}")
+    hub.connect(timeout=30)
+    server = FLServer(hub, spec)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.request_stop())
+    try:
+        outcome = server.serve()
+    finally:
+        hub.close()
+    write_outcome(ctx.settings, args.run, outcome.state, outcome.reason, outcome.rounds_done)
+    if outcome.state == "FAILED":
+        raise RunFailed(f"run {args.run} failed: {outcome.reason}")
+    return {
+        "run_id": args.run,
+        "state": outcome.state,
+        "rounds": outcome.rounds_done,
+        "test_accuracy": outcome.test_accuracy,
+    }
+
+
+class RunFailed(InvalidInput):
+    pass
+
+
+def edge_run(ctx: CliContext, args: argparse.Namespace):
+    """The edge agent: runs until interrupted."""
+    import logging
+
+    from app.backends.factory import create_hub
+    from app.core import topics
+    from app.core.edge import EdgeAgent
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not args.hub or not args.token:
+        raise InvalidInput(
+            "give a sub-command (add, list, remove), or --hub and --token to run the agent"
+        )
+    device_id, _, secret = args.token.partition(".")
+    if not device_id or not secret:
+        raise InvalidInput("--token must be the token printed by `feddeck edge add`")
+    if args.heartbeat <= 0:
+        raise InvalidInput("--heartbeat must be a positive number of seconds")
+    hub = create_hub(
+        args.hub, device_id, token=args.token, will_topic=topics.edge_topic(device_id, "status")
+    )
+    agent = EdgeAgent(hub, device_id, args.name or device_id, heartbeat_s=args.heartbeat)
+    agent.start()
+    print(f"edge {agent.name} ({device_id}) connected to {args.hub}", file=sys.stderr)
+    try:
+        wait_for_signal()
+    finally:
+        agent.stop()
+        hub.close()
+    return None
+
+
+def add_agent_options(p: argparse.ArgumentParser) -> None:
+    """`feddeck edge --hub URL --token T`: the agent shares the `edge` command."""
+    p.add_argument("--hub", help="hub URL, e.g. mqtt://10.0.0.5:18830")
+    p.add_argument("--token", help="the edge's token from `feddeck edge add`")
+    p.add_argument("--name", help="display name (default: the device id)")
+    p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between load samples")
+
+
+def demo_run(ctx: CliContext, args: argparse.Namespace):
+    from app.services.demo import DemoOptions, run_demo
+
+    if not args.headless:
+        raise InvalidInput("the windowed demo starts from the app (`feddeck`); add --headless here")
+    if args.rounds < 1:
+        raise InvalidInput("--rounds must be at least 1")
+    options = DemoOptions(
+        edges=args.edges, rounds=args.rounds, backend=args.backend, heartbeat_s=args.heartbeat
+    )
+
+    def progress(event) -> None:
+        if event.kind == "metric" and event.data["node"] == "aggregate" and not ctx.as_json:
+            acc = event.data["values"].get("test_accuracy", float("nan"))
+            print(
+                f"round {event.data['round']:>3}/{args.rounds}: test accuracy {acc:.4f}",
+                file=sys.stderr,
+            )
+
+    summary = run_demo(ctx.settings, options, on_event=progress)
+    if summary["status"] != "FINISHED":
+        raise RunFailed(f"demo run {summary['run_id']} {summary['status']}: {summary['reason']}")
+    return summary
+
+
+def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("server", parents=[common], help="FL server process for one run")
+    p.add_argument("--run", type=int, required=True, help="job id")
+    p.add_argument("--hub", help="hub URL (default: the configured hub)")
+    p.set_defaults(handler=server_run)
+
+    p = sub.add_parser("demo", parents=[common], help="local demo cluster with one FedAvg run")
+    p.add_argument("--headless", action="store_true", help="no window; print progress")
+    p.add_argument("--edges", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--backend", choices=["local", "mqtt", "grpc"], default="mqtt")
+    p.add_argument("--heartbeat", type=float, default=1.0)
+    p.set_defaults(handler=demo_run)

@@ -35,7 +35,8 @@ class MessageType(StrEnum):
     LOG = "log"  # log lines
     MODEL_UP = "model_up"  # a client's update for the server
     MODEL_DOWN = "model_down"  # the global model for the clients
-    CONTROL = "control"  # tasks and commands: start round, stop, ...
+    CONTROL = "control"  # tasks and commands: join a run, leave, stop, ...
+    ARTIFACT = "artifact"  # a model file the server stored: round, node, path, sha256, size
     DATA = "data"  # anything else; used by tests and benchmarks
 
 

@@ -1,8 +1,9 @@
 """The topic scheme every node uses. MQTT syntax: `/` levels, `+` one level, `#` the rest.
 
-    fd/<project>/edge/<node>/<kind>             an edge's own channel (status, system, control)
+    fd/edge/<node>/<kind>                       an edge's own channel (status, system, control);
+                                                edges serve many projects, so no project level
     fd/<project>/run/<run>/<node>/<kind>        a run's traffic, per node
-        kind: status | system | metrics | logs | model/up | model/down | control
+        kind: status | system | metrics | logs | model/up | model/down | control | artifacts
 
 `<node>` is an edge's device id, or "server" for a run's aggregator, or "center" for the
 control center. Scoping by project then node is what the hub's access rules key on.
@@ -15,7 +16,7 @@ import re
 ROOT = "fd"
 SERVER = "server"
 CENTER = "center"
-KINDS = ("status", "system", "metrics", "logs", "model/up", "model/down", "control")
+KINDS = ("status", "system", "metrics", "logs", "model/up", "model/down", "control", "artifacts")
 _LEVEL = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -32,8 +33,12 @@ def _kind(kind: str) -> str:
     return kind
 
 
-def edge_topic(project: str, node: str, kind: str) -> str:
-    return f"{ROOT}/{_level(project, 'project')}/edge/{_level(node, 'node')}/{_kind(kind)}"
+def edge_topic(node: str, kind: str) -> str:
+    return f"{ROOT}/edge/{_level(node, 'node')}/{_kind(kind)}"
+
+
+def edge_pattern(node: str = "+", kind: str = "#") -> str:
+    return f"{ROOT}/edge/{node}/{kind}"
 
 
 def run_topic(project: str, run_id: int, node: str, kind: str) -> str:

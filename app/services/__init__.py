@@ -11,6 +11,7 @@ from app.services.edges import EdgeService
 from app.services.groups import GroupService
 from app.services.jobs import JobService
 from app.services.projects import ProjectService
+from app.services.run_data import RunDataService
 from app.services.users import UserService
 from app.storage import Database, open_database
 
@@ -26,6 +27,7 @@ class Services:
     edges: EdgeService
     configs: ConfigService
     jobs: JobService
+    run_data: RunDataService
 
     @classmethod
     def for_database(cls, db: Database) -> Services:
@@ -37,6 +39,7 @@ class Services:
             edges=EdgeService(db),
             configs=ConfigService(db),
             jobs=JobService(db),
+            run_data=RunDataService(db),
         )
 
     @classmethod

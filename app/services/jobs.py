@@ -26,6 +26,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.STOPPED: frozenset(),
 }
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+LEVEL_ORDER = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def parse_status(value: str) -> JobStatus:
@@ -59,6 +60,21 @@ def _record(job: Job, creator: str | None) -> JobRecord:
             {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
         ],
     )
+
+
+def apply_transition(job: Job, target: JobStatus, reason: str = "") -> None:
+    """Move `job` to `target` inside the caller's session, or raise InvalidInput."""
+    current = JobStatus(job.status)
+    if target not in TRANSITIONS[current]:
+        raise InvalidInput(f"job {job.id} is {current.value}; it cannot become {target.value}")
+    now = utcnow()
+    job.status = target.value
+    job.status_reason = reason
+    if target == JobStatus.RUNNING:
+        job.started_at = now
+    if target in TERMINAL:
+        job.finished_at = now
+    job.history.append(JobStatusEvent(status=target.value, reason=reason, at=now))
 
 
 def _load(s: Session, job_id: int) -> Job:
@@ -153,19 +169,7 @@ class JobService:
         require(actor, Role.OPERATOR, action)
         with self._db.session() as s:
             job = _load(s, job_id)
-            current = JobStatus(job.status)
-            if target not in TRANSITIONS[current]:
-                raise InvalidInput(
-                    f"job {job_id} is {current.value}; it cannot become {target.value}"
-                )
-            now = utcnow()
-            job.status = target.value
-            job.status_reason = reason
-            if target == JobStatus.RUNNING:
-                job.started_at = now
-            if target in TERMINAL:
-                job.finished_at = now
-            job.history.append(JobStatusEvent(status=target.value, reason=reason, at=now))
+            apply_transition(job, target, reason)
             s.flush()
             return _record(job, _creator(s, job))
 

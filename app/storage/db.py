@@ -20,6 +20,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_pragmas(dbapi_conn, _record, *, file_backed: bool) -> None:
+    dbapi_conn.isolation_level = None  # see create_db_engine: SQLAlchemy emits BEGIN itself
     cursor = dbapi_conn.cursor()
     if file_backed:
         # WAL lets the GUI read while ingest writes; NORMAL is durable at checkpoints in WAL.
@@ -45,6 +46,11 @@ def create_db_engine(url: str) -> Engine:
         "connect",
         lambda conn, rec: _sqlite_pragmas(conn, rec, file_backed=not in_memory),
     )
+    # pysqlite's own transaction handling breaks SAVEPOINT (a RELEASE would commit) and
+    # starts transactions DEFERRED, whose upgrade to a write fails at once with "database
+    # is locked" when another thread wrote meanwhile, busy_timeout or not. So: take the
+    # transaction control away from pysqlite and begin every unit of work IMMEDIATE.
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
 
 

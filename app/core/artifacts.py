@@ -1,0 +1,53 @@
+"""Model files: safetensors on disk with their SHA-256; integrity checked on every read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class ArtifactCorrupted(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    path: Path
+    sha256: str
+    bytes: int
+
+
+def save_weights(
+    path: Path, weights: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> StoredArtifact:
+    from safetensors.numpy import save
+
+    data = save({k: np.require(v, requirements="C") for k, v in weights.items()}, metadata=metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    with open(tmp, "wb") as fh:  # write then rename: a crash never leaves half a model
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return StoredArtifact(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def load_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ArtifactCorrupted(f"model file {path} cannot be read: {exc.strerror}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise ArtifactCorrupted(
+            f"model file {path} is corrupted: SHA-256 {digest[:12]}… "
+            f"does not match the stored {expected_sha256[:12]}…"
+        )
+    return load(data)

@@ -1,0 +1,44 @@
+"""What server and edges say to each other about one run: topics and message bodies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core import topics
+from app.core.messages import Message, MessageType
+
+# Control actions
+JOIN, LEAVE, STOP = "join", "leave", "stop"
+# Run states the server announces (the control center maps them onto Job status)
+RUNNING, FINISHED, FAILED, STOPPED = "RUNNING", "FINISHED", "FAILED", "STOPPED"
+JOINED = "JOINED"
+
+
+@dataclass(frozen=True)
+class RunAddress:
+    project: str
+    run_id: int
+
+    def topic(self, node: str, kind: str) -> str:
+        return topics.run_topic(self.project, self.run_id, node, kind)
+
+    def pattern(self, node: str = "+", kind: str = "#") -> str:
+        return topics.run_pattern(self.project, self.run_id, node, kind)
+
+    @property
+    def model_down(self) -> str:
+        return self.topic(topics.SERVER, "model/down")
+
+    @property
+    def server_control(self) -> str:
+        return self.topic(topics.SERVER, "control")
+
+    @property
+    def center_control(self) -> str:
+        return self.topic(topics.CENTER, "control")
+
+
+def log_message(run: RunAddress | None, level: str, text: str) -> Message:
+    return Message(
+        MessageType.LOG, run_id=run.run_id if run else None, body={"level": level, "text": text}
+    )

@@ -1,0 +1,207 @@
+"""A local demo cluster: embedded hub, N edge agents, one FedAvg run on digits, recorded.
+
+Edges run as real processes (`feddeck edge`) on the mqtt and grpc backends; on the local
+backend, which lives in one process, they run as threads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.backends.embedded import start_embedded_hub
+from app.backends.factory import create_hub
+from app.config import Settings
+from app.core.fl_config import FLConfig, config_from_toml
+from app.errors import InvalidInput
+from app.services import Services
+from app.services.auth import SYSTEM
+from app.services.events import LiveEvent
+from app.services.ingest import IngestService
+from app.services.launcher import JobLauncher
+
+SAMPLE_CONFIG = (
+    Path(__file__).resolve().parents[2] / "resources" / "configs" / "digits-mlp-fedavg.toml"
+)
+DEMO_PROJECT = "demo"
+
+
+@dataclass
+class DemoOptions:
+    edges: int = 4
+    rounds: int = 20
+    backend: str = "mqtt"
+    heartbeat_s: float = 1.0
+    seed: int = 0
+    round_timeout_s: float = 60.0
+
+
+@dataclass
+class DemoCluster:
+    """The running pieces; `close()` stops them all."""
+
+    settings: Settings
+    services: Services
+    hub_url: str
+    hub: object
+    ingest: IngestService
+    launcher: JobLauncher
+    embedded: object
+    edge_names: list[str]
+    edge_procs: list[subprocess.Popen] = field(default_factory=list)
+    edge_agents: list = field(default_factory=list)
+
+    def close(self) -> None:
+        self.launcher.shutdown()
+        for agent in self.edge_agents:
+            agent.stop()
+            agent.hub.close()
+        for proc in self.edge_procs:
+            proc.terminate()
+        for proc in self.edge_procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.ingest.drain(10)
+        self.ingest.stop()
+        self.hub.close()
+        self.embedded.stop()
+
+
+def demo_config(options: DemoOptions) -> FLConfig:
+    base = config_from_toml(SAMPLE_CONFIG.read_text(), str(SAMPLE_CONFIG))
+    training = base.training.model_copy(
+        update={
+            "rounds": options.rounds,
+            "seed": options.seed,
+            "round_timeout_s": options.round_timeout_s,
+            "min_clients": min(base.training.min_clients, options.edges),
+        }
+    )
+    return base.model_copy(update={"name": "demo-digits-fedavg", "training": training})
+
+
+def _register_edges(services: Services, count: int) -> list[tuple[str, str, str]]:
+    """(name, device id, token) for demo-edge-1..N; re-registered so tokens are fresh."""
+    existing = {e.name for e in services.edges.list(SYSTEM)}
+    out = []
+    for i in range(1, count + 1):
+        name = f"demo-edge-{i}"
+        if name in existing:
+            services.edges.remove(SYSTEM, name)
+        new = services.edges.register(SYSTEM, name, tags=["demo"])
+        out.append((name, new.edge.device_id, new.token))
+    return out
+
+
+def start_cluster(settings: Settings, services: Services, options: DemoOptions) -> DemoCluster:
+    if options.edges < 1 or options.edges > 64:
+        raise InvalidInput("--edges must be between 1 and 64")
+    if options.backend not in ("local", "mqtt", "grpc"):
+        raise InvalidInput("--backend must be local, mqtt or grpc")
+    embedded = start_embedded_hub(options.backend)
+    hub_url = embedded.url if options.backend != "local" else f"local://demo-{time.monotonic_ns()}"
+    hub = create_hub(hub_url, "center")
+    hub.connect()
+    ingest = IngestService(services.db, hub).start()
+    launcher = JobLauncher(services, settings, hub, hub_url, in_process=options.backend == "local")
+    edges = _register_edges(services, options.edges)
+    cluster = DemoCluster(
+        settings, services, hub_url, hub, ingest, launcher, embedded, [name for name, _, _ in edges]
+    )
+    for name, device, token in edges:
+        if options.backend == "local":
+            from app.core.edge import EdgeAgent
+
+            agent = EdgeAgent(create_hub(hub_url, device), device, name, options.heartbeat_s)
+            agent.start()
+            cluster.edge_agents.append(agent)
+        else:
+            cmd = [
+                sys.executable,
+                "-m",
+                "app",
+                "--data-dir",
+                str(settings.data_dir),
+                "edge",
+                "--hub",
+                hub_url,
+                "--token",
+                token,
+                "--name",
+                name,
+                "--heartbeat",
+                str(options.heartbeat_s),
+            ]
+            log_file = settings.data_dir / "logs" / f"{name}.log"
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "ab") as out:
+                cluster.edge_procs.append(
+                    subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+                )
+    return cluster
+
+
+def create_demo_job(services: Services, cluster: DemoCluster, options: DemoOptions) -> int:
+    projects = {p.name for p in services.projects.list(SYSTEM)}
+    if DEMO_PROJECT not in projects:
+        groups = {g.name for g in services.groups.list(SYSTEM)}
+        if DEMO_PROJECT not in groups:
+            services.groups.add(SYSTEM, DEMO_PROJECT, "demo users")
+        services.projects.create(SYSTEM, DEMO_PROJECT, DEMO_PROJECT, "local demo cluster")
+    config = services.configs.save(SYSTEM, demo_config(options))
+    job = services.jobs.create(
+        SYSTEM,
+        f"demo {options.backend} x{options.edges}",
+        DEMO_PROJECT,
+        config.name,
+        cluster.edge_names,
+        config_version=config.version,
+        tags=["demo", options.backend],
+    )
+    return job.id
+
+
+def run_demo(
+    settings: Settings, options: DemoOptions, on_event: Callable[[LiveEvent], None] | None = None
+) -> dict:
+    """Run the whole demo headless; returns the summary."""
+    services = Services.open(settings)
+    started = time.monotonic()
+    cluster = start_cluster(settings, services, options)
+    done = threading.Event()
+    try:
+        if on_event:
+            cluster.ingest.events.subscribe(on_event)
+        job_id = create_demo_job(services, cluster, options)
+        cluster.launcher.on_exit = lambda _id: done.set()
+        cluster.launcher.start(SYSTEM, job_id)
+        done.wait()
+        cluster.ingest.drain(15)
+        job = services.jobs.get(SYSTEM, job_id)
+        accuracy = [
+            m.value
+            for m in services.run_data.metrics(SYSTEM, job_id)
+            if m.node == "aggregate" and m.name == "test_accuracy"
+        ]
+        return {
+            "run_id": job_id,
+            "backend": options.backend,
+            "edges": options.edges,
+            "rounds": job.current_round,
+            "status": job.status,
+            "reason": job.status_reason,
+            "final_test_accuracy": accuracy[-1] if accuracy else None,
+            "wall_seconds": round(time.monotonic() - started, 2),
+            "counts": services.run_data.counts(job_id),
+            "data_dir": str(settings.data_dir),
+        }
+    finally:
+        cluster.close()
+        services.close()

@@ -1,0 +1,312 @@
+"""The control center's ear on the hub: persist what flows, in batches, and tell listeners.
+
+Messages arrive on the hub's dispatch thread and are only queued there. A writer thread
+drains the queue every `flush_interval_s` and writes one transaction per batch; a batch
+that fails is retried message by message so that one bad message cannot lose the others.
+Anything malformed is counted and logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.backends.base import Hub
+from app.core import topics
+from app.core.messages import Message, MessageType
+from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
+from app.services.events import EventBus, LiveEvent
+from app.services.jobs import TERMINAL, apply_transition
+from app.storage import Database
+from app.storage.models import (
+    Edge,
+    EdgeStatus,
+    Job,
+    JobStatus,
+    LogLine,
+    ModelArtifact,
+    RoundMetric,
+    SystemSample,
+)
+
+log = logging.getLogger(__name__)
+INGEST_PATTERNS = (
+    topics.edge_pattern("+", "status"),
+    topics.edge_pattern("+", "system"),
+    *(
+        topics.run_pattern("+", "+", "+", kind)
+        for kind in ("status", "metrics", "logs", "artifacts")
+    ),
+)
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+_RUN_STATES = {
+    RUNNING: JobStatus.RUNNING,
+    FINISHED: JobStatus.FINISHED,
+    FAILED: JobStatus.FAILED,
+    STOPPED: JobStatus.STOPPED,
+}
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    dropped: int = 0
+    batches: int = 0
+
+
+def _at(message: Message) -> datetime:
+    return datetime.fromtimestamp(message.created_at, UTC)
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} is not a finite number")
+    return float(value)
+
+
+class IngestService:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        events: EventBus | None = None,
+        flush_interval_s: float = 0.25,
+        batch_max: int = 2000,
+    ) -> None:
+        self.db, self.hub = db, hub
+        self.events = events or EventBus()
+        self.stats = IngestStats()
+        self._flush_interval = flush_interval_s
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._edges: dict[str, tuple[int, str]] = {}  # device id -> (edge id, name)
+        self._writer = threading.Thread(target=self._write_loop, name="feddeck-ingest", daemon=True)
+        self._subscriptions: list = []
+        self._idle = threading.Condition()
+        self._pending = 0
+
+    def start(self) -> IngestService:
+        # Only what is stored: model payloads (model/up, model/down) never reach the center.
+        self._subscriptions = [self.hub.subscribe(p, self._on_message) for p in INGEST_PATTERNS]
+        self._writer.start()
+        return self
+
+    def stop(self) -> None:
+        for sub in self._subscriptions:
+            self.hub.unsubscribe(sub)
+        self._subscriptions = []
+        self._stop.set()
+        self._writer.join(timeout=10)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until everything received so far is written (tests, shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _on_message(self, topic: str, message: Message) -> None:
+        self.stats.received += 1
+        with self._idle:
+            self._pending += 1
+        self._queue.put((topic, message))
+
+    # -- writer thread --------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            batch = self._take_batch()
+            if batch:
+                self._write(batch)
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
+
+    def _take_batch(self) -> list[tuple[str, Message]]:
+        try:
+            batch = [self._queue.get(timeout=self._flush_interval)]
+        except queue.Empty:
+            return []
+        while len(batch) < self._batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[tuple[str, Message]]) -> None:
+        events: list[LiveEvent] = []
+        try:
+            with self.db.session() as s:
+                for topic, message in batch:
+                    events.extend(self._apply_safely(s, topic, message))
+            self.stats.batches += 1
+        except Exception:
+            log.exception("ingest batch of %d failed; retrying one by one", len(batch))
+            events = []
+            for topic, message in batch:
+                try:
+                    with self.db.session() as s:
+                        events.extend(self._apply_safely(s, topic, message))
+                except Exception as exc:
+                    self.stats.dropped += 1
+                    log.warning("ingest dropped a message on %s: %s", topic, exc)
+        for event in events:
+            self.events.emit(event)
+
+    def _apply_safely(self, s: Session, topic: str, message: Message) -> list[LiveEvent]:
+        try:
+            with s.begin_nested():
+                out = self._apply(s, topic.split("/"), message)
+        except (ValueError, TypeError, KeyError, LookupError) as exc:
+            self.stats.dropped += 1
+            log.warning("ingest ignored a message on %s from %s: %s", topic, message.sender, exc)
+            return []
+        self.stats.stored += 1
+        return out
+
+    def _edge(self, s: Session, device_id: str) -> tuple[int, str]:
+        found = self._edges.get(device_id)
+        if found is None:
+            row = s.execute(select(Edge.id, Edge.name).where(Edge.device_id == device_id)).first()
+            if row is None:
+                raise LookupError(f"no edge with device id {device_id!r}")
+            found = self._edges[device_id] = (row[0], row[1])
+        return found
+
+    def node_name(self, s: Session, node: str) -> str:
+        return node if node in ("server", "aggregate", "center") else self._edge(s, node)[1]
+
+    def _apply(self, s: Session, levels: list[str], m: Message) -> list[LiveEvent]:
+        if len(levels) == 4 and levels[:2] == ["fd", "edge"]:
+            return self._apply_edge(s, levels[2], levels[3], m)
+        if len(levels) >= 6 and levels[2] == "run":
+            run_id, node, kind = int(levels[3]), levels[4], "/".join(levels[5:])
+            if m.run_id is not None and m.run_id != run_id:
+                raise ValueError(f"message for run {m.run_id} on the topic of run {run_id}")
+            return self._apply_run(s, run_id, node, kind, m)
+        return []  # other traffic (model payloads, control) is not stored here
+
+    def _apply_edge(self, s: Session, device: str, kind: str, m: Message) -> list[LiveEvent]:
+        if kind in ("status", "system") and m.sender != device:
+            raise ValueError(f"{m.sender!r} published on the channel of {device!r}")
+        edge_id, name = self._edge(s, device)
+        edge = s.get(Edge, edge_id)
+        if kind == "status" and m.type == MessageType.STATUS:
+            edge.status = EdgeStatus(m.body["state"]).value
+            edge.last_seen = _at(m)
+            if isinstance(m.body.get("hardware"), dict):
+                edge.hardware = m.body["hardware"]
+            return [LiveEvent("edge", data={"edge": name, "status": edge.status})]
+        if kind == "system" and m.type == MessageType.SYSTEM:
+            b = m.body
+            optional = {
+                k: (None if b.get(k) is None else _number(b[k], k)) for k in ("gpu", "gpu_mem")
+            }
+            sample = SystemSample(
+                edge_id=edge_id,
+                at=_at(m),
+                cpu=_number(b["cpu"], "cpu"),
+                mem=_number(b["mem"], "mem"),
+                disk=_number(b.get("disk", 0.0), "disk"),
+                net_sent=int(_number(b.get("net_sent", 0), "net_sent")),
+                net_recv=int(_number(b.get("net_recv", 0), "net_recv")),
+                **optional,
+            )
+            s.add(sample)
+            edge.last_seen = sample.at
+            if edge.status == EdgeStatus.OFFLINE.value:
+                edge.status = EdgeStatus.IDLE.value
+            data = {
+                "edge": name,
+                "at": m.created_at,
+                "cpu": sample.cpu,
+                "mem": sample.mem,
+                "gpu": sample.gpu,
+                "net_sent": sample.net_sent,
+                "net_recv": sample.net_recv,
+            }
+            return [LiveEvent("sample", data=data)]
+        return []
+
+    def _apply_run(
+        self, s: Session, run_id: int, node: str, kind: str, m: Message
+    ) -> list[LiveEvent]:
+        job = s.get(Job, run_id)
+        if job is None:
+            raise LookupError(f"no job {run_id}")
+        if node not in ("server", "center") and m.sender != node:
+            raise ValueError(f"{m.sender!r} published as {node!r}")
+        name = self.node_name(s, node)
+        if kind == "metrics" and m.type == MessageType.METRICS:
+            rnd = int(m.round or 0)
+            who = "aggregate" if node == "server" else name
+            values = {str(k): _number(v, str(k)) for k, v in dict(m.body["values"]).items()}
+            s.add_all(
+                RoundMetric(job_id=run_id, round=rnd, node=who, name=k, value=v, at=_at(m))
+                for k, v in values.items()
+            )
+            return [LiveEvent("metric", run_id, {"round": rnd, "node": who, "values": values})]
+        if kind == "logs" and m.type == MessageType.LOG:
+            level = str(m.body.get("level", "INFO")).upper()
+            level = level if level in LEVELS else "INFO"
+            text = str(m.body["text"])[:10_000]
+            s.add(LogLine(job_id=run_id, node=name, at=_at(m), level=level, text=text))
+            return [
+                LiveEvent(
+                    "log", run_id, {"node": name, "at": m.created_at, "level": level, "text": text}
+                )
+            ]
+        if kind == "artifacts" and m.type == MessageType.ARTIFACT and node == "server":
+            b = m.body
+            owner = b["node"]
+            edge_id = None if owner == "aggregate" else self._edge(s, owner)[0]
+            s.add(
+                ModelArtifact(
+                    job_id=run_id,
+                    round=int(b["round"]),
+                    edge_id=edge_id,
+                    path=str(b["path"]),
+                    sha256=str(b["sha256"]),
+                    bytes=int(b["bytes"]),
+                )
+            )
+            return [
+                LiveEvent(
+                    "artifact", run_id, {"round": int(b["round"]), "node": self.node_name(s, owner)}
+                )
+            ]
+        if kind == "status" and m.type == MessageType.STATUS and node == "server":
+            return self._apply_run_status(job, m)
+        return []
+
+    def _apply_run_status(self, job: Job, m: Message) -> list[LiveEvent]:
+        target = _RUN_STATES.get(m.body.get("state"))
+        if target is None:
+            raise ValueError(f"unknown run state {m.body.get('state')!r}")
+        rnd = int(m.body.get("round") or 0)
+        if JobStatus(job.status) in TERMINAL:
+            return []  # a late or repeated announcement
+        if job.status == JobStatus.QUEUED.value:
+            apply_transition(job, JobStatus.STARTING, "server announced itself")
+        if target == JobStatus.RUNNING:
+            if job.status != JobStatus.RUNNING.value:
+                apply_transition(job, JobStatus.RUNNING, "server running")
+        else:
+            if job.status == JobStatus.STARTING.value and target == JobStatus.FINISHED:
+                apply_transition(job, JobStatus.RUNNING, "")
+            apply_transition(job, target, str(m.body.get("reason", "")))
+        job.current_round = max(job.current_round, rnd)
+        data = {
+            "status": job.status,
+            "round": job.current_round,
+            "reason": job.status_reason,
+            "test_accuracy": m.body.get("test_accuracy"),
+        }
+        return [LiveEvent("job", job.id, data)]

@@ -1,0 +1,208 @@
+"""Launching and stopping runs: one FL server per run, as a process (or a thread in-process).
+
+The server announces its progress on the hub, where ingest records it. The launcher also
+watches the server: if it dies without saying how the run ended, the job is marked FAILED
+with the reason, so no job stays RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from app.backends.base import Hub
+from app.config import Settings
+from app.core.messages import Message, MessageType
+from app.core.run_protocol import STOP, RunAddress
+from app.errors import InvalidInput
+from app.services import Services
+from app.services.auth import SYSTEM, Actor
+from app.services.jobs import TERMINAL
+from app.storage.models import JobStatus, Role
+
+log = logging.getLogger(__name__)
+
+
+def outcome_path(settings: Settings, run_id: int) -> Path:
+    return settings.artifacts_dir / f"run-{run_id}" / "outcome.json"
+
+
+class JobLauncher:
+    def __init__(
+        self,
+        services: Services,
+        settings: Settings,
+        hub: Hub,
+        hub_url: str,
+        in_process: bool = False,
+    ) -> None:
+        self.services, self.settings = services, settings
+        self.hub, self.hub_url = hub, hub_url
+        self.in_process = in_process
+        self._procs: dict[int, subprocess.Popen] = {}
+        self._threads: dict[int, threading.Thread] = {}
+        self._servers: dict[int, object] = {}
+        self.on_exit: Callable[[int], None] | None = None
+
+    def start(self, actor: Actor, job_id: int) -> None:
+        from app.services.auth import require
+
+        require(actor, Role.OPERATOR, "start jobs")
+        job = self.services.jobs.get(actor, job_id)
+        if job.status != JobStatus.QUEUED.value:
+            raise InvalidInput(f"job {job_id} is {job.status}; only a QUEUED job can start")
+        self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
+        if self.in_process:
+            thread = threading.Thread(
+                target=self._serve_in_thread,
+                args=(job_id,),
+                daemon=True,
+                name=f"fl-server-{job_id}",
+            )
+            self._threads[job_id] = thread
+            thread.start()
+            return
+        cmd = [
+            sys.executable,
+            "-m",
+            "app",
+            "--data-dir",
+            str(self.settings.data_dir),
+            "--db-url",
+            self.settings.db_url,
+            "server",
+            "--run",
+            str(job_id),
+            "--hub",
+            self.hub_url,
+        ]
+        log_file = self.settings.artifacts_dir / f"run-{job_id}" / "server.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        self._procs[job_id] = proc
+        threading.Thread(
+            target=self._watch,
+            args=(job_id, proc, log_file),
+            daemon=True,
+            name=f"fl-server-watch-{job_id}",
+        ).start()
+
+    def _serve_in_thread(self, job_id: int) -> None:
+        from app.backends.factory import create_hub
+        from app.core.server import FLServer
+
+        hub = create_hub(self.hub_url, f"server-{job_id}")
+        try:
+            hub.connect()
+            server = FLServer(hub, build_run_spec(self.services, self.settings, job_id))
+            self._servers[job_id] = server
+            outcome = server.serve()
+            write_outcome(self.settings, job_id, outcome.state, outcome.reason, outcome.rounds_done)
+            self._settle(job_id, "")
+        except Exception as exc:
+            log.exception("in-process server for job %s failed", job_id)
+            self._settle(job_id, f"server failed: {exc}")
+        finally:
+            hub.close()
+            if self.on_exit:
+                self.on_exit(job_id)
+
+    def _watch(self, job_id: int, proc: subprocess.Popen, log_file: Path) -> None:
+        code = proc.wait()
+        tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        self._settle(job_id, f"server exited with code {code}: {tail[0][:300]}")
+        if self.on_exit:
+            self.on_exit(job_id)
+
+    def _settle(self, job_id: int, crash_reason: str) -> None:
+        """After the server ended: make sure the job's status says how, even if the hub
+        lost its last words. The server's outcome file is the authority; without one the
+        server crashed and the run FAILED."""
+        try:
+            outcome = json.loads(outcome_path(self.settings, job_id).read_text())
+        except (OSError, ValueError):
+            outcome = {"state": "FAILED", "reason": crash_reason or "server ended without a result"}
+        job = self.services.jobs.get(SYSTEM, job_id)
+        if JobStatus(job.status) in TERMINAL:
+            return
+        target = outcome.get("state", "FAILED")
+        if target == "FINISHED" and job.status == JobStatus.STARTING.value:
+            self.services.jobs.transition(SYSTEM, job_id, "RUNNING")
+        self.services.jobs.transition(SYSTEM, job_id, target, outcome.get("reason", ""))
+        if outcome.get("rounds_done"):
+            self.services.jobs.record_progress(SYSTEM, job_id, int(outcome["rounds_done"]))
+
+    def wait(self, job_id: int, timeout: float | None = None) -> bool:
+        if job_id in self._procs:
+            try:
+                self._procs[job_id].wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def stop(self, actor: Actor, job_id: int, grace_s: float = 20.0) -> None:
+        """Ask the server to stop at its next step; terminate it if it does not."""
+        from app.services.auth import require
+
+        require(actor, Role.OPERATOR, "stop jobs")
+        job = self.services.jobs.get(actor, job_id)
+        if JobStatus(job.status) in TERMINAL:
+            raise InvalidInput(f"job {job_id} is already {job.status}")
+        if job.status == JobStatus.QUEUED.value:
+            self.services.jobs.transition(actor, job_id, "STOPPED", f"cancelled by {actor.name}")
+            return
+        run = RunAddress(job.project, job_id)
+        self.hub.publish(
+            run.center_control,
+            Message(MessageType.CONTROL, run_id=job_id, body={"action": STOP, "by": actor.name}),
+        )
+        if not self.wait(job_id, grace_s) and job_id in self._procs:
+            self._procs[job_id].terminate()
+            self._procs[job_id].wait(10)
+        job = self.services.jobs.get(SYSTEM, job_id)
+        if JobStatus(job.status) not in TERMINAL:
+            self.services.jobs.transition(SYSTEM, job_id, "STOPPED", f"stopped by {actor.name}")
+
+    def shutdown(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def build_run_spec(services: Services, settings: Settings, job_id: int):
+    from app.core.fl_config import parse_config
+    from app.core.server import RunSpec
+
+    job = services.jobs.get(SYSTEM, job_id)
+    devices = [services.edges.get(SYSTEM, name).device_id for name in job.edges]
+    return RunSpec(
+        job.id,
+        job.project,
+        parse_config(job.config_snapshot, f"job {job_id} config"),
+        devices,
+        settings.artifacts_dir,
+    )
+
+
+def write_outcome(
+    settings: Settings, run_id: int, state: str, reason: str, rounds_done: int
+) -> None:
+    path = outcome_path(settings, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"state": state, "reason": reason, "rounds_done": rounds_done}))

@@ -1,0 +1,215 @@
+"""What a run recorded: metrics, logs, model artifacts, and its edges' system samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from app.core.artifacts import load_weights
+from app.errors import InvalidInput, NotFound
+from app.services.auth import Actor, require
+from app.services.jobs import LEVEL_ORDER
+from app.services.records import Record
+from app.storage import Database
+from app.storage.models import (
+    Edge,
+    Job,
+    JobEdge,
+    LogLine,
+    ModelArtifact,
+    Role,
+    RoundMetric,
+    SystemSample,
+)
+
+
+@dataclass(frozen=True)
+class LogRecord(Record):
+    at: datetime
+    node: str
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MetricRecord(Record):
+    round: int
+    node: str
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class ArtifactRecord(Record):
+    id: int
+    run_id: int
+    round: int
+    node: str
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SampleRecord(Record):
+    edge: str
+    at: datetime
+    cpu: float
+    mem: float
+    gpu: float | None
+    net_sent: int
+    net_recv: int
+
+
+class RunDataService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _job(self, s, job_id: int) -> Job:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"no job with id {job_id}")
+        return job
+
+    def logs(
+        self,
+        actor: Actor,
+        job_id: int,
+        node: str | None = None,
+        min_level: str | None = None,
+        contains: str | None = None,
+        limit: int = 100_000,
+    ) -> list[LogRecord]:
+        require(actor, Role.VIEWER, "read logs")
+        query = select(LogLine).where(LogLine.job_id == job_id)
+        if node:
+            query = query.where(LogLine.node == node)
+        if min_level:
+            level = min_level.upper()
+            if level not in LEVEL_ORDER:
+                raise InvalidInput(f"unknown log level {min_level!r}: use {', '.join(LEVEL_ORDER)}")
+            query = query.where(LogLine.level.in_(LEVEL_ORDER[LEVEL_ORDER.index(level) :]))
+        if contains:
+            query = query.where(LogLine.text.contains(contains))
+        with self._db.session() as s:
+            self._job(s, job_id)
+            rows = s.scalars(query.order_by(LogLine.at, LogLine.id).limit(limit)).all()
+            return [LogRecord(r.at, r.node, r.level, r.text) for r in rows]
+
+    def metrics(self, actor: Actor, job_id: int) -> list[MetricRecord]:
+        require(actor, Role.VIEWER, "read metrics")
+        with self._db.session() as s:
+            self._job(s, job_id)
+            rows = s.scalars(
+                select(RoundMetric)
+                .where(RoundMetric.job_id == job_id)
+                .order_by(RoundMetric.round, RoundMetric.id)
+            ).all()
+            return [MetricRecord(r.round, r.node, r.name, r.value) for r in rows]
+
+    def artifacts(self, actor: Actor, job_id: int) -> list[ArtifactRecord]:
+        require(actor, Role.VIEWER, "list models")
+        with self._db.session() as s:
+            self._job(s, job_id)
+            names = dict(s.execute(select(Edge.id, Edge.name)).tuples().all())
+            rows = s.scalars(
+                select(ModelArtifact)
+                .where(ModelArtifact.job_id == job_id)
+                .order_by(ModelArtifact.round, ModelArtifact.id)
+            ).all()
+            return [
+                ArtifactRecord(
+                    r.id,
+                    r.job_id,
+                    r.round,
+                    "aggregate" if r.edge_id is None else names.get(r.edge_id, "?"),
+                    r.path,
+                    r.sha256,
+                    r.bytes,
+                )
+                for r in rows
+            ]
+
+    def export_artifact(self, actor: Actor, artifact_id: int, target: Path) -> ArtifactRecord:
+        """Copy a stored model to `target` after checking its SHA-256."""
+        require(actor, Role.VIEWER, "export models")
+        with self._db.session() as s:
+            row = s.get(ModelArtifact, artifact_id)
+            if row is None:
+                raise NotFound(f"no model artifact {artifact_id}")
+            record = ArtifactRecord(
+                row.id,
+                row.job_id,
+                row.round,
+                str(row.edge_id or "aggregate"),
+                row.path,
+                row.sha256,
+                row.bytes,
+            )
+        try:
+            load_weights(Path(record.path), record.sha256)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        Path(target).write_bytes(Path(record.path).read_bytes())
+        return record
+
+    def samples(
+        self, actor: Actor, job_id: int, since: datetime | None = None
+    ) -> list[SampleRecord]:
+        """System samples of the run's edges (from `since`, else the run's whole span)."""
+        require(actor, Role.VIEWER, "read system samples")
+        with self._db.session() as s:
+            job = self._job(s, job_id)
+            start = since or job.started_at or job.created_at
+            query = (
+                select(SystemSample, Edge.name)
+                .join(Edge, Edge.id == SystemSample.edge_id)
+                .join(JobEdge, JobEdge.edge_id == Edge.id)
+                .where(JobEdge.job_id == job_id)
+                .where(SystemSample.at >= start)
+            )
+            if job.finished_at is not None:
+                query = query.where(SystemSample.at <= job.finished_at)
+            rows = s.execute(query.order_by(SystemSample.at)).all()
+            return [
+                SampleRecord(name, r.at, r.cpu, r.mem, r.gpu, r.net_sent, r.net_recv)
+                for r, name in rows
+            ]
+
+    def counts(self, job_id: int) -> dict[str, int]:
+        """How much a run stored, for summaries."""
+        with self._db.session() as s:
+            job = self._job(s, job_id)
+            edge_ids = [je.edge_id for je in job.edges]
+
+            def count(model, *where) -> int:
+                return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+            metric_rounds = s.scalar(
+                select(func.count(func.distinct(RoundMetric.round))).where(
+                    RoundMetric.job_id == job_id, RoundMetric.node == "aggregate"
+                )
+            )
+            sample_edges = s.scalar(
+                select(func.count(func.distinct(SystemSample.edge_id))).where(
+                    SystemSample.edge_id.in_(edge_ids)
+                )
+            )
+            return {
+                "metrics": count(RoundMetric, RoundMetric.job_id == job_id),
+                "metric_rounds": metric_rounds or 0,
+                "samples": count(SystemSample, SystemSample.edge_id.in_(edge_ids)),
+                "edges_with_samples": sample_edges or 0,
+                "log_lines": count(LogLine, LogLine.job_id == job_id),
+                "aggregate_artifacts": count(
+                    ModelArtifact, ModelArtifact.job_id == job_id, ModelArtifact.edge_id.is_(None)
+                ),
+                "client_artifacts": count(
+                    ModelArtifact,
+                    ModelArtifact.job_id == job_id,
+                    ModelArtifact.edge_id.is_not(None),
+                ),
+            }
