@@ -230,10 +230,19 @@ class AckWaiter:
             return self._events.setdefault(key, threading.Event())
 
     def ack(self, key: object) -> None:
+        # The confirmation may beat the caller's expect() (paho hands out the message id
+        # only after sending), so an ack with no waiter is kept, already set, for it.
         with self._lock:
             event = self._events.pop(key, None)
-        if event is not None:
-            event.set()
+            if event is None:
+                event = self._events[key] = threading.Event()
+                if len(self._events) > 10_000:  # never expected: forget the oldest
+                    self._events.pop(next(iter(self._events)))
+        event.set()
+
+    def forget(self, key: object) -> None:
+        with self._lock:
+            self._events.pop(key, None)
 
     def release_all(self) -> None:
         with self._lock:

@@ -9,8 +9,6 @@ from pathlib import Path
 from app.cli.context import CliContext
 from app.errors import InvalidInput
 
-JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds", "edges", "tags")
-
 
 def edge_add(ctx: CliContext, args: argparse.Namespace):
     new = ctx.services.edges.register(ctx.actor(), args.name, args.tag)
@@ -61,28 +59,6 @@ def config_export(ctx: CliContext, args: argparse.Namespace):
     return {"exported": args.name, "file": str(out)}
 
 
-def job_create(ctx: CliContext, args: argparse.Namespace):
-    return ctx.services.jobs.create(
-        ctx.actor(),
-        name=args.name,
-        project=args.project,
-        config=args.config,
-        config_version=args.config_version,
-        edges=args.edge,
-        tags=args.tag,
-    )
-
-
-def job_list(ctx: CliContext, args: argparse.Namespace):
-    return ctx.services.jobs.list(
-        ctx.actor(), status=args.status, tag=args.tag, project=args.project
-    )
-
-
-def job_show(ctx: CliContext, args: argparse.Namespace):
-    return ctx.services.jobs.get(ctx.actor(), args.id)
-
-
 def db_upgrade(ctx: CliContext, args: argparse.Namespace):
     db = ctx.services.db  # opening the services applies the migrations
     return {"database": db.url, "revision": db.current_revision()}
@@ -126,24 +102,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
             p.add_argument("--output", "-o", help="file to write (default: stdout)")
             p.add_argument("--force", action="store_true", help="overwrite --output")
         p.set_defaults(handler=handler)
-
-    job = sub.add_parser("job", help="FL jobs (runs)").add_subparsers(required=True)
-    p = job.add_parser("create", parents=[common], help="queue a job")
-    p.add_argument("name")
-    p.add_argument("--project", required=True)
-    p.add_argument("--config", required=True)
-    p.add_argument("--config-version", type=int)
-    p.add_argument("--edge", action="append", default=[], help="repeatable")
-    p.add_argument("--tag", action="append", default=[], help="repeatable")
-    p.set_defaults(handler=job_create)
-    p = job.add_parser("list", parents=[common], help="list jobs")
-    p.add_argument("--status")
-    p.add_argument("--tag")
-    p.add_argument("--project")
-    p.set_defaults(handler=job_list, columns=JOB_COLUMNS)
-    p = job.add_parser("show", parents=[common], help="one job in full")
-    p.add_argument("id", type=int)
-    p.set_defaults(handler=job_show)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(required=True)
     p = db.add_parser("upgrade", parents=[common], help="apply migrations up to the newest")

@@ -72,7 +72,8 @@ class EdgeAgent:
             log.debug("status not sent: %s", exc)
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
+        self._stop.wait(min(0.2, self.heartbeat_s))  # a first sample soon, after CPU priming
+        while not self._stop.is_set():
             body = self._sampler.sample()
             body["runs"] = sorted(self._runs)
             try:
@@ -82,6 +83,7 @@ class EdgeAgent:
                 )
             except Exception as exc:
                 log.debug("heartbeat not sent: %s", exc)
+            self._stop.wait(self.heartbeat_s)
 
     def say(self, run: _Run | None, level: str, text: str) -> None:
         getattr(log, level.lower(), log.info)("%s: %s", self.name, text)

@@ -12,6 +12,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,9 +168,16 @@ class JobLauncher:
             run.center_control,
             Message(MessageType.CONTROL, run_id=job_id, body={"action": STOP, "by": actor.name}),
         )
-        if not self.wait(job_id, grace_s) and job_id in self._procs:
-            self._procs[job_id].terminate()
-            self._procs[job_id].wait(10)
+        if job_id in self._procs or job_id in self._threads:
+            if not self.wait(job_id, grace_s) and job_id in self._procs:
+                self._procs[job_id].terminate()
+                self._procs[job_id].wait(10)
+        else:  # started by another process: its server announces STOPPED through ingest
+            deadline = time.monotonic() + grace_s
+            while time.monotonic() < deadline:
+                if JobStatus(self.services.jobs.get(SYSTEM, job_id).status) in TERMINAL:
+                    return
+                time.sleep(0.25)
         job = self.services.jobs.get(SYSTEM, job_id)
         if JobStatus(job.status) not in TERMINAL:
             self.services.jobs.transition(SYSTEM, job_id, "STOPPED", f"stopped by {actor.name}")

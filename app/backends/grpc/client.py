@@ -182,8 +182,12 @@ class GrpcHub(Hub):
         return True
 
     def _backend_close(self) -> None:
+        # A graceful end: the request stream closes after everything already queued, the
+        # hub then ends our response stream. Cancel only if that does not happen in time.
         self._closing.set()
         self._out.put(None)
+        if self._supervisor.is_alive():
+            self._supervisor.join(timeout=5)
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.cancel()

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from app.backends.base import Hub, HubError, HubState
+from app.backends.base import AckWaiter, Hub, HubError, HubState
 from app.backends.chunking import CHUNK_OVERHEAD, WireLimits, split
 from app.core.messages import Message, MessageType, encode
 
 QOS = 1
+SUBSCRIBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class MqttHub(Hub):
         super().__init__(node_id, limits)
         self.options = options
         self._connected = threading.Event()
+        self._acks = AckWaiter()  # SUBACKs by message id
         self._inflight = 0  # chunks handed to paho and not yet acknowledged by the broker
         self._inflight_cv = threading.Condition()
         client = mqtt.Client(
@@ -66,6 +68,7 @@ class MqttHub(Hub):
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = lambda _c, _u, mid, _codes, _p: self._acks.ack(mid)
         self._client = client
 
     def connect(self, timeout: float = 10.0) -> None:
@@ -84,8 +87,19 @@ class MqttHub(Hub):
             self._set_state(HubState.RECONNECTING)
             return
         patterns = self._patterns()
-        if patterns:
-            client.subscribe([(p, QOS) for p in patterns])
+        if not patterns:
+            self._mark_connected(None)
+            return
+        # Connected means subscribed: wait for the SUBACK off this (the network) thread.
+        _, mid = client.subscribe([(p, QOS) for p in patterns])
+        threading.Thread(target=self._mark_connected, args=(mid,), daemon=True).start()
+
+    def _mark_connected(self, suback_mid: int | None) -> None:
+        if suback_mid is not None:
+            confirmed = self._acks.expect(suback_mid).wait(SUBSCRIBE_TIMEOUT_S)
+            self._acks.forget(suback_mid)
+            if not confirmed:
+                return  # the broker never confirmed; paho reconnects and we try again
         self._connected.set()
         self._set_state(HubState.CONNECTED)
 
@@ -129,8 +143,14 @@ class MqttHub(Hub):
         return True
 
     def _backend_subscribe(self, pattern: str) -> None:
-        if self._connected.is_set():
-            self._client.subscribe(pattern, QOS)
+        """Returns once the broker confirmed, so nothing published afterwards is missed."""
+        if not self._connected.is_set():
+            return  # subscribed with the others on connect
+        _, mid = self._client.subscribe(pattern, QOS)
+        confirmed = self._acks.expect(mid).wait(SUBSCRIBE_TIMEOUT_S)
+        self._acks.forget(mid)
+        if not confirmed:
+            raise HubError(f"MQTT broker did not confirm the subscription to {pattern!r}")
 
     def _backend_unsubscribe(self, pattern: str) -> None:
         if self._connected.is_set():
@@ -140,5 +160,6 @@ class MqttHub(Hub):
         self.state = HubState.CLOSED
         with self._inflight_cv:
             self._inflight_cv.notify_all()
+        self._acks.release_all()
         self._client.disconnect()
         self._client.loop_stop()

@@ -1,0 +1,167 @@
+"""`feddeck job ...`: queue, start, stop, inspect runs and read their logs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+from app.cli.context import CliContext
+from app.errors import InvalidInput
+
+JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds", "edges", "tags")
+
+
+def job_create(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.jobs.create(
+        ctx.actor(),
+        name=args.name,
+        project=args.project,
+        config=args.config,
+        config_version=args.config_version,
+        edges=args.edge,
+        tags=args.tag,
+    )
+
+
+def job_list(ctx: CliContext, args: argparse.Namespace):
+    jobs = ctx.services.jobs
+    return jobs.list(ctx.actor(), status=args.status, tag=args.tag, project=args.project)
+
+
+def job_show(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.jobs.get(ctx.actor(), args.id)
+
+
+class _Coordinator:
+    """The hub (embedded if so configured), ingest and launcher, for a foreground command."""
+
+    def __init__(self, ctx: CliContext) -> None:
+        from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
+        from app.backends.factory import create_hub
+        from app.services.ingest import IngestService
+        from app.services.launcher import JobLauncher
+
+        hub_url = ctx.settings.hub_url
+        self.embedded = None
+        if hub_url.startswith("embedded://"):
+            kind = hub_url.removeprefix("embedded://")
+            if kind == "local":
+                raise InvalidInput(
+                    "an in-process hub cannot reach edge processes; use mqtt or grpc"
+                )
+            try:
+                self.embedded = start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind])
+            except Exception:
+                self.embedded = None  # already served by a running control center: join it
+        self.url = client_url(hub_url)
+        self.hub = create_hub(self.url, f"cli-{int(time.time())}")
+        self.hub.connect(timeout=15)
+        self.ingest = IngestService(ctx.services.db, self.hub).start()
+        self.launcher = JobLauncher(ctx.services, ctx.settings, self.hub, self.url)
+
+    def close(self) -> None:
+        self.launcher.shutdown()
+        self.ingest.drain(10)
+        self.ingest.stop()
+        self.hub.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def job_start(ctx: CliContext, args: argparse.Namespace):
+    actor = ctx.actor()
+    coordinator = _Coordinator(ctx)
+    done = threading.Event()
+    coordinator.launcher.on_exit = lambda _id: done.set()
+
+    def progress(event) -> None:
+        if event.kind == "metric" and event.data["node"] == "aggregate" and not ctx.as_json:
+            acc = event.data["values"].get("test_accuracy", float("nan"))
+            print(f"round {event.data['round']}: test accuracy {acc:.4f}", file=sys.stderr)
+
+    coordinator.ingest.events.subscribe(progress)
+    try:
+        coordinator.launcher.start(actor, args.id)
+        print(f"job {args.id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            coordinator.launcher.stop(actor, args.id)
+    finally:
+        coordinator.close()
+    return ctx.services.jobs.get(actor, args.id)
+
+
+def job_stop(ctx: CliContext, args: argparse.Namespace):
+    from app.backends.embedded import client_url
+    from app.backends.factory import create_hub
+    from app.services.launcher import JobLauncher
+
+    actor = ctx.actor()
+    job = ctx.services.jobs.get(actor, args.id)
+    hub = create_hub(client_url(ctx.settings.hub_url), f"cli-stop-{args.id}")
+    if job.status != "QUEUED":
+        hub.connect(timeout=10)
+    try:
+        JobLauncher(ctx.services, ctx.settings, hub, "").stop(actor, args.id, grace_s=args.grace)
+    finally:
+        hub.close()
+    return ctx.services.jobs.get(actor, args.id)
+
+
+def job_logs(ctx: CliContext, args: argparse.Namespace):
+    actor = ctx.actor()
+    run_data = ctx.services.run_data
+    lines = run_data.logs(actor, args.id, args.node, args.level, args.grep)
+    if ctx.as_json:
+        return lines
+    shown = 0
+    while True:
+        for line in lines[shown:]:
+            print(f"{line.at:%H:%M:%S.%f}"[:-3] + f"  {line.level:<7} {line.node:<14} {line.text}")
+        shown = len(lines)
+        if not args.follow or ctx.services.jobs.get(actor, args.id).status in (
+            "FINISHED",
+            "FAILED",
+            "STOPPED",
+        ):
+            return None
+        time.sleep(1.0)
+        lines = run_data.logs(actor, args.id, args.node, args.level, args.grep)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    job = sub.add_parser("job", help="FL jobs (runs)").add_subparsers(required=True)
+    p = job.add_parser("create", parents=[common], help="queue a job")
+    p.add_argument("name")
+    p.add_argument("--project", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--config-version", type=int)
+    p.add_argument("--edge", action="append", default=[], help="repeatable")
+    p.add_argument("--tag", action="append", default=[], help="repeatable")
+    p.set_defaults(handler=job_create)
+    p = job.add_parser("list", parents=[common], help="list jobs")
+    p.add_argument("--status")
+    p.add_argument("--tag")
+    p.add_argument("--project")
+    p.set_defaults(handler=job_list, columns=JOB_COLUMNS)
+    p = job.add_parser("show", parents=[common], help="one job in full")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=job_show)
+    p = job.add_parser("start", parents=[common], help="run a queued job (in the foreground)")
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=job_start)
+    p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
+    p.add_argument("id", type=int)
+    p.add_argument("--grace", type=float, default=20.0, help="seconds to wait for a clean stop")
+    p.set_defaults(handler=job_stop)
+    p = job.add_parser("logs", parents=[common], help="a run's log lines, all nodes merged")
+    p.add_argument("id", type=int)
+    p.add_argument("--node", help="only this node (edge name or 'server')")
+    p.add_argument("--level", help="at least this level: DEBUG, INFO, WARNING, ERROR")
+    p.add_argument("--grep", help="only lines containing this text")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
+    p.set_defaults(handler=job_logs)
