@@ -48,6 +48,8 @@ class EdgeAgent:
         self._announce("IDLE")
         threading.Thread(target=self._heartbeat, name="edge-heartbeat", daemon=True).start()
         threading.Thread(target=self._worker, name="edge-worker", daemon=True).start()
+        # Import torch now, not when the first run arrives: it takes seconds on a small device.
+        self._work.put(("warmup", None))
 
     def stop(self) -> None:
         self._stop.set()
@@ -103,6 +105,10 @@ class EdgeAgent:
     def _worker(self) -> None:
         while (item := self._work.get()) is not None:
             kind, message = item
+            if kind == "warmup":
+                import app.core.training  # noqa: F401  (torch)
+
+                continue
             try:
                 if kind == "control":
                     self._handle_control(message)

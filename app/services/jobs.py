@@ -182,3 +182,18 @@ class JobService:
                     f"job {job_id} is at round {job.current_round}; round {current_round} is stale"
                 )
             job.current_round = current_round
+
+    def settle(self, actor: Actor, job_id: int, status: str, reason: str, rounds_done: int) -> bool:
+        """End a job that is still open, in one transaction; False if it had ended already
+        (ingest may have recorded the server's own announcement first)."""
+        require(actor, Role.OPERATOR, "change job status")
+        target = parse_status(status)
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            if JobStatus(job.status) in TERMINAL:
+                return False
+            if target == JobStatus.FINISHED and job.status == JobStatus.STARTING.value:
+                apply_transition(job, JobStatus.RUNNING)
+            apply_transition(job, target, reason)
+            job.current_round = max(job.current_round, rounds_done)
+            return True

@@ -129,15 +129,13 @@ class JobLauncher:
             outcome = json.loads(outcome_path(self.settings, job_id).read_text())
         except (OSError, ValueError):
             outcome = {"state": "FAILED", "reason": crash_reason or "server ended without a result"}
-        job = self.services.jobs.get(SYSTEM, job_id)
-        if JobStatus(job.status) in TERMINAL:
-            return
-        target = outcome.get("state", "FAILED")
-        if target == "FINISHED" and job.status == JobStatus.STARTING.value:
-            self.services.jobs.transition(SYSTEM, job_id, "RUNNING")
-        self.services.jobs.transition(SYSTEM, job_id, target, outcome.get("reason", ""))
-        if outcome.get("rounds_done"):
-            self.services.jobs.record_progress(SYSTEM, job_id, int(outcome["rounds_done"]))
+        self.services.jobs.settle(
+            SYSTEM,
+            job_id,
+            outcome.get("state", "FAILED"),
+            outcome.get("reason", ""),
+            int(outcome.get("rounds_done") or 0),
+        )
 
     def wait(self, job_id: int, timeout: float | None = None) -> bool:
         if job_id in self._procs:
