@@ -42,8 +42,25 @@ class Settings:
         raw_dir = data_dir or os.environ.get(ENV_DATA_DIR) or platformdirs.user_data_dir("feddeck")
         directory = _validate_data_dir(Path(raw_dir).expanduser())
         url = db_url or os.environ.get(ENV_DB_URL) or f"sqlite:///{directory / 'feddeck.db'}"
-        hub = hub_url or os.environ.get(ENV_HUB_URL) or DEFAULT_HUB_URL
+        saved = _saved_settings(directory)
+        hub = hub_url or os.environ.get(ENV_HUB_URL) or saved.get("hub_url") or DEFAULT_HUB_URL
         return cls(data_dir=directory, db_url=_validate_db_url(url), hub_url=validate_hub_url(hub))
+
+
+def _saved_settings(directory: Path) -> dict:
+    """`feddeck.toml` in the data dir, written by the window's settings dialog."""
+    import tomllib
+
+    path = directory / "feddeck.toml"
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise InvalidInput(f"settings file {path} is unreadable: {exc}") from exc
+    if not isinstance(data.get("hub_url", ""), str):
+        raise InvalidInput(f"settings file {path}: hub_url must be a string")
+    return data
 
 
 def _validate_data_dir(path: Path) -> Path:

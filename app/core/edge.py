@@ -38,6 +38,7 @@ class EdgeAgent:
         self._runs: dict[int, _Run] = {}
         self._sampler = SystemSampler()
         self.rounds_trained = 0
+        self._worker_thread = threading.Thread(target=self._worker, name="edge-worker", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -47,13 +48,15 @@ class EdgeAgent:
             self.hub.connect(timeout=30)
         self._announce("IDLE")
         threading.Thread(target=self._heartbeat, name="edge-heartbeat", daemon=True).start()
-        threading.Thread(target=self._worker, name="edge-worker", daemon=True).start()
+        self._worker_thread.start()
         # Import torch now, not when the first run arrives: it takes seconds on a small device.
         self._work.put(("warmup", None))
 
     def stop(self) -> None:
         self._stop.set()
         self._work.put(None)
+        if self._worker_thread.is_alive():
+            self._worker_thread.join(timeout=30)  # an epoch in progress finishes first
         self._announce("OFFLINE")
         self.hub.flush(5)
 
@@ -103,7 +106,7 @@ class EdgeAgent:
 
     # -- worker thread ------------------------------------------------------------------------
     def _worker(self) -> None:
-        while (item := self._work.get()) is not None:
+        while (item := self._work.get()) is not None and not self._stop.is_set():
             kind, message = item
             if kind == "warmup":
                 import app.core.training  # noqa: F401  (torch)
@@ -120,6 +123,8 @@ class EdgeAgent:
                 ):
                     self._leave(message.run_id)
             except Exception as exc:
+                if self._stop.is_set():
+                    return  # shutting down: the hub may already be closed
                 log.exception("edge %s failed to handle %s", self.name, message.type)
                 self.say(self._runs.get(message.run_id), "ERROR", f"{type(exc).__name__}: {exc}")
 

@@ -213,3 +213,22 @@ class RunDataService:
                     ModelArtifact.edge_id.is_not(None),
                 ),
             }
+
+    def latest_accuracy(self, actor: Actor) -> dict[int, float]:
+        """Each run's latest aggregate test accuracy (for job lists)."""
+        require(actor, Role.VIEWER, "read metrics")
+        latest = (
+            select(RoundMetric.job_id, func.max(RoundMetric.round).label("r"))
+            .where(RoundMetric.node == "aggregate", RoundMetric.name == "test_accuracy")
+            .group_by(RoundMetric.job_id)
+            .subquery()
+        )
+        query = (
+            select(RoundMetric.job_id, RoundMetric.value)
+            .join(
+                latest, (RoundMetric.job_id == latest.c.job_id) & (RoundMetric.round == latest.c.r)
+            )
+            .where(RoundMetric.node == "aggregate", RoundMetric.name == "test_accuracy")
+        )
+        with self._db.session() as s:
+            return dict(s.execute(query).tuples().all())

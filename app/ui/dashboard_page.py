@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import Actor, Services
+from app.services.events import LiveEvent
 from app.services.records import JobRecord
 from app.ui.workers import run_in_background
 
@@ -29,20 +30,27 @@ class DashboardData:
     edges: Counter
     jobs: Counter
     latest: list[JobRecord]
+    accuracy: dict[int, float]
 
 
 def load_dashboard(services: Services, actor: Actor) -> DashboardData:
     edges = Counter(e.status for e in services.edges.list(actor))
     jobs = services.jobs.list(actor)
-    return DashboardData(edges=edges, jobs=Counter(j.status for j in jobs), latest=jobs[:10])
+    return DashboardData(
+        edges=edges,
+        jobs=Counter(j.status for j in jobs),
+        latest=jobs[:12],
+        accuracy=services.run_data.latest_accuracy(actor),
+    )
 
 
 class DashboardPage(QWidget):
     title = "Dashboard"
 
-    def __init__(self, services: Services, actor: Actor, parent=None) -> None:
+    def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
-        self._services, self._actor = services, actor
+        self._services, self._actor = ctx.services, ctx.actor
+        ctx.live.event.connect(self._on_live)
         self._loading = False
         self.counts: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
@@ -59,16 +67,32 @@ class DashboardPage(QWidget):
             row.addWidget(box, 0, col)
         layout.addLayout(row)
         layout.addWidget(QLabel("Latest runs"))
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Id", "Name", "Project", "Status", "Round"])
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(
+            ["Id", "Name", "Project", "Status", "Round", "Accuracy"]
+        )
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         layout.addWidget(self.table)
-        self.timer = QTimer(self, interval=3000, timeout=self.refresh)
+        # Live events mark it stale; the timer reloads at most every 2 s.
+        self._stale = True
+        self.timer = QTimer(self, interval=2000, timeout=self._maybe_refresh)
         self.timer.start()
         self.refresh()
 
+    def _on_live(self, event: LiveEvent) -> None:
+        if event.kind in ("job", "edge", "metric"):
+            self._stale = True
+
+    def _maybe_refresh(self) -> None:
+        if self._stale and self.isVisible():
+            self.refresh()
+
     def refresh(self) -> None:
+        self._stale = False
         if self._loading:
             return
         self._loading = True
@@ -90,12 +114,15 @@ class DashboardPage(QWidget):
             label.setText(str((data.edges if kind == "edges" else data.jobs)[state]))
         self.table.setRowCount(len(data.latest))
         for r, job in enumerate(data.latest):
+            acc = data.accuracy.get(job.id)
             cells = [
                 job.id,
                 job.name,
                 job.project,
                 job.status,
                 f"{job.current_round}/{job.total_rounds}",
+                "" if acc is None else f"{acc:.4f}",
             ]
             for c, value in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(str(value)))
+        self.table.resizeColumnsToContents()

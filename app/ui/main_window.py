@@ -2,46 +2,114 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QStackedWidget,
+    QWidget,
+)
 
-from app.config import Settings
-from app.services import Actor, Services
+from app.services.events import LiveEvent
+from app.ui.compare_page import ComparePage
+from app.ui.configs_page import ConfigsPage
+from app.ui.context import UiContext
 from app.ui.dashboard_page import DashboardPage
+from app.ui.edges_page import EdgesPage
+from app.ui.jobs_page import JobsPage
+from app.ui.people_pages import ProjectsPage, UsersPage
+from app.ui.run_detail_page import RunDetailPage
+from app.ui.settings_dialog import SettingsDialog, preferences
 
-PAGES = (DashboardPage,)
+# The page registry, in navigation order; Ctrl+1… selects them.
+PAGES = (
+    DashboardPage,
+    JobsPage,
+    RunDetailPage,
+    ComparePage,
+    EdgesPage,
+    ConfigsPage,
+    ProjectsPage,
+    UsersPage,
+)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings, services: Services, actor: Actor) -> None:
+    def __init__(self, ctx: UiContext) -> None:
         super().__init__()
+        self.ctx = ctx
         self.setWindowTitle("FedDeck")
         self.nav = QListWidget()
-        self.nav.setFixedWidth(170)
+        self.nav.setFixedWidth(180)
+        self.nav.setStyleSheet(
+            "QListWidget { font-size: 13px; } QListWidget::item { padding: 7px 6px; }"
+        )
         self.stack = QStackedWidget()
-        for page_type in PAGES:
-            page = page_type(services, actor)
+        self.pages: dict[type, QWidget] = {}
+        for n, page_type in enumerate(PAGES, start=1):
+            page = page_type(ctx)
+            self.pages[page_type] = page
             self.nav.addItem(page.title)
             self.stack.addWidget(page)
+            if n <= 9:
+                go = QAction(self, shortcut=QKeySequence(f"Ctrl+{n}"))
+                go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
+                self.addAction(go)
+        if not ctx.can("admin"):
+            item = self.nav.item(PAGES.index(UsersPage))
+            item.setToolTip("Users & groups: needs the admin role")
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
+        self.pages[JobsPage].open_run.connect(self.open_run)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        self.statusBar().showMessage(
-            f"Signed in as {actor.name} ({actor.role.value}) · data in {settings.data_dir}"
-        )
-        self._qsettings = QSettings(
-            str(settings.data_dir / "window.ini"), QSettings.Format.IniFormat
-        )
-        geometry = self._qsettings.value("geometry")
+        self._build_menu()
+        self.hub_label = QLabel("hub: starting…")
+        self.statusBar().addPermanentWidget(self.hub_label)
+        self.statusBar().addPermanentWidget(QLabel(f"{ctx.actor.name} ({ctx.actor.role.value})"))
+        self.statusBar().showMessage(f"Data in {ctx.settings.data_dir}")
+        if ctx.center.hub is not None:
+            self.set_hub_state(str(ctx.center.hub.state))
+        ctx.live.event.connect(self._on_live)
+        self._prefs = preferences(ctx.settings.data_dir)
+        geometry = self._prefs.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1100, 700)
+            self.resize(1280, 800)
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        settings = file_menu.addAction("&Settings…", self.open_settings)
+        settings.setShortcut(QKeySequence.StandardKey.Preferences)
+        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
+        run_menu = self.menuBar().addMenu("&Run")
+        launch = run_menu.addAction("&Launch…", lambda: self.pages[JobsPage].launch())
+        launch.setEnabled(self.ctx.can("operator"))
+        demo = run_menu.addAction(
+            "Start local &demo edges…", lambda: self.pages[EdgesPage].start_demo()
+        )
+        demo.setEnabled(self.ctx.can("operator"))
+
+    def open_settings(self) -> None:
+        SettingsDialog(self.ctx.settings, self).open()
+
+    def open_run(self, job_id: int) -> None:
+        self.nav.setCurrentRow(PAGES.index(RunDetailPage))
+        self.pages[RunDetailPage].show_run(job_id)
+
+    def set_hub_state(self, text: str) -> None:
+        self.hub_label.setText(f"hub: {text} · {self.ctx.center.hub_url}")
+
+    def _on_live(self, event: LiveEvent) -> None:
+        if event.kind == "hub":
+            self.set_hub_state(event.data["state"])
 
     def closeEvent(self, event) -> None:
-        self._qsettings.setValue("geometry", self.saveGeometry())
+        self._prefs.setValue("geometry", self.saveGeometry())
         super().closeEvent(event)

@@ -1,0 +1,136 @@
+"""The control center's live side, without Qt: its hub (embedded if so configured), ingest,
+the job launcher, and local demo edges. The window owns one and starts it off its thread."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
+from app.backends.factory import create_hub
+from app.config import Settings
+from app.services import Services
+from app.services.auth import Actor, require
+from app.services.events import EventBus
+from app.services.ingest import IngestService
+from app.services.launcher import JobLauncher
+from app.storage.models import Role
+
+log = logging.getLogger(__name__)
+
+
+class ControlCenter:
+    def __init__(self, settings: Settings, services: Services, events: EventBus | None = None):
+        self.settings, self.services = settings, services
+        self.events = events or EventBus()
+        self.embedded = None
+        self.hub = None
+        self.ingest: IngestService | None = None
+        self.launcher: JobLauncher | None = None
+        self.hub_url = client_url(settings.hub_url)
+        self._edge_procs: list[subprocess.Popen] = []
+        self._agents: list = []
+
+    def start(self) -> ControlCenter:
+        """Blocking (seconds at most): run it on a worker thread."""
+        if self.settings.hub_url.startswith("embedded://"):
+            kind = self.settings.hub_url.removeprefix("embedded://")
+            if kind == "local":
+                self.hub_url = "local://center"
+            else:
+                port = EMBEDDED_PORTS[kind]
+                try:
+                    self.embedded = start_embedded_hub(kind, "127.0.0.1", port)
+                except Exception as exc:  # port taken: another center or `feddeck hub` serves it
+                    log.warning(
+                        "embedded %s hub not started on %s (%s); joining it", kind, port, exc
+                    )
+        self.hub = create_hub(self.hub_url, "center")
+        self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
+        self.hub.connect(timeout=15)
+        self.ingest = IngestService(self.services.db, self.hub, self.events).start()
+        self.launcher = JobLauncher(
+            self.services,
+            self.settings,
+            self.hub,
+            self.hub_url,
+            in_process=self.hub_url.startswith("local://"),
+        )
+        return self
+
+    def start_demo_edges(self, actor: Actor, count: int) -> list[str]:
+        """Register `count` demo edges and start an agent process for each."""
+        require(actor, Role.OPERATOR, "start demo edges")
+        from app.core.edge import EdgeAgent
+
+        names = []
+        existing = {e.name for e in self.services.edges.list(actor)}
+        n = 0
+        while len(names) < count:
+            n += 1
+            name = f"demo-edge-{n}"
+            if name in existing:
+                continue
+            new = self.services.edges.register(actor, name, tags=["demo"])
+            if self.hub_url.startswith("local://"):
+                agent = EdgeAgent(
+                    create_hub(self.hub_url, new.edge.device_id),
+                    new.edge.device_id,
+                    name,
+                    heartbeat_s=1.0,
+                )
+                agent.start()
+                self._agents.append(agent)
+            else:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "--data-dir",
+                    str(self.settings.data_dir),
+                    "edge",
+                    "--hub",
+                    self.hub_url,
+                    "--token",
+                    new.token,
+                    "--name",
+                    name,
+                    "--heartbeat",
+                    "1",
+                ]
+                log_file = self.settings.data_dir / "logs" / f"{name}.log"
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(log_file, "ab") as out:
+                    self._edge_procs.append(
+                        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+                    )
+            names.append(name)
+        return names
+
+    def close(self) -> None:
+        for agent in self._agents:
+            agent.stop()
+            agent.hub.close()
+        for proc in self._edge_procs:
+            proc.terminate()
+        for proc in self._edge_procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.launcher:
+            self.launcher.shutdown()
+        if self.ingest:
+            self.ingest.drain(5)
+            self.ingest.stop()
+        if self.hub:
+            self.hub.close()
+        if self.embedded:
+            self.embedded.stop()
+
+
+def _hub_event(state):
+    from app.services.events import LiveEvent
+
+    return LiveEvent("hub", data={"state": str(state)})

@@ -1,0 +1,154 @@
+"""Create or edit a config (every save is a new version): a validated form, or raw TOML."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.fl_config import FLConfig, config_from_toml, config_to_toml
+from app.ui.workers import run_in_background
+
+CHOICES = {
+    "model.kind": ["mlp", "logreg", "cnn"],
+    "dataset.name": ["digits", "mnist1d", "synthetic"],
+    "partitioning.kind": ["iid", "dirichlet", "shards"],
+    "algorithm.name": ["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"],
+    "training.optimizer": ["sgd", "adam"],
+}
+NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
+    "partitioning.alpha": (3, -1.0, 1000.0),
+    "algorithm.mu": (4, -1.0, 100.0),
+    "algorithm.server_lr": (4, -1.0, 100.0),
+    "training.rounds": (None, -1, 100_000),
+    "training.local_epochs": (None, -1, 1000),
+    "training.batch_size": (None, -1, 65_536),
+    "training.lr": (5, -1.0, 10.0),
+    "training.min_clients": (None, -1, 1000),
+    "training.round_timeout_s": (1, -1.0, 86_400.0),
+}
+
+
+def _get(data: dict, path: str):
+    for key in path.split("."):
+        data = data[key]
+    return data
+
+
+class ConfigDialog(QDialog):
+    saved = Signal(object)
+
+    def __init__(self, ctx, base: FLConfig | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        base = base or FLConfig(name="new-config")
+        data = base.model_dump(mode="json")
+        self.setWindowTitle(
+            f"Edit {base.name} (saves a new version)" if base.name != "new-config" else "New config"
+        )
+        self.widgets: dict[str, QWidget] = {}
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout()
+
+        def add(path: str, widget: QWidget) -> None:
+            self.widgets[path] = widget
+            error = QLabel(styleSheet="color: #c62828", visible=False, wordWrap=True)
+            self.errors[path] = error
+            form.addRow(path, widget)
+            form.addRow("", error)
+
+        add("name", QLineEdit(base.name))
+        add("description", QLineEdit(base.description))
+        for path, items in CHOICES.items():
+            box = QComboBox()
+            box.addItems(items)
+            box.setCurrentText(str(_get(data, path)))
+            add(path, box)
+        add("model.hidden", QLineEdit(", ".join(str(h) for h in base.model.hidden)))
+        for path, (decimals, low, high) in NUMBERS.items():
+            spin = QSpinBox() if decimals is None else QDoubleSpinBox(decimals=decimals)
+            spin.setRange(low, high)  # below-range values reach the validator, which names them
+            spin.setValue(_get(data, path))
+            add(path, spin)
+        form_page = QWidget()
+        form_page.setLayout(form)
+        self.toml = QPlainTextEdit(config_to_toml(base))
+        self.toml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.tabs = QTabWidget()
+        self.tabs.addTab(form_page, "&Form")
+        self.tabs.addTab(self.toml, "&TOML")
+        self.general = QLabel(styleSheet="color: #c62828", wordWrap=True)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.general)
+        layout.addWidget(self.buttons)
+        self.resize(520, 720)
+
+    def form_data(self) -> dict:
+        data: dict = {}
+        for path, widget in self.widgets.items():
+            if isinstance(widget, QComboBox):
+                value = widget.currentText()
+            elif isinstance(widget, QLineEdit):
+                value = widget.text()
+                if path == "model.hidden":
+                    value = [int(v) for v in re.findall(r"-?\d+", value)]
+            else:
+                value = widget.value()
+            node = data
+            *parents, leaf = path.split(".")
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = value
+        return data
+
+    def _save(self) -> None:
+        for label in self.errors.values():
+            label.hide()
+        self.general.clear()
+        services, actor = self.ctx.services, self.ctx.actor
+        if self.tabs.currentIndex() == 1:
+            text = self.toml.toPlainText()
+            job = lambda: services.configs.save(actor, config_from_toml(text))  # noqa: E731
+        else:
+            data = self.form_data()
+            job = lambda: services.configs.save_dict(actor, data)  # noqa: E731
+        self.buttons.setEnabled(False)
+        run_in_background(job, on_result=self._done, on_error=self._failed)
+
+    def _done(self, record) -> None:
+        self.saved.emit(record)
+        self.accept()
+
+    def _failed(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        text = str(exc)
+        shown = False
+        for part in text.removeprefix("invalid config: ").split("; "):
+            path = part.split(":")[0].strip()
+            if path in self.errors:
+                self.errors[path].setText(part.split(":", 1)[1].strip())
+                self.errors[path].show()
+                shown = True
+        if not shown:
+            self.general.setText(text)

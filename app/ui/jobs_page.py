@@ -1,0 +1,126 @@
+"""Jobs: every run with status, progress and accuracy; launch, stop, clone, open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QLabel
+
+from app.services.events import LiveEvent
+from app.services.records import JobRecord
+from app.ui.launch_dialog import LaunchDialog
+from app.ui.table_page import TablePage
+
+STATUSES = ["", "QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED"]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job: JobRecord
+    accuracy: float | None
+
+    @property
+    def id(self) -> int:
+        return self.job.id
+
+
+class JobsPage(TablePage):
+    title = "Jobs"
+    open_run = Signal(int)
+    columns = [
+        ("Id", lambda r: r.job.id),
+        ("Name", lambda r: r.job.name),
+        ("Project", lambda r: r.job.project),
+        ("Status", lambda r: r.job.status),
+        ("Progress", lambda r: f"{r.job.current_round}/{r.job.total_rounds}"),
+        ("Accuracy", lambda r: r.accuracy),
+        ("Tags", lambda r: r.job.tags),
+        ("Edges", lambda r: r.job.edges),
+        ("Created", lambda r: r.job.created_at),
+    ]
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(ctx, parent)
+        self.add_action("Launch…", self.launch, "Ctrl+L", needs="operator")
+        self.add_action("Stop", self.stop, "Ctrl+.", needs="operator")
+        self.add_action("Clone…", self.clone, "Ctrl+D", needs="operator")
+        self.add_action("Open", self.activated, "Return")
+        self.status_filter = QComboBox()
+        self.status_filter.addItems(["All statuses", *STATUSES[1:]])
+        self.project_filter = QComboBox()
+        self.tag_filter = QComboBox()
+        for label, combo in (
+            ("&Status", self.status_filter),
+            ("&Project", self.project_filter),
+            ("Ta&g", self.tag_filter),
+        ):
+            text = QLabel(label)
+            text.setBuddy(combo)
+            self.toolbar.addWidget(text)
+            self.toolbar.addWidget(combo)
+            combo.currentIndexChanged.connect(self.refresh)
+        self._filters_loaded = False
+        ctx.live.event.connect(self._on_live)
+
+    def load(self):
+        status = self.status_filter.currentText() if self.status_filter.currentIndex() else None
+        project = (
+            self.project_filter.currentText() if self.project_filter.currentIndex() > 0 else None
+        )
+        tag = self.tag_filter.currentText() if self.tag_filter.currentIndex() > 0 else None
+        services, actor = self.ctx.services, self.ctx.actor
+        jobs = services.jobs.list(actor, status=status, tag=tag, project=project)
+        accuracy = services.run_data.latest_accuracy(actor)
+        self._choices = (
+            sorted(p.name for p in services.projects.list(actor)),
+            sorted({t for j in services.jobs.list(actor) for t in j.tags}),
+        )
+        return [JobRow(j, accuracy.get(j.id)) for j in jobs]
+
+    def _loaded(self, rows) -> None:
+        super()._loaded(rows)
+        projects, tags = self._choices
+        for combo, values, everything in (
+            (self.project_filter, projects, "All projects"),
+            (self.tag_filter, tags, "All tags"),
+        ):
+            current = combo.currentText()
+            wanted = [everything, *values]
+            if [combo.itemText(i) for i in range(combo.count())] != wanted:
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(wanted)
+                combo.setCurrentText(current if current in wanted else everything)
+                combo.blockSignals(False)
+
+    def _on_live(self, event: LiveEvent) -> None:
+        if event.kind == "job":
+            self.refresh()
+
+    def launch(self, template: JobRecord | None = None) -> None:
+        dialog = LaunchDialog(self.ctx, template if isinstance(template, JobRecord) else None, self)
+        dialog.launched.connect(self._launched)
+        dialog.open()
+
+    def _launched(self, job_id: int) -> None:
+        self.refresh()
+        self.open_run.emit(job_id)
+
+    def clone(self) -> None:
+        rows = self.selected()
+        if rows:
+            self.launch(rows[0].job)
+
+    def stop(self) -> None:
+        rows = [r for r in self.selected() if r.job.status in ("QUEUED", "STARTING", "RUNNING")]
+        if not rows:
+            self.status.setText("Select a queued or running job to stop.")
+            return
+        for row in rows:
+            self.run(self.ctx.center.launcher.stop, self.ctx.actor, row.job.id)
+
+    def activated(self) -> None:
+        rows = self.selected()
+        if rows:
+            self.open_run.emit(rows[0].job.id)

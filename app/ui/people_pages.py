@@ -1,0 +1,125 @@
+"""Users & groups (admin) and projects (one group each)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QInputDialog
+
+from app.ui.simple_dialogs import FormDialog, combo, line
+from app.ui.table_page import TablePage
+from app.ui.workers import run_in_background
+
+
+class UsersPage(TablePage):
+    title = "Users & groups"
+    columns = [
+        ("Kind", lambda r: r[0]),
+        ("Name", lambda r: r[1].name),
+        ("Role / members", lambda r: r[1].role if r[0] == "user" else r[1].members),
+        ("Created / description", lambda r: getattr(r[1], "created_at", None) or r[1].description),
+    ]
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(ctx, parent)
+        self.add_action("Add user…", self.add_user, "Ctrl+N", needs="admin")
+        self.add_action("Add group…", self.add_group, "Ctrl+G", needs="admin")
+        self.add_action("Add member…", self.add_member, "Ctrl+M", needs="admin")
+
+    def load(self):
+        if not self.ctx.can("admin"):
+            raise PermissionError(
+                "Users & groups are for admins; you can see your own account only."
+            )
+        users = self.ctx.services.users.list(self.ctx.actor)
+        groups = self.ctx.services.groups.list(self.ctx.actor)
+        return [("user", u) for u in users] + [("group", g) for g in groups]
+
+    @staticmethod
+    def _key(record):
+        return (record[0], record[1].name)
+
+    def add_user(self) -> None:
+        services, actor = self.ctx.services, self.ctx.actor
+        dialog = FormDialog(
+            "Add user",
+            {
+                "name": line("login name"),
+                "password": line(password=True),
+                "role": combo(["operator", "viewer", "admin"]),
+            },
+            lambda v: services.users.add(actor, v["name"], v["password"], v["role"]),
+            self,
+        )
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+
+    def add_group(self) -> None:
+        services, actor = self.ctx.services, self.ctx.actor
+        dialog = FormDialog(
+            "Add group",
+            {"name": line(), "description": line()},
+            lambda v: services.groups.add(actor, v["name"], v["description"]),
+            self,
+        )
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+
+    def add_member(self) -> None:
+        groups = [r[1].name for r in self.model.rows if r[0] == "group"]
+        users = [r[1].name for r in self.model.rows if r[0] == "user"]
+        services, actor = self.ctx.services, self.ctx.actor
+        dialog = FormDialog(
+            "Add a member",
+            {"group": combo(groups), "user": combo(users)},
+            lambda v: services.groups.add_member(actor, v["group"], v["user"]),
+            self,
+        )
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+
+
+class ProjectsPage(TablePage):
+    title = "Projects"
+    columns = [
+        ("Name", lambda p: p.name),
+        ("Group", lambda p: p.group),
+        ("Description", lambda p: p.description),
+    ]
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(ctx, parent)
+        self.add_action("New project…", self.create, "Ctrl+N", needs="operator")
+        self.add_action("Attach group…", self.attach, needs="operator")
+
+    def load(self):
+        return self.ctx.services.projects.list(self.ctx.actor)
+
+    def create(self) -> None:
+        run_in_background(
+            self.ctx.services.groups.list, self.ctx.actor, on_result=self._create_with
+        )
+
+    def _create_with(self, groups) -> None:
+        services, actor = self.ctx.services, self.ctx.actor
+        dialog = FormDialog(
+            "New project",
+            {
+                "name": line(),
+                "group": combo(["(none)", *[g.name for g in groups]]),
+                "description": line(),
+            },
+            lambda v: services.projects.create(
+                actor, v["name"], None if v["group"] == "(none)" else v["group"], v["description"]
+            ),
+            self,
+        )
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+
+    def attach(self) -> None:
+        rows = self.selected()
+        if not rows:
+            self.status.setText("Select a project first.")
+            return
+        group, ok = QInputDialog.getText(self, "Attach group", f"Group for {rows[0].name}:")
+        if ok and group:
+            self.run(self.ctx.services.projects.attach_group, self.ctx.actor, rows[0].name, group)

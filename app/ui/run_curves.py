@@ -1,0 +1,117 @@
+"""Training curves: global test accuracy and loss per round, each client's local metrics."""
+
+from __future__ import annotations
+
+import csv
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.run_data import RunView
+
+PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
+
+
+def make_plot(title: str, y_label: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(background="w")
+    plot.setTitle(title, color="#333", size="10pt")
+    plot.setLabel("bottom", "round")
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setClipToView(True)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.getAxis("left").enableAutoSIPrefix(False)
+    plot.addLegend(offset=(-10, 10))
+    return plot
+
+
+class CurvesTab(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.accuracy = make_plot("Test accuracy (global model)", "accuracy")
+        self.loss = make_plot("Loss", "loss")
+        self.clients = make_plot("Clients: local training loss", "loss")
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._toggles: dict[str, QCheckBox] = {}
+        self.toggle_row = QHBoxLayout()
+        self.toggle_row.addWidget(QLabel("Clients:"))
+        self.toggle_row.addStretch(1)
+        export_png = QPushButton("Export &PNG…")
+        export_png.clicked.connect(self.export_png)
+        export_csv = QPushButton("Export CS&V…")
+        export_csv.clicked.connect(self.export_csv)
+        self.toggle_row.addWidget(export_png)
+        self.toggle_row.addWidget(export_csv)
+        top = QHBoxLayout()
+        top.addWidget(self.accuracy)
+        top.addWidget(self.loss)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 3)
+        layout.addWidget(self.clients, 2)
+        layout.addLayout(self.toggle_row)
+        self.view: RunView | None = None
+
+    def _curve(self, plot: pg.PlotWidget, key: str, name: str, color: str, dash: bool = False):
+        if key not in self._curves:
+            pen = pg.mkPen(
+                color,
+                width=2,
+                style=pg.QtCore.Qt.PenStyle.DashLine if dash else pg.QtCore.Qt.PenStyle.SolidLine,
+            )
+            self._curves[key] = plot.plot(
+                [],
+                [],
+                pen=pen,
+                name=name,
+                symbol="o" if not dash else None,
+                symbolSize=4,
+                symbolBrush=color,
+            )
+        return self._curves[key]
+
+    def render(self, view: RunView) -> None:
+        self.view = view
+        x, y = view.series("aggregate", "test_accuracy")
+        self._curve(self.accuracy, "acc", "test accuracy", PALETTE[0]).setData(x, y)
+        x, y = view.series("aggregate", "test_loss")
+        self._curve(self.loss, "loss", "test loss", PALETTE[1]).setData(x, y)
+        for i, node in enumerate(view.nodes()):
+            color = PALETTE[i % len(PALETTE)]
+            x, y = view.series(node, "train_loss")
+            curve = self._curve(self.clients, f"client:{node}", node, color)
+            curve.setData(x, y)
+            if node not in self._toggles:
+                box = QCheckBox(node, checked=True)
+                box.setStyleSheet(f"color: {color}")
+                box.toggled.connect(curve.setVisible)
+                self._toggles[node] = box
+                self.toggle_row.insertWidget(self.toggle_row.count() - 3, box)
+
+    def export_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export curves", "curves.png", "PNG (*.png)")
+        if path:
+            self.grab().save(path)
+
+    def export_csv(self) -> None:
+        if self.view is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            write_metrics_csv(self.view, path)
+
+
+def write_metrics_csv(view: RunView, path: str) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["run_id", "round", "node", "metric", "value"])
+        for (node, name), points in sorted(view.metrics.items()):
+            for rnd, value in sorted(points.items()):
+                out.writerow([view.job.id, rnd, node, name, value])

@@ -1,0 +1,98 @@
+"""Everything one run's views show, loaded once from the database, then grown by live events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from app.services.events import LiveEvent
+from app.services.records import JobRecord
+from app.services.run_data import ArtifactRecord, LogRecord
+
+
+@dataclass
+class RunView:
+    job: JobRecord
+    # (node, metric name) -> {round: value}
+    metrics: dict[tuple[str, str], dict[int, float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    logs: list[LogRecord] = field(default_factory=list)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    # edge -> field -> [(unix time, value)]
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    link: dict[str, str] = field(
+        default_factory=dict
+    )  # edge -> connected/training/uploading/offline
+    version: int = 0  # bumped on every change; views redraw when it moved
+
+    def nodes(self) -> list[str]:
+        return sorted({node for node, _ in self.metrics if node != "aggregate"})
+
+    def series(self, node: str, name: str) -> tuple[list[int], list[float]]:
+        points = sorted(self.metrics.get((node, name), {}).items())
+        return [r for r, _ in points], [v for _, v in points]
+
+    def apply(self, event: LiveEvent) -> bool:
+        """Fold a live event in; True if it concerned this run."""
+        from datetime import UTC, datetime
+
+        d = event.data
+        if event.kind == "sample" and d["edge"] in self.job.edges:
+            for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
+                if d.get(key) is not None:
+                    self.samples[d["edge"]][key].append((d["at"], float(d[key])))
+            self.link.setdefault(d["edge"], "connected")
+        elif event.run_id != self.job.id:
+            return False
+        elif event.kind == "metric":
+            for name, value in d["values"].items():
+                self.metrics[(d["node"], name)][d["round"]] = value
+            if d["node"] != "aggregate":
+                self.link[d["node"]] = "uploading"
+            else:
+                for edge in self.job.edges:
+                    if self.link.get(edge) in ("uploading", "connected"):
+                        self.link[edge] = "training"
+        elif event.kind == "log":
+            self.logs.append(
+                LogRecord(datetime.fromtimestamp(d["at"], UTC), d["node"], d["level"], d["text"])
+            )
+        elif event.kind == "artifact":
+            self.artifacts.append(ArtifactRecord(0, self.job.id, d["round"], d["node"], "", "", 0))
+        elif event.kind == "job":
+            from dataclasses import replace
+
+            self.job = replace(
+                self.job,
+                status=d["status"],
+                current_round=d["round"],
+                status_reason=d.get("reason") or "",
+            )
+        else:
+            return False
+        self.version += 1
+        return True
+
+
+def load_run_view(services, actor, job_id: int) -> RunView:
+    """Runs on a worker thread."""
+    data = services.run_data
+    view = RunView(services.jobs.get(actor, job_id))
+    for m in data.metrics(actor, job_id):
+        view.metrics[(m.node, m.name)][m.round] = m.value
+    view.logs = data.logs(actor, job_id)
+    view.artifacts = data.artifacts(actor, job_id)
+    for s in data.samples(actor, job_id):
+        t = s.at.timestamp()
+        for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
+            value = getattr(s, key)
+            if value is not None:
+                view.samples[s.edge][key].append((t, float(value)))
+    edges = {e.name: e.status for e in services.edges.list(actor)}
+    for edge in view.job.edges:
+        status = edges.get(edge, "OFFLINE")
+        view.link[edge] = {"TRAINING": "training", "IDLE": "connected"}.get(status, "offline")
+    return view

@@ -1,0 +1,139 @@
+"""One run in detail, live while it goes and complete afterwards from the database."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.events import LiveEvent
+from app.ui.run_curves import CurvesTab
+from app.ui.run_data import RunView, load_run_view
+from app.ui.run_load import LoadTab
+from app.ui.run_logs import LogsTab
+from app.ui.run_models import ModelsTab
+from app.ui.run_overview import OverviewTab
+from app.ui.run_topology import TopologyTab
+from app.ui.workers import run_in_background
+
+TERMINAL = ("FINISHED", "FAILED", "STOPPED")
+
+
+class RunDetailPage(QWidget):
+    title = "Run detail"
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.view: RunView | None = None
+        self._drawn = -1
+        self.run_choice = QComboBox(minimumWidth=320)
+        self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
+        self.heading = QLabel("No run selected")
+        self.heading.setStyleSheet("font-size: 15px; font-weight: 600")
+        self.progress = QProgressBar(minimumWidth=220, maximumWidth=300, textVisible=True)
+        top = QHBoxLayout()
+        chooser = QLabel("&Run:")
+        chooser.setBuddy(self.run_choice)
+        top.addWidget(chooser)
+        top.addWidget(self.run_choice)
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.progress)
+        self.tabs = QTabWidget()
+        self.curves = CurvesTab()
+        self.load_tab = LoadTab()
+        self.logs = LogsTab()
+        self.models = ModelsTab(ctx)
+        self.topology = TopologyTab()
+        self.overview = OverviewTab()
+        for widget, name in (
+            (self.curves, "&Curves"),
+            (self.load_tab, "Device &load"),
+            (self.logs, "L&ogs"),
+            (self.models, "&Models"),
+            (self.topology, "&Topology"),
+            (self.overview, "O&verview"),
+        ):
+            self.tabs.addTab(widget, name)
+        self.tabs.currentChanged.connect(
+            lambda _i: self.view and self.tabs.currentWidget().render(self.view)
+        )
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        self.timer = QTimer(self, interval=int(1000 / max(ctx_refresh_hz(ctx), 0.1)))
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+        ctx.live.event.connect(self._on_live)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        run_in_background(self.ctx.services.jobs.list, self.ctx.actor, on_result=self._fill_choices)
+
+    def _fill_choices(self, jobs) -> None:
+        current = self.view.job.id if self.view else None
+        self.run_choice.clear()
+        for job in jobs:
+            self.run_choice.addItem(f"#{job.id} {job.name} [{job.status}]", job.id)
+        if current is not None:
+            self.run_choice.setCurrentIndex(max(0, self.run_choice.findData(current)))
+        elif jobs:
+            self.show_run(jobs[0].id)
+
+    def show_run(self, job_id: int | None) -> None:
+        if job_id is None:
+            return
+        run_in_background(
+            load_run_view,
+            self.ctx.services,
+            self.ctx.actor,
+            job_id,
+            on_result=self._loaded,
+            on_error=lambda e: self.heading.setText(str(e)),
+        )
+
+    def _loaded(self, view: RunView) -> None:
+        self.view = view
+        self._drawn = -1
+        index = self.run_choice.findData(view.job.id)
+        if index >= 0:
+            self.run_choice.setCurrentIndex(index)
+        self._redraw()
+
+    def _on_live(self, event: LiveEvent) -> None:
+        if self.view is None:
+            return
+        was_open = self.view.job.status not in TERMINAL
+        if (
+            self.view.apply(event)
+            and event.kind == "job"
+            and was_open
+            and event.data["status"] in TERMINAL
+        ):
+            self.show_run(self.view.job.id)  # reload: history, timings, final artifacts
+
+    def _redraw(self) -> None:
+        view = self.view
+        if view is None or view.version == self._drawn or not self.isVisible():
+            return
+        self._drawn = view.version
+        job = view.job
+        self.heading.setText(f"#{job.id} {job.name} — {job.status}")
+        self.progress.setRange(0, max(job.total_rounds, 1))
+        self.progress.setValue(job.current_round)
+        self.progress.setFormat("round %v of %m")
+        self.tabs.currentWidget().render(view)  # the others catch up when shown
+
+
+def ctx_refresh_hz(ctx) -> float:
+    from PySide6.QtCore import QSettings
+
+    prefs = QSettings(str(ctx.settings.data_dir / "window.ini"), QSettings.Format.IniFormat)
+    return float(prefs.value("plot_refresh_hz", 2.0))

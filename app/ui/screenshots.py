@@ -1,0 +1,122 @@
+"""Render every page, with a finished demo run and a running one, to PNGs.
+
+    python -m app.ui.screenshots docs/screenshots
+
+Everything is real: in-process edge agents train on digits through the local hub, ingest
+records into a fresh database in a temporary data dir, the pages load it as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication
+
+from app.config import Settings
+from app.services import Services
+from app.services.demo import DemoOptions, demo_config
+
+
+def pump(app: QApplication, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def wait_until(app: QApplication, predicate, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError(what)
+        pump(app, 0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    out = Path(args[0] if args else "docs/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication([])
+    from app.ui.app import apply_theme, build_context
+    from app.ui.main_window import PAGES, MainWindow
+    from app.ui.run_detail_page import RunDetailPage
+
+    apply_theme(app, "light")
+    data_dir = Path(tempfile.mkdtemp(prefix="feddeck-shots-"))
+    settings = Settings.load(data_dir=data_dir, hub_url="embedded://local")
+    services = Services.open(settings)
+    services.users.create_first_admin("admin", "admin-password")
+    actor = services.users.login("admin", "admin-password")
+    ctx = build_context(settings, services, actor)
+    ctx.center.start()
+    try:
+        services.groups.add(actor, "lab", "the ML lab")
+        services.projects.create(actor, "digits", "lab", "handwritten digits, 4 sites")
+        for path in sorted((Path(__file__).parents[2] / "resources" / "configs").glob("*.toml")):
+            services.configs.import_toml(actor, path)
+        edges = ctx.center.start_demo_edges(actor, 4)
+        config = services.configs.save(actor, demo_config(DemoOptions(edges=4, rounds=20)))
+        finished = services.jobs.create(
+            actor,
+            "digits fedavg 20r",
+            "digits",
+            config.name,
+            edges,
+            config.version,
+            ["demo", "baseline"],
+        )
+        window = MainWindow(ctx)
+        window.resize(1360, 860)
+        window.show()
+        ctx.center.launcher.start(actor, finished.id)
+        wait_until(
+            app, lambda: services.jobs.get(actor, finished.id).status == "FINISHED", 180, "run 1"
+        )
+        slow = demo_config(DemoOptions(edges=4, rounds=400)).model_copy(
+            update={"name": "digits-long"}
+        )
+        long_cfg = services.configs.save(actor, slow)
+        running = services.jobs.create(
+            actor, "digits fedavg long", "digits", long_cfg.name, edges, long_cfg.version, ["demo"]
+        )
+        ctx.center.launcher.start(actor, running.id)
+        wait_until(
+            app, lambda: services.jobs.get(actor, running.id).current_round >= 30, 180, "run 2"
+        )
+        shots = []
+        for row, page_type in enumerate(PAGES):
+            window.nav.setCurrentRow(row)
+            pump(app, 1.5)
+            if page_type is RunDetailPage:
+                detail = window.pages[RunDetailPage]
+                for job_id, label in ((running.id, "running"), (finished.id, "finished")):
+                    detail.show_run(job_id)
+                    pump(app, 1.5)
+                    for tab in range(detail.tabs.count()):
+                        detail.tabs.setCurrentIndex(tab)
+                        pump(app, 1.0)
+                        name = detail.tabs.tabText(tab).replace("&", "").lower().replace(" ", "-")
+                        shots.append((f"run-{label}-{name}.png", window.grab()))
+                continue
+            slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
+            shots.append((f"{row + 1:02d}-{slug}.png", window.grab()))
+        for name, pixmap in shots:
+            pixmap.save(str(out / name))
+            print(out / name)
+        ctx.center.launcher.stop(actor, running.id)
+        window.close()
+    finally:
+        ctx.live.close()
+        ctx.center.close()
+        services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

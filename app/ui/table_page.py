@@ -1,0 +1,141 @@
+"""A page that lists records: search box, sortable table, a toolbar of actions.
+
+Subclasses give `title`, `columns`, `load()` (runs on a worker thread) and add actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.context import UiContext
+from app.ui.record_model import SORT_ROLE, RecordTableModel
+from app.ui.workers import run_in_background
+
+
+class TablePage(QWidget):
+    title = ""
+    columns: list = []
+    min_role = "viewer"
+
+    def __init__(self, ctx: UiContext, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._loading = False
+        self.model = RecordTableModel(self.columns, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
+        self.search = QLineEdit(placeholderText="Search (Ctrl+F)", clearButtonEnabled=True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        find = QAction(self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.search.setFocus)
+        self.addAction(find)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _index: self.activated())
+        self.toolbar = QToolBar()
+        self.status = QLabel()
+        self.status.setStyleSheet("color: #c62828")
+        top = QHBoxLayout()
+        top.addWidget(self.toolbar, 1)
+        top.addWidget(self.search)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+        refresh = self.add_action(
+            "Refresh", self.refresh, shortcut=QKeySequence.StandardKey.Refresh
+        )
+        refresh.setToolTip("Reload from the database (F5)")
+
+    def add_action(self, text: str, slot, shortcut=None, needs: str | None = None) -> QAction:
+        """A toolbar action; `needs` is the role it requires (disabled with a reason if not)."""
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        if needs is not None and not self.ctx.can(needs):
+            action.setEnabled(False)
+            action.setToolTip(
+                f"{text}: needs the {needs} role (you are {self.ctx.actor.role.value})"
+            )
+        self.toolbar.addAction(action)
+        return action
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self) -> list[Any]:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        run_in_background(self.load, on_result=self._loaded, on_error=self._failed)
+
+    def _loaded(self, rows: list[Any]) -> None:
+        self._loading = False
+        selected = {self._key(r) for r in self.selected()}
+        first = not self.model.rows
+        self.model.set_rows(rows)
+        if first:
+            self.table.resizeColumnsToContents()
+        self.status.clear()
+        for row in range(self.proxy.rowCount()):
+            source = self.proxy.mapToSource(self.proxy.index(row, 0))
+            if self._key(self.model.record(source.row())) in selected:
+                self.table.selectRow(row)
+
+    def _failed(self, exc: Exception) -> None:
+        self._loading = False
+        self.status.setText(str(exc))
+
+    @staticmethod
+    def _key(record: Any) -> Any:
+        return getattr(record, "id", None) or getattr(record, "name", None)
+
+    def selected(self) -> list[Any]:
+        rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
+        return [self.model.record(r) for r in sorted(rows)]
+
+    def activated(self) -> None:
+        """Double-click / Enter on a row; pages override."""
+
+    def run(self, fn, *args, done=None) -> None:
+        """A service call off the GUI thread; errors land in the status line."""
+
+        def finished(result):
+            self.status.clear()
+            if done:
+                done(result)
+            self.refresh()
+
+        run_in_background(fn, *args, on_result=finished, on_error=self._failed)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
