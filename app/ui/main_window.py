@@ -71,7 +71,8 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self.hub_label = QLabel("hub: starting…")
         self.statusBar().addPermanentWidget(self.hub_label)
-        self.statusBar().addPermanentWidget(QLabel(f"{ctx.actor.name} ({ctx.actor.role.value})"))
+        self.user_label = QLabel(f"{ctx.actor.name} ({ctx.actor.role.value})")
+        self.statusBar().addPermanentWidget(self.user_label)
         self.statusBar().showMessage(f"Data in {ctx.settings.data_dir}")
         if ctx.center.hub is not None:
             self.set_hub_state(str(ctx.center.hub.state))

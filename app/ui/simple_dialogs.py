@@ -20,8 +20,8 @@ from app.ui.workers import run_in_background
 
 
 class FormDialog(QDialog):
-    """Fields by name; `submit(values)` runs on a worker. An error that names a field's label
-    word (e.g. "user name …", "password …") is shown under that field."""
+    """Fields by name; `submit(values)` runs on a worker. An error that names a field or
+    quotes its value is shown under that field, any other under the form."""
 
     done = Signal(object)
 
@@ -70,8 +70,10 @@ class FormDialog(QDialog):
     def _failed(self, exc: Exception) -> None:
         self.buttons.setEnabled(True)
         text = str(exc)
+        values = self.values()
         for name, label in self.errors.items():
-            if name.lower() in text.lower():
+            # An error names its field ("password must…") or quotes its value ("'lab' exists").
+            if name.lower() in text.lower() or (values[name] and repr(values[name]) in text):
                 label.setText(text)
                 label.show()
                 self.fields[name].setFocus()

@@ -12,15 +12,15 @@ from tests.helpers import SAMPLE_CONFIG
 
 
 @pytest.fixture
-def deck(tmp_path):
+def fresh_deck(tmp_path):
     settings = Settings.load(data_dir=tmp_path / "ui")
     services = Services.open(settings)
     yield settings, services
     services.close()
 
 
-def test_first_run_creates_the_admin(qtbot, deck):
-    _, services = deck
+def test_first_run_creates_the_admin(qtbot, fresh_deck):
+    _, services = fresh_deck
     dialog = LoginDialog(services, first_run=True)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -35,8 +35,8 @@ def test_first_run_creates_the_admin(qtbot, deck):
     assert dialog.actor.name == "admin" and dialog.actor.role == "admin"
 
 
-def test_wrong_password_shows_the_reason(qtbot, deck):
-    _, services = deck
+def test_wrong_password_shows_the_reason(qtbot, fresh_deck):
+    _, services = fresh_deck
     services.users.create_first_admin("admin", "adminpass1")
     dialog = LoginDialog(services, first_run=False)
     qtbot.addWidget(dialog)
@@ -48,17 +48,15 @@ def test_wrong_password_shows_the_reason(qtbot, deck):
     assert dialog.actor is None and dialog.buttons.isEnabled()
 
 
-def test_dashboard_counts_from_the_database(qtbot, deck, tmp_path):
-    settings, services = deck
-    services.users.create_first_admin("admin", "adminpass1")
-    admin = services.users.login("admin", "adminpass1")
+def test_dashboard_counts_from_the_database(qtbot, admin_ctx, tmp_path):
+    services, admin = admin_ctx.services, admin_ctx.actor
     services.projects.create(admin, "p")
     services.configs.save_dict(admin, SAMPLE_CONFIG)
     for name in ("e1", "e2", "e3"):
         services.edges.register(admin, name)
     services.edges.set_status(admin, "e1", "TRAINING")
     services.jobs.create(admin, "run-a", "p", SAMPLE_CONFIG["name"], ["e1", "e2"])
-    window = MainWindow(settings, services, admin)
+    window = MainWindow(admin_ctx)
     qtbot.addWidget(window)
     page = window.stack.currentWidget()
     assert isinstance(page, DashboardPage)
@@ -67,6 +65,6 @@ def test_dashboard_counts_from_the_database(qtbot, deck, tmp_path):
     assert page.counts["edges:TRAINING"].text() == "1"
     assert page.counts["jobs:QUEUED"].text() == "1"
     assert page.table.item(0, 1).text() == "run-a"
-    assert "admin" in window.statusBar().currentMessage()
+    assert window.user_label.text() == "admin (admin)"
     window.grab().save(str(tmp_path / "dashboard.png"))
     assert (tmp_path / "dashboard.png").stat().st_size > 1000

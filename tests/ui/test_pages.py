@@ -1,0 +1,154 @@
+"""The window driven like a person: pages, dialogs, a live run, role gating."""
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from app.services.demo import DemoOptions, demo_config
+from app.ui.config_dialog import ConfigDialog
+from app.ui.edge_dialog import RegisterEdgeDialog
+from app.ui.jobs_page import JobsPage
+from app.ui.launch_dialog import LaunchDialog
+from app.ui.main_window import PAGES, MainWindow
+from app.ui.record_model import RecordTableModel
+from app.ui.run_detail_page import RunDetailPage
+from app.ui.simple_dialogs import FormDialog, line
+from app.ui.table_page import TablePage
+
+
+@pytest.fixture
+def window(qtbot, admin_ctx):
+    win = MainWindow(admin_ctx)
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_every_page_opens_and_loads(qtbot, window):
+    for row, page_type in enumerate(PAGES):
+        qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + row), Qt.KeyboardModifier.ControlModifier)
+        page = window.pages[page_type]
+        qtbot.waitUntil(page.isVisible, timeout=3000)
+        if isinstance(page, TablePage):
+            qtbot.waitUntil(lambda p=page: not p._loading, timeout=5000)
+            assert page.status.text() == "", page.status.text()
+    assert "connected" in window.hub_label.text()
+
+
+def test_register_an_edge_shows_its_token_once(qtbot, admin_ctx):
+    dialog = RegisterEdgeDialog(admin_ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.name, "pi-1")
+    qtbot.keyClicks(dialog.tags, "arm, lab")
+    with qtbot.waitSignal(dialog.registered, timeout=5000) as blocker:
+        qtbot.mouseClick(
+            dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+        )
+    token = dialog.token.text()
+    assert token == blocker.args[0].token and token.startswith(blocker.args[0].edge.device_id)
+    assert admin_ctx.services.edges.authenticate(token).tags == ["arm", "lab"]
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    # a second edge of the same name: the error appears beside the name field
+    again = RegisterEdgeDialog(admin_ctx)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.keyClicks(again.name, "pi-1")
+    qtbot.mouseClick(
+        again.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    qtbot.waitUntil(lambda: "exists already" in again.name_error.text(), timeout=5000)
+
+
+def test_form_dialog_puts_the_error_by_its_field(qtbot, admin_ctx):
+    services, actor = admin_ctx.services, admin_ctx.actor
+    services.projects.create(actor, "taken")
+    dialog = FormDialog(
+        "New project",
+        {"name": line(), "description": line()},
+        lambda v: services.projects.create(actor, v["name"]),
+    )
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.fields["name"], "taken")
+    qtbot.mouseClick(
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    qtbot.waitUntil(lambda: dialog.errors["name"].isVisible(), timeout=5000)
+    assert "exists already" in dialog.errors["name"].text()
+
+
+def test_config_dialog_validates_next_to_the_field(qtbot, admin_ctx):
+    dialog = ConfigDialog(admin_ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.widgets["name"].setText("bad-lr")
+    dialog.widgets["training.lr"].setValue(-0.5)
+    dialog._save()
+    qtbot.waitUntil(lambda: dialog.errors["training.lr"].isVisible(), timeout=5000)
+    assert "greater than 0" in dialog.errors["training.lr"].text()
+    assert admin_ctx.services.configs.list(admin_ctx.actor) == []
+    dialog.widgets["training.lr"].setValue(0.1)
+    with qtbot.waitSignal(dialog.saved, timeout=5000) as blocker:
+        dialog._save()
+    assert blocker.args[0].body["training"]["lr"] == pytest.approx(0.1)
+
+
+def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
+    services, actor = admin_ctx.services, admin_ctx.actor
+    services.groups.add(actor, "lab")
+    services.projects.create(actor, "digits", "lab")
+    services.configs.save(actor, demo_config(DemoOptions(edges=2, rounds=3)))
+    admin_ctx.center.start_demo_edges(actor, 2)
+    qtbot.waitUntil(
+        lambda: all(e.status == "IDLE" for e in services.edges.list(actor)), timeout=10000
+    )
+    dialog = LaunchDialog(admin_ctx, parent=window.pages[JobsPage])
+    dialog.launched.connect(window.pages[JobsPage]._launched)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.buttons.isEnabled(), timeout=5000)
+    assert dialog.checked_edges() == ["demo-edge-1", "demo-edge-2"]
+    with qtbot.waitSignal(dialog.launched, timeout=10000):
+        qtbot.mouseClick(
+            dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+        )
+    detail = window.pages[RunDetailPage]
+    qtbot.waitUntil(detail.isVisible, timeout=3000)
+    qtbot.waitUntil(
+        lambda: detail.view is not None and detail.view.job.status == "FINISHED", timeout=60000
+    )
+    qtbot.waitUntil(lambda: len(detail.curves._curves["acc"].getData()[0]) == 3, timeout=10000)
+    rounds, accuracy = detail.curves._curves["acc"].getData()
+    assert list(rounds) == [1, 2, 3] and 0 < accuracy[-1] <= 1
+    detail.tabs.setCurrentWidget(detail.logs)
+    qtbot.waitUntil(lambda: detail.logs.proxy.rowCount() > 5, timeout=5000)
+    assert {"server", "demo-edge-1"} <= {r.node for r in detail.logs.model.rows}
+    detail.logs.node.setCurrentText("server")
+    assert all(
+        detail.logs.model.record(
+            detail.logs.proxy.mapToSource(detail.logs.proxy.index(r, 0)).row()
+        ).node
+        == "server"
+        for r in range(detail.logs.proxy.rowCount())
+    )
+    detail.tabs.setCurrentWidget(detail.models)
+    qtbot.waitUntil(lambda: detail.models.model.rowCount() == 3 + 6, timeout=5000)
+
+
+def test_a_viewer_sees_forbidden_actions_disabled_with_the_reason(qtbot, viewer_ctx):
+    win = MainWindow(viewer_ctx)
+    qtbot.addWidget(win)
+    jobs = win.pages[JobsPage]
+    launch = next(a for a in jobs.toolbar.actions() if a.text() == "Launch…")
+    assert not launch.isEnabled() and "needs the operator role" in launch.toolTip()
+    refresh = next(a for a in jobs.toolbar.actions() if a.text() == "Refresh")
+    assert refresh.isEnabled()
+
+
+def test_record_model_is_a_valid_qt_model(qtmodeltester):
+    from types import SimpleNamespace
+
+    model = RecordTableModel([("Name", lambda r: r.name), ("Value", lambda r: r.value)])
+    model.set_rows([SimpleNamespace(name=f"n{i}", value=i * 0.5) for i in range(5)])
+    qtmodeltester.check(model)
