@@ -65,7 +65,7 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path) -> dict:
     try:
         cluster.launcher.on_exit = lambda _id: done.set()
         wait_edges_online(services, cluster.edge_names)
-        job_id = create_demo_job(services, cluster, options)
+        job_id = create_demo_job(services, cluster.edge_names, options)
         start = time.perf_counter()
         cluster.launcher.start(SYSTEM, job_id)
         done.wait()

@@ -127,7 +127,9 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
     from app.services.demo import DemoOptions, run_demo
 
     if not args.headless:
-        raise InvalidInput("the windowed demo starts from the app (`feddeck`); add --headless here")
+        from app.ui.app import run_app
+
+        return run_app(ctx.settings, start_demo=True) or None
     if args.rounds < 1:
         raise InvalidInput("--rounds must be at least 1")
     options = DemoOptions(

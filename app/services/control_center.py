@@ -108,6 +108,34 @@ class ControlCenter:
             names.append(name)
         return names
 
+    def start_demo_run(self, actor: Actor, edges: int = 4, rounds: int = 20) -> int:
+        """The one-click demo: enough demo edges online, then a FedAvg run on digits."""
+        import time
+
+        from app.services.demo import DemoOptions, create_demo_job
+
+        require(actor, Role.OPERATOR, "start the demo")
+
+        def online() -> list[str]:
+            return [
+                e.name
+                for e in self.services.edges.list(actor, tag="demo")
+                if e.status in ("IDLE", "TRAINING")
+            ]
+
+        if len(online()) < edges:
+            self.start_demo_edges(actor, edges - len(online()))
+        deadline = time.monotonic() + 90
+        while len(online()) < edges:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo edges did not come online ({len(online())} of {edges})")
+            time.sleep(0.25)
+        backend = self.hub_url.split(":", 1)[0]
+        options = DemoOptions(edges=edges, rounds=rounds, backend=backend)
+        job_id = create_demo_job(self.services, online()[:edges], options, actor)
+        self.launcher.start(actor, job_id)
+        return job_id
+
     def close(self) -> None:
         for agent in self._agents:
             agent.stop()

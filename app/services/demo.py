@@ -148,20 +148,23 @@ def start_cluster(settings: Settings, services: Services, options: DemoOptions) 
     return cluster
 
 
-def create_demo_job(services: Services, cluster: DemoCluster, options: DemoOptions) -> int:
-    projects = {p.name for p in services.projects.list(SYSTEM)}
+def create_demo_job(
+    services: Services, edge_names: list[str], options: DemoOptions, actor=SYSTEM
+) -> int:
+    """Queue the demo run (project, group and config made on first use)."""
+    projects = {p.name for p in services.projects.list(actor)}
     if DEMO_PROJECT not in projects:
-        groups = {g.name for g in services.groups.list(SYSTEM)}
+        groups = {g.name for g in services.groups.list(actor)}
         if DEMO_PROJECT not in groups:
             services.groups.add(SYSTEM, DEMO_PROJECT, "demo users")
-        services.projects.create(SYSTEM, DEMO_PROJECT, DEMO_PROJECT, "local demo cluster")
-    config = services.configs.save(SYSTEM, demo_config(options))
+        services.projects.create(actor, DEMO_PROJECT, DEMO_PROJECT, "local demo cluster")
+    config = services.configs.save(actor, demo_config(options))
     job = services.jobs.create(
-        SYSTEM,
-        f"demo {options.backend} x{options.edges}",
+        actor,
+        f"demo {options.backend} x{len(edge_names)}",
         DEMO_PROJECT,
         config.name,
-        cluster.edge_names,
+        edge_names,
         config_version=config.version,
         tags=["demo", options.backend],
     )
@@ -179,7 +182,7 @@ def run_demo(
     try:
         if on_event:
             cluster.ingest.events.subscribe(on_event)
-        job_id = create_demo_job(services, cluster, options)
+        job_id = create_demo_job(services, cluster.edge_names, options)
         cluster.launcher.on_exit = lambda _id: done.set()
         cluster.launcher.start(SYSTEM, job_id)
         done.wait()

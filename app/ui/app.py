@@ -42,7 +42,7 @@ def build_context(settings: Settings, services: Services, actor) -> UiContext:
     return UiContext(settings, services, actor, center, LiveBridge(center.events))
 
 
-def run_app(settings: Settings) -> int:
+def run_app(settings: Settings, start_demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("FedDeck")
     apply_theme(app, str(preferences(settings.data_dir).value("theme", "light")))

@@ -97,6 +97,21 @@ class MainWindow(QMainWindow):
         )
         demo.setEnabled(self.ctx.can("operator"))
 
+    def run_demo(self) -> None:
+        from app.ui.workers import run_in_background
+
+        self.statusBar().showMessage("Starting the demo: edge processes, then a FedAvg run…")
+        run_in_background(
+            self.ctx.center.start_demo_run,
+            self.ctx.actor,
+            on_result=self._demo_started,
+            on_error=lambda exc: self.statusBar().showMessage(f"Demo failed: {exc}"),
+        )
+
+    def _demo_started(self, job_id: int) -> None:
+        self.statusBar().showMessage(f"Demo run #{job_id} started", 5000)
+        self.open_run(job_id)
+
     def open_settings(self) -> None:
         SettingsDialog(self.ctx.settings, self).open()
 

@@ -42,8 +42,9 @@ class RunView:
         d = event.data
         if event.kind == "sample" and d["edge"] in self.job.edges:
             for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
-                if d.get(key) is not None:
-                    self.samples[d["edge"]][key].append((d["at"], float(d[key])))
+                points = self.samples[d["edge"]][key]
+                if d.get(key) is not None and (not points or d["at"] > points[-1][0]):
+                    points.append((d["at"], float(d[key])))
             self.link.setdefault(d["edge"], "connected")
         elif event.run_id != self.job.id:
             return False
@@ -65,6 +66,8 @@ class RunView:
         elif event.kind == "job":
             from dataclasses import replace
 
+            if self.job.status in ("FINISHED", "FAILED", "STOPPED"):
+                return False  # the database copy already has the end; never go back
             self.job = replace(
                 self.job,
                 status=d["status"],

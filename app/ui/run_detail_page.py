@@ -34,6 +34,8 @@ class RunDetailPage(QWidget):
         self.ctx = ctx
         self.view: RunView | None = None
         self._drawn = -1
+        self._loading_id: int | None = None
+        self._missed: list[LiveEvent] = []  # events that arrive while a run loads
         self.run_choice = QComboBox(minimumWidth=320)
         self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
         self.heading = QLabel("No run selected")
@@ -90,6 +92,8 @@ class RunDetailPage(QWidget):
     def show_run(self, job_id: int | None) -> None:
         if job_id is None:
             return
+        self._loading_id = job_id
+        self._missed = []
         run_in_background(
             load_run_view,
             self.ctx.services,
@@ -100,6 +104,12 @@ class RunDetailPage(QWidget):
         )
 
     def _loaded(self, view: RunView) -> None:
+        if view.job.id != self._loading_id:
+            return  # another run was chosen meanwhile
+        self._loading_id = None
+        for event in self._missed:  # what happened between the database read and now
+            view.apply(event)
+        self._missed = []
         self.view = view
         self._drawn = -1
         index = self.run_choice.findData(view.job.id)
@@ -108,6 +118,9 @@ class RunDetailPage(QWidget):
         self._redraw()
 
     def _on_live(self, event: LiveEvent) -> None:
+        if self._loading_id is not None:
+            self._missed.append(event)
+            return
         if self.view is None:
             return
         was_open = self.view.job.status not in TERMINAL

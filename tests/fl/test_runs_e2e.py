@@ -24,7 +24,7 @@ class Run:
         self.last_round = 0
         self.cluster.launcher.on_exit = lambda _id: self.done.set()
         self.cluster.ingest.events.subscribe(self._on_event)
-        self.job_id = create_demo_job(self.services, self.cluster, self.options)
+        self.job_id = create_demo_job(self.services, self.cluster.edge_names, self.options)
 
     def _on_event(self, event):
         if event.kind == "metric" and event.data["node"] == "aggregate":

@@ -118,7 +118,12 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
     qtbot.waitUntil(
         lambda: detail.view is not None and detail.view.job.status == "FINISHED", timeout=60000
     )
-    qtbot.waitUntil(lambda: len(detail.curves._curves["acc"].getData()[0]) == 3, timeout=10000)
+
+    def plotted_rounds():
+        curve = detail.curves._curves.get("acc")
+        return [] if curve is None or curve.xData is None else list(curve.xData)
+
+    qtbot.waitUntil(lambda: plotted_rounds() == [1, 2, 3], timeout=10000)
     rounds, accuracy = detail.curves._curves["acc"].getData()
     assert list(rounds) == [1, 2, 3] and 0 < accuracy[-1] <= 1
     detail.tabs.setCurrentWidget(detail.logs)
@@ -152,3 +157,12 @@ def test_record_model_is_a_valid_qt_model(qtmodeltester):
     model = RecordTableModel([("Name", lambda r: r.name), ("Value", lambda r: r.value)])
     model.set_rows([SimpleNamespace(name=f"n{i}", value=i * 0.5) for i in range(5)])
     qtmodeltester.check(model)
+
+
+def test_one_click_demo_shows_a_live_run(qtbot, window, admin_ctx):
+    window.run_demo()
+    detail = window.pages[RunDetailPage]
+    qtbot.waitUntil(lambda: detail.isVisible() and detail.view is not None, timeout=60000)
+    qtbot.waitUntil(lambda: detail.view.job.status == "FINISHED", timeout=90000)
+    job = admin_ctx.services.jobs.get(admin_ctx.actor, detail.view.job.id)
+    assert job.project == "demo" and len(job.edges) == 4 and job.current_round == 20
