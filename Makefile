@@ -20,6 +20,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.transfer
+	$(BIN)/python -m bench.round_overhead
+
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info
