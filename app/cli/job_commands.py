@@ -59,7 +59,9 @@ class _Coordinator:
         self.hub = create_hub(self.url, f"cli-{int(time.time())}")
         self.hub.connect(timeout=15)
         self.ingest = IngestService(ctx.services.db, self.hub).start()
-        self.launcher = JobLauncher(ctx.services, ctx.settings, self.hub, self.url)
+        self.launcher = JobLauncher(
+            ctx.services, ctx.settings, self.hub, self.url, events=self.ingest.events
+        )
 
     def close(self) -> None:
         self.launcher.shutdown()

@@ -4,8 +4,6 @@ the job launcher, and local demo edges. The window owns one and starts it off it
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
 from app.backends.factory import create_hub
@@ -15,6 +13,7 @@ from app.services.auth import Actor, require
 from app.services.events import EventBus
 from app.services.ingest import IngestService
 from app.services.launcher import JobLauncher
+from app.services.local_edges import LocalEdges
 from app.storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -29,8 +28,7 @@ class ControlCenter:
         self.ingest: IngestService | None = None
         self.launcher: JobLauncher | None = None
         self.hub_url = client_url(settings.hub_url)
-        self._edge_procs: list[subprocess.Popen] = []
-        self._agents: list = []
+        self.local_edges: LocalEdges | None = None
 
     def start(self) -> ControlCenter:
         """Blocking (seconds at most): run it on a worker thread."""
@@ -50,22 +48,22 @@ class ControlCenter:
         self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
         self.hub.connect(timeout=15)
         self.ingest = IngestService(self.services.db, self.hub, self.events).start()
+        self.local_edges = LocalEdges(self.settings, self.hub_url)
         self.launcher = JobLauncher(
             self.services,
             self.settings,
             self.hub,
             self.hub_url,
             in_process=self.hub_url.startswith("local://"),
+            events=self.events,
         )
         return self
 
     def start_demo_edges(self, actor: Actor, count: int) -> list[str]:
-        """Register `count` demo edges and start an agent process for each."""
+        """Register `count` new demo edges and start an agent for each."""
         require(actor, Role.OPERATOR, "start demo edges")
-        from app.core.edge import EdgeAgent
-
-        names = []
         existing = {e.name for e in self.services.edges.list(actor)}
+        names: list[str] = []
         n = 0
         while len(names) < count:
             n += 1
@@ -73,38 +71,7 @@ class ControlCenter:
             if name in existing:
                 continue
             new = self.services.edges.register(actor, name, tags=["demo"])
-            if self.hub_url.startswith("local://"):
-                agent = EdgeAgent(
-                    create_hub(self.hub_url, new.edge.device_id),
-                    new.edge.device_id,
-                    name,
-                    heartbeat_s=1.0,
-                )
-                agent.start()
-                self._agents.append(agent)
-            else:
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "app",
-                    "--data-dir",
-                    str(self.settings.data_dir),
-                    "edge",
-                    "--hub",
-                    self.hub_url,
-                    "--token",
-                    new.token,
-                    "--name",
-                    name,
-                    "--heartbeat",
-                    "1",
-                ]
-                log_file = self.settings.data_dir / "logs" / f"{name}.log"
-                log_file.parent.mkdir(parents=True, exist_ok=True)
-                with open(log_file, "ab") as out:
-                    self._edge_procs.append(
-                        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-                    )
+            self.local_edges.start(name, new.edge.device_id, new.token)
             names.append(name)
         return names
 
@@ -137,16 +104,8 @@ class ControlCenter:
         return job_id
 
     def close(self) -> None:
-        for agent in self._agents:
-            agent.stop()
-            agent.hub.close()
-        for proc in self._edge_procs:
-            proc.terminate()
-        for proc in self._edge_procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if self.local_edges:
+            self.local_edges.stop()
         if self.launcher:
             self.launcher.shutdown()
         if self.ingest:

@@ -7,11 +7,10 @@ backend, which lives in one process, they run as threads.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.backends.embedded import start_embedded_hub
@@ -24,6 +23,7 @@ from app.services.auth import SYSTEM
 from app.services.events import LiveEvent
 from app.services.ingest import IngestService
 from app.services.launcher import JobLauncher
+from app.services.local_edges import LocalEdges
 
 SAMPLE_CONFIG = (
     Path(__file__).resolve().parents[2] / "resources" / "configs" / "digits-mlp-fedavg.toml"
@@ -53,21 +53,15 @@ class DemoCluster:
     launcher: JobLauncher
     embedded: object
     edge_names: list[str]
-    edge_procs: list[subprocess.Popen] = field(default_factory=list)
-    edge_agents: list = field(default_factory=list)
+    edges: LocalEdges
+
+    @property
+    def edge_procs(self) -> list[subprocess.Popen]:
+        return self.edges.procs
 
     def close(self) -> None:
         self.launcher.shutdown()
-        for agent in self.edge_agents:
-            agent.stop()
-            agent.hub.close()
-        for proc in self.edge_procs:
-            proc.terminate()
-        for proc in self.edge_procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        self.edges.stop()
         self.ingest.drain(10)
         self.ingest.stop()
         self.hub.close()
@@ -110,41 +104,29 @@ def start_cluster(settings: Settings, services: Services, options: DemoOptions) 
     hub = create_hub(hub_url, "center")
     hub.connect()
     ingest = IngestService(services.db, hub).start()
-    launcher = JobLauncher(services, settings, hub, hub_url, in_process=options.backend == "local")
+    launcher = JobLauncher(
+        services,
+        settings,
+        hub,
+        hub_url,
+        in_process=options.backend == "local",
+        events=ingest.events,
+    )
     edges = _register_edges(services, options.edges)
+    local_edges = LocalEdges(settings, hub_url, options.heartbeat_s)
     cluster = DemoCluster(
-        settings, services, hub_url, hub, ingest, launcher, embedded, [name for name, _, _ in edges]
+        settings,
+        services,
+        hub_url,
+        hub,
+        ingest,
+        launcher,
+        embedded,
+        [name for name, _, _ in edges],
+        local_edges,
     )
     for name, device, token in edges:
-        if options.backend == "local":
-            from app.core.edge import EdgeAgent
-
-            agent = EdgeAgent(create_hub(hub_url, device), device, name, options.heartbeat_s)
-            agent.start()
-            cluster.edge_agents.append(agent)
-        else:
-            cmd = [
-                sys.executable,
-                "-m",
-                "app",
-                "--data-dir",
-                str(settings.data_dir),
-                "edge",
-                "--hub",
-                hub_url,
-                "--token",
-                token,
-                "--name",
-                name,
-                "--heartbeat",
-                str(options.heartbeat_s),
-            ]
-            log_file = settings.data_dir / "logs" / f"{name}.log"
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_file, "ab") as out:
-                cluster.edge_procs.append(
-                    subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-                )
+        local_edges.start(name, device, token)
     return cluster
 
 

@@ -267,21 +267,25 @@ class IngestService:
             b = m.body
             owner = b["node"]
             edge_id = None if owner == "aggregate" else self._edge(s, owner)[0]
-            s.add(
-                ModelArtifact(
-                    job_id=run_id,
-                    round=int(b["round"]),
-                    edge_id=edge_id,
-                    path=str(b["path"]),
-                    sha256=str(b["sha256"]),
-                    bytes=int(b["bytes"]),
-                )
+            row = ModelArtifact(
+                job_id=run_id,
+                round=int(b["round"]),
+                edge_id=edge_id,
+                path=str(b["path"]),
+                sha256=str(b["sha256"]),
+                bytes=int(b["bytes"]),
             )
-            return [
-                LiveEvent(
-                    "artifact", run_id, {"round": int(b["round"]), "node": self.node_name(s, owner)}
-                )
-            ]
+            s.add(row)
+            s.flush()  # the row id goes out with the event
+            data = {
+                "id": row.id,
+                "round": row.round,
+                "node": self.node_name(s, owner),
+                "path": row.path,
+                "sha256": row.sha256,
+                "bytes": row.bytes,
+            }
+            return [LiveEvent("artifact", run_id, data)]
         if kind == "status" and m.type == MessageType.STATUS and node == "server":
             return self._apply_run_status(job, m)
         return []

@@ -23,6 +23,7 @@ from app.core.run_protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services import Services
 from app.services.auth import SYSTEM, Actor
+from app.services.events import EventBus, LiveEvent
 from app.services.jobs import TERMINAL
 from app.storage.models import JobStatus, Role
 
@@ -41,8 +42,10 @@ class JobLauncher:
         hub: Hub,
         hub_url: str,
         in_process: bool = False,
+        events: EventBus | None = None,
     ) -> None:
         self.services, self.settings = services, settings
+        self.events = events
         self.hub, self.hub_url = hub, hub_url
         self.in_process = in_process
         self._procs: dict[int, subprocess.Popen] = {}
@@ -129,13 +132,27 @@ class JobLauncher:
             outcome = json.loads(outcome_path(self.settings, job_id).read_text())
         except (OSError, ValueError):
             outcome = {"state": "FAILED", "reason": crash_reason or "server ended without a result"}
-        self.services.jobs.settle(
+        settled = self.services.jobs.settle(
             SYSTEM,
             job_id,
             outcome.get("state", "FAILED"),
             outcome.get("reason", ""),
             int(outcome.get("rounds_done") or 0),
         )
+        if settled and self.events is not None:  # ingest will not announce what it never saw
+            job = self.services.jobs.get(SYSTEM, job_id)
+            self.events.emit(
+                LiveEvent(
+                    "job",
+                    job_id,
+                    {
+                        "status": job.status,
+                        "round": job.current_round,
+                        "reason": job.status_reason,
+                        "test_accuracy": None,
+                    },
+                )
+            )
 
     def wait(self, job_id: int, timeout: float | None = None) -> bool:
         if job_id in self._procs:
@@ -181,14 +198,9 @@ class JobLauncher:
             self.services.jobs.transition(SYSTEM, job_id, "STOPPED", f"stopped by {actor.name}")
 
     def shutdown(self) -> None:
-        for proc in self._procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self._procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        from app.services.local_edges import stop_processes
+
+        stop_processes(self._procs.values())
 
 
 def build_run_spec(services: Services, settings: Settings, job_id: int):

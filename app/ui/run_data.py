@@ -62,7 +62,13 @@ class RunView:
                 LogRecord(datetime.fromtimestamp(d["at"], UTC), d["node"], d["level"], d["text"])
             )
         elif event.kind == "artifact":
-            self.artifacts.append(ArtifactRecord(0, self.job.id, d["round"], d["node"], "", "", 0))
+            if any(a.id == d["id"] for a in self.artifacts):
+                return False  # already loaded from the database
+            self.artifacts.append(
+                ArtifactRecord(
+                    d["id"], self.job.id, d["round"], d["node"], d["path"], d["sha256"], d["bytes"]
+                )
+            )
         elif event.kind == "job":
             from dataclasses import replace
 
@@ -71,7 +77,7 @@ class RunView:
             self.job = replace(
                 self.job,
                 status=d["status"],
-                current_round=d["round"],
+                current_round=max(self.job.current_round, d["round"]),
                 status_reason=d.get("reason") or "",
             )
         else:

@@ -35,6 +35,7 @@ class RunDetailPage(QWidget):
         self.view: RunView | None = None
         self._drawn = -1
         self._loading_id: int | None = None
+        self._request = 0
         self._missed: list[LiveEvent] = []  # events that arrive while a run loads
         self.run_choice = QComboBox(minimumWidth=320)
         self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
@@ -92,20 +93,28 @@ class RunDetailPage(QWidget):
     def show_run(self, job_id: int | None) -> None:
         if job_id is None:
             return
+        if self._loading_id != job_id:
+            self._missed = []  # what was buffered belongs to another run
         self._loading_id = job_id
-        self._missed = []
+        self._request += 1
+        request = self._request
         run_in_background(
             load_run_view,
             self.ctx.services,
             self.ctx.actor,
             job_id,
-            on_result=self._loaded,
-            on_error=lambda e: self.heading.setText(str(e)),
+            on_result=lambda view: self._loaded(request, view),
+            on_error=self._load_failed,
         )
 
-    def _loaded(self, view: RunView) -> None:
-        if view.job.id != self._loading_id:
-            return  # another run was chosen meanwhile
+    def _load_failed(self, exc: Exception) -> None:
+        self._loading_id = None
+        self._missed = []
+        self.heading.setText(str(exc))
+
+    def _loaded(self, request: int, view: RunView) -> None:
+        if request != self._request:
+            return  # a newer load is on its way; keep buffering for it
         self._loading_id = None
         for event in self._missed:  # what happened between the database read and now
             view.apply(event)

@@ -54,7 +54,7 @@ class ModelsTab(QWidget):
         self._count = -1
 
     def render(self, view: RunView) -> None:
-        stored = [a for a in view.artifacts if a.sha256]
+        stored = view.artifacts
         self.caption.setText(
             f"Run {view.job.id} · {len(stored)} models "
             f"({sum(1 for a in stored if a.node == 'aggregate')} aggregated)"

@@ -1,0 +1,68 @@
+"""Edge agents this machine runs itself (demos): processes, or threads on the local hub."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterable
+
+from app.config import Settings
+
+
+def stop_processes(procs: Iterable[subprocess.Popen], grace_s: float = 10.0) -> None:
+    """SIGTERM all, then wait; whatever has not ended after `grace_s` is killed."""
+    procs = [p for p in procs if p.poll() is None]
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class LocalEdges:
+    def __init__(self, settings: Settings, hub_url: str, heartbeat_s: float = 1.0) -> None:
+        self.settings, self.hub_url, self.heartbeat_s = settings, hub_url, heartbeat_s
+        self.procs: list[subprocess.Popen] = []
+        self.agents: list = []
+
+    def start(self, name: str, device_id: str, token: str) -> None:
+        if self.hub_url.startswith("local://"):  # one process: the agent is a thread
+            from app.backends.factory import create_hub
+            from app.core.edge import EdgeAgent
+
+            agent = EdgeAgent(
+                create_hub(self.hub_url, device_id), device_id, name, self.heartbeat_s
+            )
+            agent.start()
+            self.agents.append(agent)
+            return
+        cmd = [
+            sys.executable,
+            "-m",
+            "app",
+            "--data-dir",
+            str(self.settings.data_dir),
+            "edge",
+            "--hub",
+            self.hub_url,
+            "--token",
+            token,
+            "--name",
+            name,
+            "--heartbeat",
+            str(self.heartbeat_s),
+        ]
+        log_file = self.settings.data_dir / "logs" / f"{name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as out:
+            self.procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
+
+    def stop(self) -> None:
+        for agent in self.agents:
+            agent.stop()
+            agent.hub.close()
+        self.agents = []
+        stop_processes(self.procs)
+        self.procs = []
