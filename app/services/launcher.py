@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from app.services import Services
 from app.services.auth import SYSTEM, Actor
 from app.services.events import EventBus, LiveEvent
 from app.services.jobs import TERMINAL
+from app.services.local_edges import spawn_feddeck, stop_processes
 from app.storage.models import JobStatus, Role
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,8 @@ class JobLauncher:
             self._threads[job_id] = thread
             thread.start()
             return
-        cmd = [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(self.settings.data_dir),
+        log_file = self.settings.artifacts_dir / f"run-{job_id}" / "server.log"
+        args = [
             "--db-url",
             self.settings.db_url,
             "server",
@@ -85,10 +81,7 @@ class JobLauncher:
             "--hub",
             self.hub_url,
         ]
-        log_file = self.settings.artifacts_dir / f"run-{job_id}" / "server.log"
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = spawn_feddeck(self.settings, args, log_file)
         self._procs[job_id] = proc
         threading.Thread(
             target=self._watch,
@@ -198,8 +191,6 @@ class JobLauncher:
             self.services.jobs.transition(SYSTEM, job_id, "STOPPED", f"stopped by {actor.name}")
 
     def shutdown(self) -> None:
-        from app.services.local_edges import stop_processes
-
         stop_processes(self._procs.values())
 
 

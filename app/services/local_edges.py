@@ -9,6 +9,14 @@ from collections.abc import Iterable
 from app.config import Settings
 
 
+def spawn_feddeck(settings: Settings, args: list[str], log_file) -> subprocess.Popen:
+    """`python -m app --data-dir D ARGS…` with its output appended to `log_file`."""
+    cmd = [sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+
 def stop_processes(procs: Iterable[subprocess.Popen], grace_s: float = 10.0) -> None:
     """SIGTERM all, then wait; whatever has not ended after `grace_s` is killed."""
     procs = [p for p in procs if p.poll() is None]
@@ -38,12 +46,7 @@ class LocalEdges:
             agent.start()
             self.agents.append(agent)
             return
-        cmd = [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(self.settings.data_dir),
+        args = [
             "edge",
             "--hub",
             self.hub_url,
@@ -55,9 +58,7 @@ class LocalEdges:
             str(self.heartbeat_s),
         ]
         log_file = self.settings.data_dir / "logs" / f"{name}.log"
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "ab") as out:
-            self.procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
+        self.procs.append(spawn_feddeck(self.settings, args, log_file))
 
     def stop(self) -> None:
         for agent in self.agents:

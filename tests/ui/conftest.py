@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 from PySide6.QtWidgets import QApplication
 
@@ -31,6 +33,7 @@ def deck(tmp_path):
     services.close()
 
 
+@contextmanager
 def _ctx(deck, name, role):
     settings, services = deck
     admin = services.users.login("admin", "adminpass1")
@@ -39,22 +42,21 @@ def _ctx(deck, name, role):
     actor = services.users.login(name, f"{name}pass123" if name != "admin" else "adminpass1")
     ctx = build_context(settings, services, actor)
     ctx.center.start()
-    return ctx
+    try:
+        yield ctx
+    finally:
+        wait_for_workers()
+        ctx.live.close()
+        ctx.center.close()
 
 
 @pytest.fixture
 def admin_ctx(deck):
-    ctx = _ctx(deck, "admin", Role.ADMIN.value)
-    yield ctx
-    wait_for_workers()
-    ctx.live.close()
-    ctx.center.close()
+    with _ctx(deck, "admin", Role.ADMIN.value) as ctx:
+        yield ctx
 
 
 @pytest.fixture
 def viewer_ctx(deck):
-    ctx = _ctx(deck, "vera", Role.VIEWER.value)
-    yield ctx
-    wait_for_workers()
-    ctx.live.close()
-    ctx.center.close()
+    with _ctx(deck, "vera", Role.VIEWER.value) as ctx:
+        yield ctx
