@@ -26,7 +26,7 @@ from enum import StrEnum
 from app.backends.chunking import Reassembler, WireLimits, split
 from app.core import topics
 from app.core.messages import Message, MessageRejected, decode, encode
-from app.errors import InvalidInput
+from app.errors import FedDeckError, InvalidInput
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, Message], None]
@@ -40,7 +40,7 @@ class HubState(StrEnum):
     CLOSED = "closed"
 
 
-class HubError(Exception):
+class HubError(FedDeckError):
     """The hub cannot do what was asked (not connected in time, closed, ...)."""
 
 

@@ -105,7 +105,7 @@ def job_stop(ctx: CliContext, args: argparse.Namespace):
     actor = ctx.actor()
     job = ctx.services.jobs.get(actor, args.id)
     hub = create_hub(client_url(ctx.settings.hub_url), f"cli-stop-{args.id}")
-    if job.status != "QUEUED":
+    if job.status in ("STARTING", "RUNNING"):  # only a live server needs telling
         hub.connect(timeout=10)
     try:
         JobLauncher(ctx.services, ctx.settings, hub, "").stop(actor, args.id, grace_s=args.grace)
