@@ -5,9 +5,46 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from app.services.events import LiveEvent
 from app.services.records import JobRecord
 from app.services.run_data import ArtifactRecord, LogRecord
+
+
+class Series:
+    """A growing (time, value) series in numpy arrays: O(1) amortised append, and the plots
+    get array views instead of rebuilding lists every frame."""
+
+    __slots__ = ("_t", "_v", "n", "version")
+
+    def __init__(self) -> None:
+        self._t = np.empty(256)
+        self._v = np.empty(256)
+        self.n = 0
+        self.version = 0
+
+    def append(self, t: float, v: float) -> bool:
+        if self.n and t <= self._t[self.n - 1]:
+            return False  # not newer than what is held (a replayed or repeated sample)
+        if self.n == len(self._t):
+            self._t = np.resize(self._t, 2 * self.n)
+            self._v = np.resize(self._v, 2 * self.n)
+        self._t[self.n], self._v[self.n] = t, v
+        self.n += 1
+        self.version += 1
+        return True
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._t[: self.n]
+
+    @property
+    def v(self) -> np.ndarray:
+        return self._v[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
 
 
 @dataclass
@@ -20,8 +57,8 @@ class RunView:
     logs: list[LogRecord] = field(default_factory=list)
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     # edge -> field -> [(unix time, value)]
-    samples: dict[str, dict[str, list[tuple[float, float]]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    samples: dict[str, dict[str, Series]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Series))
     )
     link: dict[str, str] = field(
         default_factory=dict
@@ -42,9 +79,8 @@ class RunView:
         d = event.data
         if event.kind == "sample" and d["edge"] in self.job.edges:
             for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
-                points = self.samples[d["edge"]][key]
-                if d.get(key) is not None and (not points or d["at"] > points[-1][0]):
-                    points.append((d["at"], float(d[key])))
+                if d.get(key) is not None:
+                    self.samples[d["edge"]][key].append(d["at"], float(d[key]))
             self.link.setdefault(d["edge"], "connected")
         elif event.run_id != self.job.id:
             return False
@@ -99,7 +135,7 @@ def load_run_view(services, actor, job_id: int) -> RunView:
         for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
             value = getattr(s, key)
             if value is not None:
-                view.samples[s.edge][key].append((t, float(value)))
+                view.samples[s.edge][key].append(t, float(value))
     edges = {e.name: e.status for e in services.edges.list(actor)}
     for edge in view.job.edges:
         status = edges.get(edge, "OFFLINE")

@@ -29,6 +29,7 @@ class LoadTab(QWidget):
             self.plots[key] = plot
             layout.addWidget(plot, i // 2, i % 2)
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._drawn: dict[tuple[str, str], int] = {}  # series version last plotted
         self.gpu_note = pg.TextItem(
             "no GPU reported by these edges", color="#777", anchor=(0.5, 0.5)
         )
@@ -38,17 +39,16 @@ class LoadTab(QWidget):
     def render(self, view: RunView) -> None:
         for i, edge in enumerate(sorted(view.samples)):
             color = PALETTE[i % len(PALETTE)]
-            series = view.samples[edge]
             for key, _ in PANELS:
-                if key == "net":
-                    sent = series.get("net_sent", [])
-                    points = [(t, v / 1024) for t, v in sent]
-                else:
-                    points = series.get(key, [])
+                series = view.samples[edge].get("net_sent" if key == "net" else key)
                 curve = self._curves.get((edge, key))
                 if curve is None:
                     curve = self.plots[key].plot([], [], pen=pg.mkPen(color, width=1.5), name=edge)
                     self._curves[(edge, key)] = curve
-                curve.setData([t for t, _ in points], [v for _, v in points])
-        has_gpu = any(view.samples[e].get("gpu") for e in view.samples)
+                    self._drawn[(edge, key)] = -1
+                if series is None or self._drawn[(edge, key)] == series.version:
+                    continue  # unchanged since the last frame
+                self._drawn[(edge, key)] = series.version
+                curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
+        has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)

@@ -1,0 +1,141 @@
+"""How long one refresh of the live run views takes at lab scale: 50 edges sampling every
+second for an hour, and a 1,000-round run with 50 clients. Compared in the same run with the
+same plots without pyqtgraph's peak downsampling and clip-to-view.
+
+    python -m bench.plot_refresh [--edges 50] [--rounds 1000] [--seconds 3600] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from app.services.records import JobRecord
+from app.ui.run_curves import CurvesTab
+from app.ui.run_data import RunView
+from app.ui.run_load import LoadTab
+
+
+def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
+    names = [f"edge-{i:02d}" for i in range(edges)]
+    job = JobRecord(
+        1,
+        "bench",
+        [],
+        "p",
+        "c",
+        1,
+        {},
+        names,
+        "RUNNING",
+        "",
+        rounds,
+        rounds,
+        None,
+        None,
+        None,
+        None,
+    )
+    view = RunView(job)
+    rng = np.random.default_rng(0)
+    t0 = time.time() - seconds
+    for name in names:
+        load = rng.uniform(0, 100, size=seconds)
+        for key in ("cpu", "mem", "net_sent"):
+            series = view.samples[name][key]
+            for s, v in enumerate(load):
+                series.append(t0 + s, float(v))
+    for r in range(1, rounds + 1):
+        view.metrics[("aggregate", "test_accuracy")][r] = 1 - 1 / (r + 1)
+        view.metrics[("aggregate", "test_loss")][r] = 1 / (r + 1)
+        for name in names:
+            view.metrics[(name, "train_loss")][r] = float(rng.uniform(0, 1))
+    return view
+
+
+def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
+    """Each frame: one new sample per edge and one new round (as live), then draw."""
+    widget.resize(1200, 800)
+    widget.show()
+    widget.render(view)
+    app.processEvents()
+    edges = view.job.edges
+    start = time.perf_counter()
+    for _ in range(frames):
+        now = time.time() + view.version
+        for edge in edges:
+            for key in ("cpu", "mem", "net_sent"):
+                view.samples[edge][key].append(now, 50.0)
+        rnd = max(view.metrics[("aggregate", "test_accuracy")]) + 1
+        view.metrics[("aggregate", "test_accuracy")][rnd] = 0.9
+        view.version += 1
+        widget.render(view)
+        widget.repaint()
+        app.processEvents()
+    return (time.perf_counter() - start) * 1000 / frames
+
+
+def plain(widget) -> None:
+    """The baseline: the same plots, drawing every point."""
+    plots = (
+        widget.plots.values()
+        if hasattr(widget, "plots")
+        else (widget.accuracy, widget.loss, widget.clients)
+    )
+    for plot in plots:
+        plot.setDownsampling(auto=False, ds=1)
+        plot.setClipToView(False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edges", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=3600)
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication([])
+    view = synthetic_view(args.edges, args.rounds, args.seconds)
+    rows = []
+    keep = []  # widgets stay alive until the end: deleting pyqtgraph views mid-run trips PySide
+    for name, factory in (("device load", LoadTab), ("curves", CurvesTab)):
+        for mode in ("downsampled", "every point"):
+            widget = factory()
+            if mode == "every point":
+                plain(widget)
+            ms = frame_ms(app, widget, view, args.frames)
+            rows.append({"view": name, "mode": mode, "ms_per_frame": ms})
+            widget.hide()
+            keep.append(widget)
+    points = args.edges * args.seconds * 3
+    print_rows(args, rows, points)
+    # pyqtgraph's views and PySide disagree about deletion order at interpreter exit
+    # (a crash after the work is done); leave without tearing the widgets down.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def print_rows(args, rows, points) -> None:
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(
+            f"{args.edges} edges x {args.seconds} s of samples ({points:,} points), "
+            f"{args.rounds} rounds x {args.edges} clients"
+        )
+        print(f"{'view':<12} {'mode':<12} {'ms/frame':>9}")
+        for r in rows:
+            print(f"{r['view']:<12} {r['mode']:<12} {r['ms_per_frame']:>9.1f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
