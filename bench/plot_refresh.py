@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -95,6 +96,19 @@ def plain(widget) -> None:
         plot.setClipToView(False)
 
 
+def measure_one(args) -> None:
+    """One (view, mode) in this process; prints ms/frame."""
+    app = QApplication.instance() or QApplication([])
+    view = synthetic_view(args.edges, args.rounds, args.seconds)
+    widget = {"device-load": LoadTab, "curves": CurvesTab}[args.view]()
+    if args.mode == "every-point":
+        plain(widget)
+    print(f"{frame_ms(app, widget, view, args.frames):.3f}")
+    sys.stdout.flush()
+    # pyqtgraph's views and PySide disagree about deletion order at exit; skip the teardown.
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=50)
@@ -102,26 +116,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=3600)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--view", choices=["device-load", "curves"], help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["downsampled", "every-point"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    app = QApplication.instance() or QApplication([])
-    view = synthetic_view(args.edges, args.rounds, args.seconds)
+    if args.view:
+        measure_one(args)
     rows = []
-    keep = []  # widgets stay alive until the end: deleting pyqtgraph views mid-run trips PySide
-    for name, factory in (("device load", LoadTab), ("curves", CurvesTab)):
-        for mode in ("downsampled", "every point"):
-            widget = factory()
-            if mode == "every point":
-                plain(widget)
-            ms = frame_ms(app, widget, view, args.frames)
-            rows.append({"view": name, "mode": mode, "ms_per_frame": ms})
-            widget.hide()
-            keep.append(widget)
-    points = args.edges * args.seconds * 3
-    print_rows(args, rows, points)
-    # pyqtgraph's views and PySide disagree about deletion order at interpreter exit
-    # (a crash after the work is done); leave without tearing the widgets down.
-    sys.stdout.flush()
-    os._exit(0)
+    for view_name in ("device-load", "curves"):
+        for mode in ("downsampled", "every-point"):
+            # Each measurement in a fresh process: the same start for both, no shared caches.
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.plot_refresh",
+                    "--view",
+                    view_name,
+                    "--mode",
+                    mode,
+                    "--edges",
+                    str(args.edges),
+                    "--rounds",
+                    str(args.rounds),
+                    "--seconds",
+                    str(args.seconds),
+                    "--frames",
+                    str(args.frames),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(
+                {
+                    "view": view_name,
+                    "mode": mode,
+                    "ms_per_frame": float(out.stdout.strip().splitlines()[-1]),
+                }
+            )
+    print_rows(args, rows, args.edges * args.seconds * 3)
+    return 0
 
 
 def print_rows(args, rows, points) -> None:
@@ -130,7 +164,7 @@ def print_rows(args, rows, points) -> None:
     else:
         print(
             f"{args.edges} edges x {args.seconds} s of samples ({points:,} points), "
-            f"{args.rounds} rounds x {args.edges} clients"
+            f"{args.rounds} rounds x {args.edges} clients; live run (last 10 min shown)"
         )
         print(f"{'view':<12} {'mode':<12} {'ms/frame':>9}")
         for r in rows:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.run_data import RunView
 
+SYMBOLS_UP_TO = 60  # rounds
 PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
@@ -59,35 +60,36 @@ class CurvesTab(QWidget):
         layout.addLayout(self.toggle_row)
         self.view: RunView | None = None
 
-    def _curve(self, plot: pg.PlotWidget, key: str, name: str, color: str, dash: bool = False):
+    def _curve(self, plot: pg.PlotWidget, key: str, name: str, color: str, width: int = 2):
         if key not in self._curves:
-            pen = pg.mkPen(
-                color,
-                width=2,
-                style=pg.QtCore.Qt.PenStyle.DashLine if dash else pg.QtCore.Qt.PenStyle.SolidLine,
-            )
             self._curves[key] = plot.plot(
                 [],
                 [],
-                pen=pen,
+                pen=pg.mkPen(color, width=width),
                 name=name,
-                symbol="o" if not dash else None,
-                symbolSize=4,
+                symbolSize=5,
                 symbolBrush=color,
+                symbolPen=None,
             )
         return self._curves[key]
+
+    @staticmethod
+    def _set(curve, x, y) -> None:
+        # Round markers help on short runs; on long ones they cost more than they show.
+        curve.setSymbol("o" if len(x) <= SYMBOLS_UP_TO else None)
+        curve.setData(x, y)
 
     def render(self, view: RunView) -> None:
         self.view = view
         x, y = view.series("aggregate", "test_accuracy")
-        self._curve(self.accuracy, "acc", "test accuracy", PALETTE[0]).setData(x, y)
+        self._set(self._curve(self.accuracy, "acc", "test accuracy", PALETTE[0]), x, y)
         x, y = view.series("aggregate", "test_loss")
-        self._curve(self.loss, "loss", "test loss", PALETTE[1]).setData(x, y)
+        self._set(self._curve(self.loss, "loss", "test loss", PALETTE[1]), x, y)
         for i, node in enumerate(view.nodes()):
             color = PALETTE[i % len(PALETTE)]
             x, y = view.series(node, "train_loss")
-            curve = self._curve(self.clients, f"client:{node}", node, color)
-            curve.setData(x, y)
+            curve = self._curve(self.clients, f"client:{node}", node, color, width=1)
+            self._set(curve, x, y)
             if node not in self._toggles:
                 box = QCheckBox(node, checked=True)
                 box.setStyleSheet(f"color: {color}")

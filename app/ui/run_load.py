@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from app.ui.run_curves import PALETTE
 from app.ui.run_data import RunView
 
+LIVE_WINDOW_S = 600
 PANELS = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("net", "Network KB/s"))
 
 
@@ -37,18 +38,24 @@ class LoadTab(QWidget):
         self.gpu_note.setPos(0.5, 50)
 
     def render(self, view: RunView) -> None:
+        latest = None
         for i, edge in enumerate(sorted(view.samples)):
             color = PALETTE[i % len(PALETTE)]
             for key, _ in PANELS:
                 series = view.samples[edge].get("net_sent" if key == "net" else key)
                 curve = self._curves.get((edge, key))
                 if curve is None:
-                    curve = self.plots[key].plot([], [], pen=pg.mkPen(color, width=1.5), name=edge)
+                    curve = self.plots[key].plot([], [], pen=pg.mkPen(color, width=1), name=edge)
                     self._curves[(edge, key)] = curve
                     self._drawn[(edge, key)] = -1
                 if series is None or self._drawn[(edge, key)] == series.version:
                     continue  # unchanged since the last frame
+                latest = max(latest or 0.0, float(series.t[-1]))
                 self._drawn[(edge, key)] = series.version
                 curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
+        if view.job.status in ("STARTING", "RUNNING") and latest is not None:
+            # Live: follow the last ten minutes; clip-to-view then skips everything older.
+            for plot in self.plots.values():
+                plot.setXRange(latest - LIVE_WINDOW_S, latest, padding=0)
         has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)
