@@ -39,6 +39,15 @@ class LoadTab(QWidget):
 
     def render(self, view: RunView) -> None:
         latest = None
+        earliest = min(
+            (
+                float(ser.t[0])
+                for series in view.samples.values()
+                for ser in series.values()
+                if len(ser)
+            ),
+            default=None,
+        )
         for i, edge in enumerate(sorted(view.samples)):
             color = PALETTE[i % len(PALETTE)]
             for key, _ in PANELS:
@@ -55,7 +64,11 @@ class LoadTab(QWidget):
                 curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
         if view.job.status in ("STARTING", "RUNNING") and latest is not None:
             # Live: follow the last ten minutes; clip-to-view then skips everything older.
+            start = max(earliest or latest, latest - LIVE_WINDOW_S)
             for plot in self.plots.values():
-                plot.setXRange(latest - LIVE_WINDOW_S, latest, padding=0)
+                plot.setXRange(start, latest, padding=0.02)
         has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)
+        if not has_gpu and earliest is not None:
+            (x0, x1), _ = self.plots["gpu"].viewRange()
+            self.gpu_note.setPos((x0 + x1) / 2, 50)
