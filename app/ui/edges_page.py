@@ -9,7 +9,6 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QApplication,
     QInputDialog,
-    QMessageBox,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -98,21 +97,8 @@ class EdgesPage(TablePage):
         dialog.open()
 
     def remove(self) -> None:
-        edges = self.selected()
-        if not edges:
-            self.status.setText("Select the edges to remove first.")
-            return
-        names = ", ".join(e.name for e in edges)
-        answer = QMessageBox.question(
-            self, "Remove edges", f"Remove {names}? Their tokens stop working."
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-
-            def remove_all():
-                for edge in edges:
-                    self.ctx.services.edges.remove(self.ctx.actor, edge.name)
-
-            self.run(remove_all)
+        services, actor = self.ctx.services, self.ctx.actor
+        self.remove_selected("edges", lambda e: services.edges.remove(actor, e.name))
 
     def start_demo(self) -> None:
         count, ok = QInputDialog.getInt(

@@ -23,6 +23,8 @@ class UsersPage(TablePage):
         self.add_action("Add user…", self.add_user, "Ctrl+N", needs="admin")
         self.add_action("Add group…", self.add_group, "Ctrl+G", needs="admin")
         self.add_action("Add member…", self.add_member, "Ctrl+M", needs="admin")
+        self.add_action("Change role…", self.change_role, needs="admin")
+        self.add_action("Remove", self.remove, "Del", needs="admin")
 
     def load(self):
         if not self.ctx.can("admin"):
@@ -76,6 +78,33 @@ class UsersPage(TablePage):
         dialog.done.connect(lambda _r: self.refresh())
         dialog.open()
 
+    def change_role(self) -> None:
+        users = [r[1] for r in self.selected() if r[0] == "user"]
+        if not users:
+            self.status.setText("Select a user first.")
+            return
+        services, actor = self.ctx.services, self.ctx.actor
+        dialog = FormDialog(
+            f"Role of {users[0].name}",
+            {"role": combo(["admin", "operator", "viewer"], users[0].role)},
+            lambda v: services.users.set_role(actor, users[0].name, v["role"]),
+            self,
+        )
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+
+    def remove(self) -> None:
+        services, actor = self.ctx.services, self.ctx.actor
+
+        def remove(row) -> None:
+            kind, record = row
+            if kind == "user":
+                services.users.remove(actor, record.name)
+            else:
+                services.groups.remove(actor, record.name)
+
+        self.remove_selected("users or groups", remove)
+
 
 class ProjectsPage(TablePage):
     title = "Projects"
@@ -89,6 +118,11 @@ class ProjectsPage(TablePage):
         super().__init__(ctx, parent)
         self.add_action("New project…", self.create, "Ctrl+N", needs="operator")
         self.add_action("Attach group…", self.attach, needs="operator")
+        self.add_action("Remove", self.remove, "Del", needs="operator")
+
+    def remove(self) -> None:
+        services, actor = self.ctx.services, self.ctx.actor
+        self.remove_selected("projects", lambda p: services.projects.remove(actor, p.name))
 
     def load(self):
         return self.ctx.services.projects.list(self.ctx.actor)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -121,6 +122,20 @@ class TablePage(QWidget):
     def selected(self) -> list[Any]:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
         return [self.model.record(r) for r in sorted(rows)]
+
+    def confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def remove_selected(self, what: str, remove) -> None:
+        """Ask, then call `remove(record)` for each selected row off the GUI thread."""
+        rows = self.selected()
+        if not rows:
+            self.status.setText(f"Select the {what} to remove first.")
+            return
+        names = ", ".join(str(getattr(r, "name", None) or getattr(r[1], "name", r)) for r in rows)
+        if self.confirm(f"Remove {what}", f"Remove {names}?"):
+            self.run(lambda: [remove(r) for r in rows])
 
     def activated(self) -> None:
         """Double-click / Enter on a row; pages override."""

@@ -166,3 +166,33 @@ def test_one_click_demo_shows_a_live_run(qtbot, window, admin_ctx):
     qtbot.waitUntil(lambda: detail.view.job.status == "FINISHED", timeout=90000)
     job = admin_ctx.services.jobs.get(admin_ctx.actor, detail.view.job.id)
     assert job.project == "demo" and len(job.edges) == 4 and job.current_round == 20
+
+
+def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monkeypatch):
+    from app.ui.people_pages import ProjectsPage, UsersPage
+
+    services, actor = admin_ctx.services, admin_ctx.actor
+    services.projects.create(actor, "old")
+    services.users.add(actor, "olga", "olgapass123", "operator")
+    monkeypatch.setattr(TablePage, "confirm", lambda self, title, text: True)
+
+    projects = window.pages[ProjectsPage]
+    window.nav.setCurrentRow(PAGES.index(ProjectsPage))
+    qtbot.waitUntil(lambda: projects.model.rowCount() == 1, timeout=5000)
+    projects.table.selectRow(0)
+    projects.remove()
+    qtbot.waitUntil(lambda: projects.model.rowCount() == 0, timeout=5000)
+    assert services.projects.list(actor) == []
+
+    users = window.pages[UsersPage]
+    window.nav.setCurrentRow(PAGES.index(UsersPage))
+    qtbot.waitUntil(lambda: users.model.rowCount() == 2, timeout=5000)
+    row = next(i for i in range(users.proxy.rowCount()) if users.proxy.index(i, 1).data() == "olga")
+    users.table.selectRow(row)
+    users.remove()
+    qtbot.waitUntil(lambda: users.model.rowCount() == 1, timeout=5000)
+    assert [u.name for u in services.users.list(actor)] == ["admin"]
+    # removing yourself is refused, and the reason shows
+    users.table.selectRow(0)
+    users.remove()
+    qtbot.waitUntil(lambda: "cannot remove yourself" in users.status.text(), timeout=5000)
