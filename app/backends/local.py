@@ -15,7 +15,6 @@ class LocalRouter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._members: dict[int, LocalHub] = {}
-        self.up = True
 
     def attach(self, hub: LocalHub) -> None:
         with self._lock:
@@ -26,8 +25,6 @@ class LocalRouter:
             self._members.pop(id(hub), None)
 
     def route(self, topic: str, chunk: bytes) -> None:
-        if not self.up:
-            raise HubError("local router is down")
         with self._lock:
             members = list(self._members.values())
         for hub in members:

@@ -37,7 +37,6 @@ class EdgeAgent:
         self._stop = threading.Event()
         self._runs: dict[int, _Run] = {}
         self._sampler = SystemSampler()
-        self.rounds_trained = 0
         self._worker_thread = threading.Thread(target=self._worker, name="edge-worker", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -219,7 +218,6 @@ class EdgeAgent:
                 body={"node": self.device_id, "values": values},
             ),
         )
-        self.rounds_trained += 1
         self.say(
             run,
             "INFO",

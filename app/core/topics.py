@@ -53,10 +53,6 @@ def run_pattern(project: str, run_id: int | str = "+", node: str = "+", kind: st
     return f"{ROOT}/{project}/run/{run_id}/{node}/{kind}"
 
 
-def project_pattern(project: str = "+") -> str:
-    return f"{ROOT}/{project}/#"
-
-
 def validate_pattern(pattern: str) -> str:
     levels = pattern.split("/")
     if not pattern or any(not lvl for lvl in levels):

@@ -58,11 +58,6 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         self._sessions: set[_Session] = set()
         self._lock = threading.Lock()
 
-    @property
-    def node_ids(self) -> list[str]:
-        with self._lock:
-            return sorted(s.node_id for s in self._sessions)
-
     def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         node_id = metadata.get("node-id", "")
