@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.fl_config import FLConfig, config_from_toml, config_to_toml
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 CHOICES = {
@@ -67,7 +68,7 @@ class ConfigDialog(QDialog):
 
         def add(path: str, widget: QWidget) -> None:
             self.widgets[path] = widget
-            error = QLabel(styleSheet="color: #c62828", visible=False, wordWrap=True)
+            error = QLabel(styleSheet=ERROR_STYLE, visible=False, wordWrap=True)
             self.errors[path] = error
             form.addRow(path, widget)
             form.addRow("", error)
@@ -92,7 +93,7 @@ class ConfigDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(form_page, "&Form")
         self.tabs.addTab(self.toml, "&TOML")
-        self.general = QLabel(styleSheet="color: #c62828", wordWrap=True)
+        self.general = QLabel(styleSheet=ERROR_STYLE, wordWrap=True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )

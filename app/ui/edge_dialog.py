@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 
@@ -27,7 +28,7 @@ class RegisterEdgeDialog(QDialog):
         self.setWindowTitle("Register an edge")
         self.name = QLineEdit(placeholderText="e.g. lab-pi-3")
         self.tags = QLineEdit(placeholderText="comma-separated, e.g. arm,lab")
-        self.name_error = QLabel(styleSheet="color: #c62828")
+        self.name_error = QLabel(styleSheet=ERROR_STYLE)
         self.token = QLineEdit(readOnly=True)
         self.copy = QPushButton("&Copy", enabled=False)
         self.copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.token.text()))

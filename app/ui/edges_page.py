@@ -19,7 +19,6 @@ from app.ui.edge_dialog import RegisterEdgeDialog
 from app.ui.table_page import TablePage
 
 SPARK_POINTS = 60
-STATUS_COLORS = {"IDLE": "#2e7d32", "TRAINING": "#1565c0", "OFFLINE": "#757575", "ERROR": "#c62828"}
 
 
 class SparklineDelegate(QStyledItemDelegate):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.records import JobRecord
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 
@@ -39,7 +40,7 @@ class LaunchDialog(QDialog):
         self.edges = QListWidget()
         self.name = QLineEdit(template.name + " (clone)" if template else "")
         self.tags = QLineEdit(", ".join(template.tags) if template else "")
-        self.error = QLabel(wordWrap=True, styleSheet="color: #c62828")
+        self.error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
         form = QFormLayout()
         form.addRow("&Project", self.project)
         form.addRow("&Config", self.config)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import Actor, Services
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 
@@ -31,7 +32,7 @@ class LoginDialog(QDialog):
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.repeat = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.error = QLabel(objectName="error", wordWrap=True)
-        self.error.setStyleSheet("color: #c62828")
+        self.error.setStyleSheet(ERROR_STYLE)
         form = QFormLayout()
         form.addRow("&User", self.name)
         form.addRow("&Password", self.password)

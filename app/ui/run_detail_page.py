@@ -21,6 +21,7 @@ from app.ui.run_logs import LogsTab
 from app.ui.run_models import ModelsTab
 from app.ui.run_overview import OverviewTab
 from app.ui.run_topology import TopologyTab
+from app.ui.settings_dialog import preferences
 from app.ui.workers import run_in_background
 
 TERMINAL = ("FINISHED", "FAILED", "STOPPED")
@@ -155,7 +156,4 @@ class RunDetailPage(QWidget):
 
 
 def ctx_refresh_hz(ctx) -> float:
-    from PySide6.QtCore import QSettings
-
-    prefs = QSettings(str(ctx.settings.data_dir / "window.ini"), QSettings.Format.IniFormat)
-    return float(prefs.value("plot_refresh_hz", 2.0))
+    return float(preferences(ctx.settings.data_dir).value("plot_refresh_hz", 2.0))

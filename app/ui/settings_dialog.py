@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.config import validate_hub_url
 from app.errors import InvalidInput
+from app.ui.style import ERROR_STYLE
 
 HUBS = ["embedded://mqtt", "embedded://grpc", "embedded://local", "external URL…"]
 
@@ -64,7 +65,7 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(str(prefs.value("theme", "light")))
         self.refresh = QDoubleSpinBox(minimum=0.2, maximum=30.0, suffix=" Hz", decimals=1)
         self.refresh.setValue(float(prefs.value("plot_refresh_hz", 2.0)))
-        self.error = QLabel(styleSheet="color: #c62828", wordWrap=True)
+        self.error = QLabel(styleSheet=ERROR_STYLE, wordWrap=True)
         form = QFormLayout()
         form.addRow("&Hub", self.hub)
         form.addRow("Hub &URL", self.url)

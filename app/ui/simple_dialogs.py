@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 
@@ -35,10 +36,10 @@ class FormDialog(QDialog):
         form = QFormLayout()
         for name, widget in fields.items():
             form.addRow(f"&{name.capitalize()}", widget)
-            error = QLabel(styleSheet="color: #c62828", wordWrap=True, visible=False)
+            error = QLabel(styleSheet=ERROR_STYLE, wordWrap=True, visible=False)
             form.addRow("", error)
             self.errors[name] = error
-        self.general = QLabel(styleSheet="color: #c62828", wordWrap=True)
+        self.general = QLabel(styleSheet=ERROR_STYLE, wordWrap=True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

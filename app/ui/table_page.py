@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import UiContext
 from app.ui.record_model import SORT_ROLE, RecordTableModel
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 
@@ -61,7 +62,7 @@ class TablePage(QWidget):
         self.table.doubleClicked.connect(lambda _index: self.activated())
         self.toolbar = QToolBar()
         self.status = QLabel()
-        self.status.setStyleSheet("color: #c62828")
+        self.status.setStyleSheet(ERROR_STYLE)
         top = QHBoxLayout()
         top.addWidget(self.toolbar, 1)
         top.addWidget(self.search)
