@@ -11,7 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import job_commands, people_commands, resource_commands, runtime_commands
+from app.cli import (
+    automation_commands,
+    job_commands,
+    people_commands,
+    resource_commands,
+    runtime_commands,
+)
 from app.cli.context import CliContext
 from app.cli.output import emit
 from app.config import Settings
@@ -37,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     people_commands.register(sub, common)
     resource_commands.register(sub, common)
     job_commands.register(sub, common)
+    automation_commands.register(sub, common)
     runtime_commands.register(sub, common)
     runtime_commands.register_runtime(sub, common)
     return parser

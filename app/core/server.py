@@ -49,6 +49,8 @@ class RunSpec:
     edges: list[str]  # device ids, in partition order
     artifacts_dir: Path
     join_timeout_s: float = 60.0
+    # Start from another run's aggregated model: {"job_id", "round", "path", "sha256"}.
+    init_model: dict | None = None
 
 
 @dataclass
@@ -143,6 +145,8 @@ class FLServer:
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         try:
+            if self.spec.init_model:
+                weights = self._initial_weights(weights)
             self._invite_edges()
             self._status(RUNNING, 0)
             for rnd in range(1, cfg.training.rounds + 1):
@@ -178,6 +182,26 @@ class FLServer:
         for sub in subs:
             self.hub.unsubscribe(sub)
         return outcome
+
+    def _initial_weights(self, fresh: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The handed-over model, checked: intact (SHA-256) and the same tensors as ours."""
+        from app.core.artifacts import ArtifactCorrupted, load_weights
+
+        source = self.spec.init_model
+        origin = f"run {source.get('job_id')} round {source.get('round')}"
+        try:
+            loaded = load_weights(Path(source["path"]), source["sha256"])
+        except (ArtifactCorrupted, KeyError) as exc:
+            raise RuntimeError(f"initial model from {origin} refused: {exc}") from exc
+        expected = {k: (v.shape, v.dtype) for k, v in fresh.items()}
+        got = {k: (v.shape, v.dtype) for k, v in loaded.items()}
+        if expected != got:
+            diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
+            raise RuntimeError(
+                f"initial model from {origin} does not fit this run's model: differs in {diff}"
+            )
+        self.say("INFO", f"starting from the aggregated model of {origin}")
+        return {k: np.array(loaded[k]) for k in fresh}
 
     def _invite_edges(self) -> None:
         cfg = self.config

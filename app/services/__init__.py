@@ -8,10 +8,12 @@ from app.config import Settings
 from app.services.auth import SYSTEM, Actor
 from app.services.configs import ConfigService
 from app.services.edges import EdgeService
+from app.services.flows import FlowService
 from app.services.groups import GroupService
 from app.services.jobs import JobService
 from app.services.projects import ProjectService
 from app.services.run_data import RunDataService
+from app.services.schedules import ScheduleService
 from app.services.users import UserService
 from app.storage import Database, open_database
 
@@ -28,6 +30,8 @@ class Services:
     configs: ConfigService
     jobs: JobService
     run_data: RunDataService
+    schedules: ScheduleService
+    flows: FlowService
 
     @classmethod
     def for_database(cls, db: Database) -> Services:
@@ -40,6 +44,8 @@ class Services:
             configs=ConfigService(db),
             jobs=JobService(db),
             run_data=RunDataService(db),
+            schedules=ScheduleService(db),
+            flows=FlowService(db),
         )
 
     @classmethod

@@ -40,6 +40,15 @@ def require(actor: Actor, role: Role, action: str) -> None:
         )
 
 
+def user_name(session, user_id: int | None) -> str | None:
+    """The name of the user with `user_id` (None if unknown or gone)."""
+    from sqlalchemy import select
+
+    from app.storage.models import User
+
+    return session.scalar(select(User.name).where(User.id == user_id)) if user_id else None
+
+
 def parse_role(value: str) -> Role:
     try:
         return Role(value)

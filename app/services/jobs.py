@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import InvalidInput, NotFound
-from app.services.auth import Actor, require
+from app.services.auth import Actor, require, user_name
 from app.services.configs import get_config
 from app.services.edges import get_edge
 from app.services.projects import get_project
@@ -56,6 +57,7 @@ def _record(job: Job, creator: str | None) -> JobRecord:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        init_model=job.init_model,
         history=[
             {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
         ],
@@ -85,7 +87,7 @@ def _load(s: Session, job_id: int) -> Job:
 
 
 def _creator(s: Session, job: Job) -> str | None:
-    return s.scalar(select(User.name).where(User.id == job.created_by)) if job.created_by else None
+    return user_name(s, job.created_by)
 
 
 class JobService:
@@ -101,6 +103,7 @@ class JobService:
         edges: Iterable[str],
         config_version: int | None = None,
         tags: Iterable[str] = (),
+        init_model: dict[str, Any] | None = None,
     ) -> JobRecord:
         require(actor, Role.OPERATOR, "start jobs")
         name = name.strip()
@@ -125,6 +128,7 @@ class JobService:
                 config=cfg,
                 config_snapshot=dict(cfg.body),
                 created_by=actor.id,
+                init_model=init_model,
                 edges=[JobEdge(edge=get_edge(s, e)) for e in edge_names],
                 history=[JobStatusEvent(status=JobStatus.QUEUED.value, reason="created")],
             )

@@ -206,6 +206,7 @@ def build_run_spec(services: Services, settings: Settings, job_id: int):
         parse_config(job.config_snapshot, f"job {job_id} config"),
         devices,
         settings.artifacts_dir,
+        init_model=job.init_model,
     )
 
 

@@ -85,4 +85,5 @@ class JobRecord(Record):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    init_model: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -166,6 +166,9 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     current_round: Mapped[int] = mapped_column(Integer, default=0)
+    # Where the run's starting weights come from, when not from the model's own init:
+    # {"job_id", "round", "path", "sha256"} of another run's aggregated model.
+    init_model: Mapped[dict[str, Any] | None]
     project: Mapped[Project] = relationship()
     config: Mapped[Config | None] = relationship()
     edges: Mapped[list[JobEdge]] = relationship(cascade="all, delete-orphan")
@@ -280,3 +283,54 @@ class FlowStep(Base):
     depends_on: Mapped[list[str]] = mapped_column(JSON, default=list)
     condition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     retries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScheduleFire(Base):
+    """One fire of a schedule: what it launched, or why it did not."""
+
+    __tablename__ = "schedule_fires"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), index=True
+    )
+    fire_time: Mapped[datetime]  # when it was due
+    at: Mapped[datetime] = mapped_column(default=utcnow)  # when it was handled
+    outcome: Mapped[str] = mapped_column(String(16))  # launched | skipped | queued | failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    flow_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="SET NULL")
+    )
+
+
+class FlowRun(Base):
+    __tablename__ = "flow_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[str] = mapped_column(String(128), default="manual")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    flow: Mapped[Flow] = relationship()
+    steps: Mapped[list[FlowStepRun]] = relationship(
+        cascade="all, delete-orphan", order_by="FlowStepRun.id"
+    )
+
+
+class FlowStepRun(Base):
+    __tablename__ = "flow_step_runs"
+    __table_args__ = (
+        UniqueConstraint("flow_run_id", "step", name="uq_flow_step_runs_run_step"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow_run_id: Mapped[int] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

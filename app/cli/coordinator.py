@@ -1,0 +1,47 @@
+"""The live side a foreground command needs: the hub (embedded if so configured and free),
+ingest and the job launcher."""
+
+from __future__ import annotations
+
+import time
+
+from app.cli.context import CliContext
+from app.errors import InvalidInput
+
+
+class Coordinator:
+    """The hub (embedded if so configured), ingest and launcher, for a foreground command."""
+
+    def __init__(self, ctx: CliContext) -> None:
+        from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
+        from app.backends.factory import create_hub
+        from app.services.ingest import IngestService
+        from app.services.launcher import JobLauncher
+
+        hub_url = ctx.settings.hub_url
+        self.embedded = None
+        if hub_url.startswith("embedded://"):
+            kind = hub_url.removeprefix("embedded://")
+            if kind == "local":
+                raise InvalidInput(
+                    "an in-process hub cannot reach edge processes; use mqtt or grpc"
+                )
+            try:
+                self.embedded = start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind])
+            except Exception:
+                self.embedded = None  # already served by a running control center: join it
+        self.url = client_url(hub_url)
+        self.hub = create_hub(self.url, f"cli-{int(time.time())}")
+        self.hub.connect(timeout=15)
+        self.ingest = IngestService(ctx.services.db, self.hub).start()
+        self.launcher = JobLauncher(
+            ctx.services, ctx.settings, self.hub, self.url, events=self.ingest.events
+        )
+
+    def close(self) -> None:
+        self.launcher.shutdown()
+        self.ingest.drain(10)
+        self.ingest.stop()
+        self.hub.close()
+        if self.embedded is not None:
+            self.embedded.stop()

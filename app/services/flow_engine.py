@@ -1,0 +1,240 @@
+"""Advances flow runs: starts steps whose parents are done and whose condition holds, hands
+a parent's aggregated model to its child, retries failed steps, and settles the run.
+
+Stateless between ticks (everything is in the database), so a run survives the process
+that started it; a lease on each run keeps two engines from advancing the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from app.errors import FedDeckError
+from app.services.auth import SYSTEM, Actor
+from app.services.flow_definitions import StepCondition, StepDef
+from app.services.flows import STEP_DONE, definition_of, load_run
+from app.services.job_templates import create_job
+from app.services.jobs import TERMINAL
+from app.storage.models import FlowRun, JobStatus, Role, User, utcnow
+
+log = logging.getLogger(__name__)
+
+StartJob = Callable[[Actor, int], None]
+
+
+def run_actor(s, user_id: int | None) -> Actor:
+    """Act as the user who created the schedule or run; refused if they may no longer."""
+    user = s.get(User, user_id) if user_id is not None else None
+    if user is None:
+        return SYSTEM if user_id is None else Actor(None, "deleted user", Role.VIEWER)
+    return Actor(user.id, user.name, Role(user.role))
+
+
+class FlowEngine:
+    def __init__(
+        self,
+        services,
+        start_job: StartJob,
+        owner: str,
+        clock: Callable[[], datetime] = utcnow,
+        lease_s: float = 30.0,
+    ) -> None:
+        self.services, self.start_job = services, start_job
+        self.owner, self.clock, self.lease_s = owner, clock, lease_s
+
+    # -- leases -----------------------------------------------------------------------
+    def claim(self, only: int | None = None) -> list[int]:
+        """Take (or renew) the lease of every RUNNING flow run nobody else holds (or of
+        the one run `only`)."""
+        now = self.clock()
+        scope = [FlowRun.id == only] if only is not None else []
+        with self.services.db.session() as s:
+            s.execute(
+                update(FlowRun)
+                .where(
+                    *scope,
+                    FlowRun.status == "RUNNING",
+                    or_(
+                        FlowRun.lease_owner.is_(None),
+                        FlowRun.lease_owner == self.owner,
+                        FlowRun.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=self.lease_s))
+            )
+            return list(
+                s.scalars(
+                    select(FlowRun.id).where(
+                        *scope, FlowRun.status == "RUNNING", FlowRun.lease_owner == self.owner
+                    )
+                )
+            )
+
+    def release(self) -> None:
+        with self.services.db.session() as s:
+            s.execute(
+                update(FlowRun)
+                .where(FlowRun.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def tick(self, only: int | None = None) -> list[int]:
+        """Advance every run this engine holds; returns the ids of runs that changed."""
+        changed = []
+        for run_id in self.claim(only):
+            try:
+                if self.advance(run_id):
+                    changed.append(run_id)
+            except Exception:  # one broken run must not stop the others
+                log.exception("flow run %s could not advance", run_id)
+        return changed
+
+    # -- one run ------------------------------------------------------------------------
+    def advance(self, run_id: int) -> bool:
+        with self.services.db.session() as s:
+            run = load_run(s, run_id)
+            if run.status != "RUNNING":
+                return False
+            definition = definition_of(run.flow)
+            actor = run_actor(s, run.created_by)
+            states = {st.step: (st.status, st.job_id, st.attempts) for st in run.steps}
+            flow_name = run.flow.name
+        changed = False
+        for name in definition.order():
+            status, job_id, attempts = states[name]
+            step = definition.step(name)
+            if status == "RUNNING":
+                update_ = self._follow(actor, flow_name, step, job_id, attempts)
+            elif status == "PENDING":
+                update_ = self._maybe_start(actor, flow_name, step, states)
+            else:
+                continue
+            if update_ is not None:
+                states[name] = (update_[0], update_[2], update_[3])
+                self._save_step(run_id, name, *update_)
+                changed = True
+        if all(st[0] in STEP_DONE for st in states.values()):
+            self._settle(run_id, states)
+            changed = True
+        return changed
+
+    def _follow(self, actor, flow_name, step: StepDef, job_id, attempts):
+        job = self.services.jobs.get(SYSTEM, job_id) if job_id else None
+        if job is None:
+            return ("FAILED", "its job was deleted", None, attempts)
+        if JobStatus(job.status) not in TERMINAL:
+            return None
+        if job.status == JobStatus.FINISHED.value:
+            return ("SUCCEEDED", f"job {job.id} finished", job.id, attempts)
+        why = f"job {job.id} {job.status}: {job.status_reason}"[:500]
+        if attempts <= step.retries:
+            return self._launch(actor, flow_name, step, attempts + 1, job.init_model, why)
+        return ("FAILED", f"{why} (after {attempts} attempt(s))", job.id, attempts)
+
+    def _maybe_start(self, actor, flow_name, step: StepDef, states):
+        parents = {p: states[p] for p in step.depends_on}
+        if any(st[0] not in STEP_DONE for st in parents.values()):
+            return None
+        skipped = [p for p, st in parents.items() if st[0] == "SKIPPED"]
+        if skipped:
+            return ("SKIPPED", f"parent {skipped[0]!r} was skipped", None, 0)
+        for parent, (_, job_id, _) in parents.items():
+            refusal = self._condition_refuses(step.condition, parent, job_id)
+            if refusal:
+                return ("SKIPPED", refusal, None, 0)
+        init_model = None
+        if step.job.init_from is not None:
+            init_model = self._aggregated_model(parents[step.job.init_from][1])
+            if init_model is None:
+                why = f"parent {step.job.init_from!r} left no aggregated model to start from"
+                return ("FAILED", why, None, 0)
+        return self._launch(actor, flow_name, step, 1, init_model, "")
+
+    def _condition_refuses(self, condition: StepCondition, parent: str, job_id) -> str:
+        """Why `condition` does not hold for the parent's run ('' when it holds)."""
+        if job_id is None:
+            return f"parent {parent!r} has no run"
+        job = self.services.jobs.get(SYSTEM, job_id)
+        if job.status not in condition.status:
+            return f"parent {parent!r} ended {job.status}; the condition wants {condition.status}"
+        final = self._final_metrics(job_id)
+        if condition.min_accuracy is not None:
+            acc = final.get("test_accuracy")
+            if acc is None or acc < condition.min_accuracy:
+                shown = "no accuracy" if acc is None else f"accuracy {acc:.4f}"
+                return f"parent {parent!r} reached {shown} < {condition.min_accuracy}"
+        for metric in condition.metrics:
+            value = final.get(metric.name)
+            if value is None or not metric.holds(value):
+                return (
+                    f"parent {parent!r}: {metric.name} = {value} does not satisfy "
+                    f"{metric.op} {metric.value}"
+                )
+        return ""
+
+    def _final_metrics(self, job_id: int) -> dict[str, float]:
+        final: dict[str, float] = {}
+        for m in self.services.run_data.metrics(SYSTEM, job_id):  # ordered by round
+            if m.node == "aggregate":
+                final[m.name] = m.value
+        return final
+
+    def _aggregated_model(self, job_id: int | None) -> dict | None:
+        if job_id is None:
+            return None
+        artifacts = self.services.run_data.artifacts(SYSTEM, job_id)
+        models = [a for a in artifacts if a.node == "aggregate"]
+        if not models:
+            return None
+        last = models[-1]
+        return {"job_id": job_id, "round": last.round, "path": last.path, "sha256": last.sha256}
+
+    def _launch(self, actor, flow_name, step: StepDef, attempt, init_model, previous: str):
+        try:
+            job = create_job(
+                self.services,
+                actor,
+                step.job,
+                source=step.name,
+                fired=self.clock(),
+                attempt=attempt,
+                extra_tags=("flow", flow_name),
+                init_model=init_model,
+            )
+        except FedDeckError as exc:
+            return ("FAILED", f"could not create its job: {exc}", None, attempt)
+        try:
+            self.start_job(actor, job.id)
+        except FedDeckError as exc:
+            self._fail_queued(job.id, str(exc))
+            return ("FAILED", f"job {job.id} did not start: {exc}", job.id, attempt)
+        note = f"attempt {attempt} after {previous}" if previous else f"job {job.id} started"
+        return ("RUNNING", note[:500], job.id, attempt)
+
+    def _fail_queued(self, job_id: int, reason: str) -> None:
+        job = self.services.jobs.get(SYSTEM, job_id)
+        if job.status == JobStatus.QUEUED.value:
+            self.services.jobs.transition(SYSTEM, job_id, "FAILED", reason)
+
+    def _save_step(self, run_id, name, status, reason, job_id, attempts) -> None:
+        with self.services.db.session() as s:
+            run = load_run(s, run_id)
+            st = next(x for x in run.steps if x.step == name)
+            st.status, st.reason, st.job_id, st.attempts = status, reason, job_id, attempts
+            st.updated_at = self.clock()
+        log.info("flow run %s: step %s %s (%s)", run_id, name, status, reason)
+
+    def _settle(self, run_id: int, states) -> None:
+        failed = [name for name, st in states.items() if st[0] == "FAILED"]
+        with self.services.db.session() as s:
+            run = load_run(s, run_id)
+            if run.status != "RUNNING":
+                return
+            run.status = "FAILED" if failed else "FINISHED"
+            run.reason = f"step(s) failed: {', '.join(failed)}" if failed else ""
+            run.finished_at = self.clock()
+            run.lease_owner = run.lease_until = None

@@ -1,0 +1,105 @@
+"""What a schedule or a flow step launches: a job described by references, resolved at fire
+time (the config's latest version unless pinned, the edges online with a tag)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.core.fl_config import describe_validation_error
+from app.errors import InvalidInput, NotFound
+from app.services.auth import Actor
+from app.services.configs import get_config
+from app.services.edges import get_edge
+from app.services.projects import get_project
+from app.services.records import JobRecord
+from app.storage import Database
+from app.storage.models import EdgeStatus
+
+DEFAULT_NAME = "{source} {fired:%Y-%m-%d %H:%M}"
+
+
+class JobTemplate(BaseModel):
+    """`name` is a pattern: {source} (schedule or step), {fired} (a datetime), {attempt}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(min_length=1)
+    config: str = Field(min_length=1)
+    config_version: int | None = Field(default=None, ge=1)
+    edges: list[str] = Field(default_factory=list)
+    edge_tag: str | None = None
+    name: str = Field(default=DEFAULT_NAME, min_length=1, max_length=128)
+    tags: list[str] = Field(default_factory=list)
+    # Flows only: the parent step whose final aggregated model this run starts from.
+    init_from: str | None = None
+
+    @model_validator(mode="after")
+    def _one_edge_selector(self) -> JobTemplate:
+        if bool(self.edges) == bool(self.edge_tag):
+            raise ValueError("give either edges (a list of edge names) or edge_tag, not both")
+        try:
+            self.render_name("x", datetime(2026, 1, 1), 1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"name pattern {self.name!r} is invalid ({exc}); "
+                "it may use {source}, {fired} and {attempt}"
+            ) from None
+        return self
+
+    def render_name(self, source: str, fired: datetime, attempt: int = 1) -> str:
+        return self.name.format(source=source, fired=fired, attempt=attempt)[:128]
+
+
+def parse_template(data: dict[str, Any], source: str = "job template") -> JobTemplate:
+    try:
+        return JobTemplate.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc, source)) from exc
+
+
+def check_references(db: Database, template: JobTemplate, source: str) -> None:
+    """Refuse a template whose project, config or edges do not exist (now)."""
+    try:
+        with db.session() as s:
+            get_project(s, template.project)
+            get_config(s, template.config, template.config_version)
+            for edge in template.edges:
+                get_edge(s, edge)
+    except NotFound as exc:
+        raise InvalidInput(f"{source}: {exc}") from exc
+
+
+def create_job(
+    services,
+    actor: Actor,
+    template: JobTemplate,
+    *,
+    source: str,
+    fired: datetime,
+    attempt: int = 1,
+    extra_tags: tuple[str, ...] = (),
+    init_model: dict[str, Any] | None = None,
+) -> JobRecord:
+    """Queue the job the template describes; edges by tag are those online (IDLE) now."""
+    edges = list(template.edges)
+    if template.edge_tag:
+        edges = [
+            e.name
+            for e in services.edges.list(actor, tag=template.edge_tag)
+            if e.status == EdgeStatus.IDLE.value
+        ]
+        if not edges:
+            raise InvalidInput(f"no idle edge is tagged {template.edge_tag!r}")
+    return services.jobs.create(
+        actor,
+        name=template.render_name(source, fired, attempt),
+        project=template.project,
+        config=template.config,
+        config_version=template.config_version,
+        edges=edges,
+        tags=[*template.tags, *extra_tags],
+        init_model=init_model,
+    )
