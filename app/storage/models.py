@@ -270,7 +270,9 @@ class Flow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    steps: Mapped[list[FlowStep]] = relationship(cascade="all, delete-orphan")
+    steps: Mapped[list[FlowStep]] = relationship(
+        cascade="all, delete-orphan", order_by="FlowStep.id"
+    )
 
 
 class FlowStep(Base):
