@@ -300,9 +300,7 @@ class ScheduleFire(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # launched | skipped | queued | failed
     reason: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    flow_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("flow_runs.id", ondelete="SET NULL")
-    )
+    flow_run_id: Mapped[int | None] = mapped_column(ForeignKey("flow_runs.id", ondelete="SET NULL"))
 
 
 class FlowRun(Base):
@@ -325,9 +323,7 @@ class FlowRun(Base):
 
 class FlowStepRun(Base):
     __tablename__ = "flow_step_runs"
-    __table_args__ = (
-        UniqueConstraint("flow_run_id", "step", name="uq_flow_step_runs_run_step"),
-    )
+    __table_args__ = (UniqueConstraint("flow_run_id", "step", name="uq_flow_step_runs_run_step"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     flow_run_id: Mapped[int] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(64))
