@@ -13,6 +13,7 @@ from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.errors import InvalidInput
 from app.services.automation import Automation, new_owner
+from app.services.flow_engine import stop_flow_run
 from app.storage.models import utcnow
 
 SCHEDULE_COLUMNS = ("name", "trigger", "enabled", "next_fire_at", "overlap_policy", "lease_owner")
@@ -203,25 +204,17 @@ def flow_run(ctx: CliContext, args: argparse.Namespace):
             threading.Event().wait(1.0)
     except KeyboardInterrupt:
         if run_id is not None:
-            stop_flow_run(ctx, coordinator, run_id)
+            stop_flow_run(ctx.services, coordinator.launcher.stop, actor, run_id)
     finally:
         automation.stop()
         coordinator.close()
     return flows.run(actor, run_id) if run_id is not None else None
 
 
-def stop_flow_run(ctx: CliContext, coordinator: Coordinator, run_id: int):
-    run = ctx.services.flows.request_stop(ctx.actor(), run_id)
-    for step in run.steps:
-        if step["status"] == "RUNNING" and step["job_status"] in ("QUEUED", "STARTING", "RUNNING"):
-            coordinator.launcher.stop(ctx.actor(), step["job_id"])
-    return ctx.services.flows.run(ctx.actor(), run_id)
-
-
 def flow_stop(ctx: CliContext, args: argparse.Namespace):
     coordinator = Coordinator(ctx)
     try:
-        return stop_flow_run(ctx, coordinator, args.run)
+        return stop_flow_run(ctx.services, coordinator.launcher.stop, ctx.actor(), args.run)
     finally:
         coordinator.close()
 

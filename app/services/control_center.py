@@ -10,7 +10,8 @@ from app.backends.factory import create_hub
 from app.config import Settings
 from app.services import Services
 from app.services.auth import Actor, require
-from app.services.events import EventBus
+from app.services.automation import Automation, new_owner
+from app.services.events import EventBus, LiveEvent
 from app.services.ingest import IngestService
 from app.services.launcher import JobLauncher
 from app.services.local_edges import LocalEdges
@@ -29,6 +30,7 @@ class ControlCenter:
         self.launcher: JobLauncher | None = None
         self.hub_url = client_url(settings.hub_url)
         self.local_edges: LocalEdges | None = None
+        self.automation: Automation | None = None
 
     def start(self) -> ControlCenter:
         """Blocking (seconds at most): run it on a worker thread."""
@@ -57,6 +59,11 @@ class ControlCenter:
             in_process=self.hub_url.startswith("local://"),
             events=self.events,
         )
+        # Schedules fire and flows advance while the window is open (a lease per schedule
+        # and flow run keeps a headless `feddeck scheduler` from doing the same work).
+        self.automation = Automation(self.services, self.launcher.start, new_owner("window"))
+        self.automation.on_change = lambda: self.events.emit(LiveEvent("automation"))
+        self.automation.start()
         return self
 
     def start_demo_edges(self, actor: Actor, count: int) -> list[str]:
@@ -104,6 +111,8 @@ class ControlCenter:
         return job_id
 
     def close(self) -> None:
+        if self.automation:
+            self.automation.stop()
         if self.local_edges:
             self.local_edges.stop()
         if self.launcher:
@@ -118,6 +127,4 @@ class ControlCenter:
 
 
 def _hub_event(state):
-    from app.services.events import LiveEvent
-
     return LiveEvent("hub", data={"state": str(state)})

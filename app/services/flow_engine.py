@@ -238,3 +238,15 @@ class FlowEngine:
             run.reason = f"step(s) failed: {', '.join(failed)}" if failed else ""
             run.finished_at = self.clock()
             run.lease_owner = run.lease_until = None
+
+
+def stop_flow_run(services, stop_job: Callable[[Actor, int], None], actor: Actor, run_id: int):
+    """Stop a flow run: waiting steps are skipped, running steps' jobs are stopped."""
+    run = services.flows.request_stop(actor, run_id)
+    for step in run.steps:
+        if step["status"] == "RUNNING" and step["job_status"] in ("QUEUED", "STARTING", "RUNNING"):
+            try:
+                stop_job(actor, step["job_id"])
+            except FedDeckError as exc:  # it ended meanwhile
+                log.info("flow run %s: job %s: %s", run_id, step["job_id"], exc)
+    return services.flows.run(actor, run_id)

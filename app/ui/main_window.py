@@ -18,17 +18,21 @@ from app.ui.configs_page import ConfigsPage
 from app.ui.context import UiContext
 from app.ui.dashboard_page import DashboardPage
 from app.ui.edges_page import EdgesPage
+from app.ui.flows_page import FlowsPage
 from app.ui.jobs_page import JobsPage
 from app.ui.people_pages import ProjectsPage, UsersPage
 from app.ui.run_detail_page import RunDetailPage
+from app.ui.schedules_page import SchedulesPage
 from app.ui.settings_dialog import SettingsDialog, preferences
 
-# The page registry, in navigation order; Ctrl+1… selects them.
+# The page registry, in navigation order; Ctrl+1…Ctrl+9, then Ctrl+0, select them.
 PAGES = (
     DashboardPage,
     JobsPage,
     RunDetailPage,
     ComparePage,
+    SchedulesPage,
+    FlowsPage,
     EdgesPage,
     ConfigsPage,
     ProjectsPage,
@@ -53,8 +57,8 @@ class MainWindow(QMainWindow):
             self.pages[page_type] = page
             self.nav.addItem(page.title)
             self.stack.addWidget(page)
-            if n <= 9:
-                go = QAction(self, shortcut=QKeySequence(f"Ctrl+{n}"))
+            if n <= 10:
+                go = QAction(self, shortcut=QKeySequence(f"Ctrl+{n % 10}"))
                 go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
                 self.addAction(go)
         if not ctx.can("admin"):
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         self.pages[JobsPage].open_run.connect(self.open_run)
+        self.pages[FlowsPage].open_run.connect(self.open_run)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(self.nav)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,19 @@ from app.ui.context import UiContext
 from app.ui.record_model import SORT_ROLE, RecordTableModel
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
+
+
+def select_row(view: QAbstractItemView, row: int, keep: bool = False) -> None:
+    """Select a whole row whatever keys are held (QTableView.selectRow would toggle or
+    extend the selection while Ctrl or Shift is down)."""
+    flags = QItemSelectionModel.SelectionFlag.Rows | (
+        QItemSelectionModel.SelectionFlag.Select
+        if keep
+        else QItemSelectionModel.SelectionFlag.ClearAndSelect
+    )
+    index = view.model().index(row, 0)
+    view.selectionModel().select(index, flags)
+    view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
 
 
 class TablePage(QWidget):
@@ -110,7 +123,7 @@ class TablePage(QWidget):
         for row in range(self.proxy.rowCount()):
             source = self.proxy.mapToSource(self.proxy.index(row, 0))
             if self._key(self.model.record(source.row())) in selected:
-                self.table.selectRow(row)
+                select_row(self.table, row, keep=True)
 
     def _failed(self, exc: Exception) -> None:
         self._loading = False
