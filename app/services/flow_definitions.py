@@ -153,4 +153,4 @@ def flow_from_toml(text: str, source: str = "flow file") -> FlowDef:
 
 
 def flow_to_toml(flow: FlowDef) -> str:
-    return tomli_w.dumps(flow.model_dump(mode="json", exclude_none=True))
+    return tomli_w.dumps(flow.model_dump(mode="json", exclude_defaults=True))

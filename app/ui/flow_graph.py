@@ -98,6 +98,8 @@ class FlowGraph(QWidget):
             p.end()
             return
         rects = self._rects()
+        scale = self._scale()
+        p.scale(scale, scale)
         p.setPen(QPen(QColor("#607d8b"), 1.6))
         for step in self.steps:
             for parent in step.get("depends_on", []):
@@ -132,9 +134,15 @@ class FlowGraph(QWidget):
             p.drawText(rect.adjusted(8, NODE_H / 2, -8, -4), Qt.AlignmentFlag.AlignLeft, detail)
         p.end()
 
+    def _scale(self) -> float:
+        """Shrink a wide or tall graph to fit the widget (never enlarge it)."""
+        hint = self.sizeHint()
+        return min(1.0, self.width() / hint.width(), self.height() / hint.height())
+
     def mousePressEvent(self, event) -> None:
+        where = event.position() / self._scale()
         for i, step in enumerate(self.steps):
-            if self._rects()[step["step"]].contains(event.position()):
+            if self._rects()[step["step"]].contains(where):
                 self.current = i
                 self.update()
                 self.step_activated.emit(step["step"])

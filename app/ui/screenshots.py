@@ -38,10 +38,78 @@ def wait_until(app: QApplication, predicate, timeout: float, what: str) -> None:
         pump(app, 0.1)
 
 
+PIPELINE = """
+name = "digits-pipeline"
+description = "train, fine-tune from its model, deploy only if it is excellent"
+[[steps]]
+name = "train"
+job = { project = "digits", config = "digits-mlp-fedavg", edge_tag = "demo" }
+[[steps]]
+name = "finetune"
+depends_on = ["train"]
+condition = { min_accuracy = 0.8 }
+job = { project = "digits", config = "digits-mlp-finetune", edge_tag = "demo", init_from = "train" }
+[[steps]]
+name = "deploy"
+depends_on = ["finetune"]
+condition = { min_accuracy = 0.995 }
+[steps.job]
+project = "digits"
+config = "digits-mlp-finetune"
+edge_tag = "demo"
+init_from = "finetune"
+"""
+
+
+def make_schedules_and_flow(services, actor) -> None:
+    services.flows.save_toml(actor, PIPELINE, "pipeline")
+    nightly = {"project": "digits", "config": "digits-mlp-fedavg", "edge_tag": "demo"}
+    services.schedules.create(
+        actor, "nightly-baseline", nightly, "cron", "0 2 * * mon-fri", "Europe/Paris"
+    )
+    services.schedules.create(
+        actor,
+        "weekly-pipeline",
+        {"flow": "digits-pipeline"},
+        "cron",
+        "0 6 * * sat",
+        "UTC",
+        overlap_policy="queue",
+        misfire_policy="run_once",
+    )
+    services.schedules.create(
+        actor,
+        "hourly-probe",
+        {**nightly, "name": "probe {fired:%H:%M}"},
+        "interval",
+        "1h",
+        enabled=False,
+    )
+
+
+def editor_shots(app: QApplication, ctx) -> list:
+    """The schedule editor (live fire preview) and the flow editor (live graph)."""
+    from app.ui.flow_editor import FlowEditor
+    from app.ui.schedule_dialog import ScheduleDialog
+
+    record = ctx.services.schedules.get(ctx.actor, "nightly-baseline")
+    schedule = ScheduleDialog(ctx, record)
+    schedule.show()
+    flow = FlowEditor(ctx, ctx.services.flows.export_toml(ctx.actor, "digits-pipeline"), "x")
+    flow.show()
+    pump(app, 1.5)
+    shots = [("schedule-editor.png", schedule.grab()), ("flow-editor.png", flow.grab())]
+    schedule.close()
+    flow.close()
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     out = Path(args[0] if args else "docs/screenshots")
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):  # pages come and go; leave no stale picture behind
+        old.unlink()
     app = QApplication.instance() or QApplication([])
     from app.ui.app import apply_theme, build_context
     from app.ui.main_window import PAGES, MainWindow
@@ -71,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             config.version,
             ["demo", "baseline"],
         )
+        make_schedules_and_flow(services, actor)
         window = MainWindow(ctx)
         window.resize(1360, 860)
         window.show()
@@ -78,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(
             app, lambda: services.jobs.get(actor, finished.id).status == "FINISHED", 180, "run 1"
         )
+        flow_run = ctx.center.automation.start_flow(actor, "digits-pipeline")
+        wait_until(app, lambda: services.flows.run(actor, flow_run).done, 300, "the flow")
         slow = demo_config(DemoOptions(edges=4, rounds=400)).model_copy(
             update={"name": "digits-long"}
         )
@@ -105,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         shots.append((f"run-{label}-{name}.png", window.grab()))
                 continue
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
-            shots.append((f"{row + 1:02d}-{slug}.png", window.grab()))
+            shots.append((f"{slug}.png", window.grab()))
+        shots += editor_shots(app, ctx)
         for name, pixmap in shots:
             pixmap.save(str(out / name))
             print(out / name)
