@@ -90,7 +90,7 @@ class FlowsPage(TablePage):
         self.add_action("New…", self.new, "Ctrl+N", needs="operator")
         self.add_action("Edit…", self.edit, "Ctrl+E", needs="operator")
         self.add_action("Import TOML…", self.import_toml, "Ctrl+I", needs="operator")
-        self.add_action("Run", self.start, "Ctrl+Shift+R", needs="operator")
+        self.add_action("Run", self.start, "F9", needs="operator")
         self.add_action("Stop run", self.stop, "Ctrl+.", needs="operator")
         self.add_action("Delete", self.delete, "Del", needs="operator")
         self.runs = RecordTableModel(RUN_COLUMNS, self)

@@ -95,6 +95,9 @@ class MainWindow(QMainWindow):
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
         file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
         run_menu = self.menuBar().addMenu("&Run")
+        run_demo = run_menu.addAction("Run the &demo", self.run_demo)
+        run_demo.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        run_demo.setEnabled(self.ctx.can("operator"))
         launch = run_menu.addAction("&Launch…", lambda: self.pages[JobsPage].launch())
         launch.setEnabled(self.ctx.can("operator"))
         demo = run_menu.addAction(

@@ -94,6 +94,9 @@ class TablePage(QWidget):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
+        if shortcut is not None:
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{text} ({keys})")
         if needs is not None and not self.ctx.can(needs):
             action.setEnabled(False)
             action.setToolTip(

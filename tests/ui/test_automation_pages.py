@@ -11,6 +11,7 @@ from app.ui.main_window import MainWindow
 from app.ui.run_detail_page import RunDetailPage
 from app.ui.schedule_dialog import ScheduleDialog
 from app.ui.schedules_page import SchedulesPage
+from app.ui.table_page import select_row
 
 FLOW = """name = "chain"
 [[steps]]
@@ -67,7 +68,7 @@ def test_schedules_page_toggles_and_shows_errors_beside_the_target(qtbot, admin_
     win.nav.setCurrentRow(win.stack.indexOf(win.pages[SchedulesPage]))
     page = win.pages[SchedulesPage]
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=5000)
-    page.table.selectRow(0)
+    select_row(page.table, 0)
     win.activateWindow()  # the editor had the focus; shortcuts go to the active window
     qtbot.waitUntil(win.isActiveWindow, timeout=3000)
     qtbot.keyClick(page.table, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
@@ -119,14 +120,10 @@ def test_a_flow_written_in_the_window_runs_and_links_to_its_jobs(qtbot, admin_ct
             editor.buttons.button(QDialogButtonBox.StandardButton.Save), Qt.MouseButton.LeftButton
         )
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=5000)
-    page.table.selectRow(0)
+    select_row(page.table, 0)
     win.activateWindow()  # the editor had the focus; shortcuts go to the active window
     qtbot.waitUntil(win.isActiveWindow, timeout=3000)
-    qtbot.keyClick(
-        page.table,
-        Qt.Key.Key_R,
-        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
-    )
+    qtbot.keyClick(page.table, Qt.Key.Key_F9)
 
     def run_status():
         return page.runs.rows[0].status if page.runs.rows else None

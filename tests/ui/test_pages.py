@@ -13,7 +13,7 @@ from app.ui.main_window import PAGES, MainWindow
 from app.ui.record_model import RecordTableModel
 from app.ui.run_detail_page import RunDetailPage
 from app.ui.simple_dialogs import FormDialog, line
-from app.ui.table_page import TablePage
+from app.ui.table_page import TablePage, select_row
 
 
 @pytest.fixture
@@ -161,7 +161,13 @@ def test_record_model_is_a_valid_qt_model(qtmodeltester):
 
 
 def test_one_click_demo_shows_a_live_run(qtbot, window, admin_ctx):
-    window.run_demo()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    qtbot.keyClick(
+        window.nav,
+        Qt.Key.Key_R,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     detail = window.pages[RunDetailPage]
     qtbot.waitUntil(lambda: detail.isVisible() and detail.view is not None, timeout=60000)
     qtbot.waitUntil(lambda: detail.view.job.status == "FINISHED", timeout=90000)
@@ -180,7 +186,7 @@ def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monk
     projects = window.pages[ProjectsPage]
     window.nav.setCurrentRow(PAGES.index(ProjectsPage))
     qtbot.waitUntil(lambda: projects.model.rowCount() == 1, timeout=5000)
-    projects.table.selectRow(0)
+    select_row(projects.table, 0)
     projects.remove()
     qtbot.waitUntil(lambda: projects.model.rowCount() == 0, timeout=5000)
     assert services.projects.list(actor) == []
@@ -189,11 +195,11 @@ def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monk
     window.nav.setCurrentRow(PAGES.index(UsersPage))
     qtbot.waitUntil(lambda: users.model.rowCount() == 2, timeout=5000)
     row = next(i for i in range(users.proxy.rowCount()) if users.proxy.index(i, 1).data() == "olga")
-    users.table.selectRow(row)
+    select_row(users.table, row)
     users.remove()
     qtbot.waitUntil(lambda: users.model.rowCount() == 1, timeout=5000)
     assert [u.name for u in services.users.list(actor)] == ["admin"]
     # removing yourself is refused, and the reason shows
-    users.table.selectRow(0)
+    select_row(users.table, 0)
     users.remove()
     qtbot.waitUntil(lambda: "cannot remove yourself" in users.status.text(), timeout=5000)
