@@ -6,6 +6,7 @@ Precedence: explicit argument (CLI flag) > environment variable > default.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,6 +19,8 @@ ENV_DATA_DIR = "FEDDECK_DATA_DIR"
 ENV_DB_URL = "FEDDECK_DB_URL"
 ENV_HUB_URL = "FEDDECK_HUB_URL"
 
+HUB_SECRET_FILE = "hub.secret"
+SERVICE_USER = "feddeck-service"
 HUB_SCHEMES = ("embedded", "local", "mqtt", "mqtts", "grpc", "grpcs")
 DEFAULT_HUB_URL = "embedded://mqtt"
 
@@ -31,6 +34,23 @@ class Settings:
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def hub_token(self) -> str:
+        """The token FedDeck's own nodes (control center, FL servers, CLI) give the hubs
+        FedDeck runs; kept in the data dir, readable by its owner only, made on first use."""
+        path = self.data_dir / HUB_SECRET_FILE
+        try:
+            secret = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            secret = ""
+        if not secret:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            secret = secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secret)
+        return f"{SERVICE_USER}.{secret}"
 
     @classmethod
     def load(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "resources" / "configs" / "digits-mlp-fedavg.toml"
@@ -85,7 +86,7 @@ def test_full_setup_from_the_shell(cli):
     assert [j["name"] for j in jrun(cli, "job", "list", "--tag", "demo")] == ["first"]
     code, out, _ = cli("edge", "list")
     assert code == 0 and "e1" in out and "DEVICE_ID" in out
-    assert jrun(cli, "db", "upgrade")["revision"] == "0001"
+    assert jrun(cli, "db", "upgrade")["revision"] == Database.head_revision() == "0002"
 
 
 def test_export_writes_toml(cli, tmp_path):

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from app.backends.chunking import Reassembler, WireLimits, split
 from app.core import topics
@@ -118,7 +119,12 @@ class Hub(ABC):
             first = all(s.pattern != pattern for s in self._subs)
             self._subs.append(sub)
         if first:
-            self._backend_subscribe(pattern)
+            try:
+                self._backend_subscribe(pattern)
+            except Exception:
+                with self._subs_lock:
+                    self._subs = [s for s in self._subs if s.token != sub.token]
+                raise
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -216,6 +222,20 @@ class Hub(ABC):
         except Exception:
             self.stats.handler_errors += 1
             log.exception("%s: a hub handler failed", self.node_id)
+
+
+class AccessPolicy(Protocol):
+    """What a hub asks before it lets a node in, or lets it publish or subscribe.
+    `authenticate` raises a FedDeckError (with the reason) to refuse; the principal it
+    returns is handed back to the other three."""
+
+    def authenticate(self, node: str, token: str) -> Any: ...
+
+    def may_publish(self, principal: Any, topic: str) -> bool: ...
+
+    def may_subscribe(self, principal: Any, pattern: str) -> bool: ...
+
+    def still_valid(self, principal: Any) -> bool: ...
 
 
 class AckWaiter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.backends.base import AccessPolicy
 from app.backends.chunking import WireLimits
 from app.errors import InvalidInput
 
@@ -16,17 +17,22 @@ class EmbeddedHub(Protocol):
 
 
 def start_embedded_hub(
-    kind: str, host: str = "127.0.0.1", port: int = 0, limits: WireLimits | None = None
+    kind: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    limits: WireLimits | None = None,
+    access: AccessPolicy | None = None,
 ) -> EmbeddedHub:
-    """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running."""
+    """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running.
+    With `access`, every connection, publish and subscription is checked against it."""
     if kind == "mqtt":
         from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
 
-        return EmbeddedMqttBroker(host, port).start()
+        return EmbeddedMqttBroker(host, port, access).start()
     if kind == "grpc":
         from app.backends.grpc.server import GrpcHubServer
 
-        return GrpcHubServer(host, port, limits=limits).start()
+        return GrpcHubServer(host, port, limits=limits, access=access).start()
     if kind == "local":
         return _LocalEmbedded()
     raise InvalidInput(f"unknown embedded hub {kind!r}: use mqtt, grpc or local")

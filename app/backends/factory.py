@@ -52,7 +52,8 @@ def create_hub(
             ca_file=tls.get("ca"),
             cert_file=tls.get("cert"),
             key_file=tls.get("key"),
-            username=node_id if token else None,
+            # The token's id part: an edge's device id, or the service user.
+            username=token.partition(".")[0] if token else None,
             password=token,
             will_topic=will_topic,
         )

@@ -15,6 +15,7 @@ class Coordinator:
     def __init__(self, ctx: CliContext) -> None:
         from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
         from app.backends.factory import create_hub
+        from app.services.hub_access import HubAccess
         from app.services.ingest import IngestService
         from app.services.launcher import JobLauncher
 
@@ -27,11 +28,14 @@ class Coordinator:
                     "an in-process hub cannot reach edge processes; use mqtt or grpc"
                 )
             try:
-                self.embedded = start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind])
+                access = HubAccess.for_settings(ctx.services.db, ctx.settings)
+                port = EMBEDDED_PORTS[kind]
+                self.embedded = start_embedded_hub(kind, "127.0.0.1", port, access=access)
             except Exception:
                 self.embedded = None  # already served by a running control center: join it
         self.url = client_url(hub_url)
-        self.hub = create_hub(self.url, f"cli-{int(time.time())}")
+        token = ctx.settings.hub_token
+        self.hub = create_hub(self.url, f"cli-{int(time.time())}", token=token)
         self.hub.connect(timeout=15)
         self.ingest = IngestService(ctx.services.db, self.hub).start()
         self.launcher = JobLauncher(

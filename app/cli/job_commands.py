@@ -66,7 +66,8 @@ def job_stop(ctx: CliContext, args: argparse.Namespace):
 
     actor = ctx.actor()
     job = ctx.services.jobs.get(actor, args.id)
-    hub = create_hub(client_url(ctx.settings.hub_url), f"cli-stop-{args.id}")
+    url = client_url(ctx.settings.hub_url)
+    hub = create_hub(url, f"cli-stop-{args.id}", token=ctx.settings.hub_token)
     if job.status in ("STARTING", "RUNNING"):  # only a live server needs telling
         hub.connect(timeout=10)
     try:

@@ -32,8 +32,14 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
         raise InvalidInput("give exactly one of --grpc HOST:PORT or --mqtt HOST:PORT")
     kind, address = ("grpc", args.grpc) if args.grpc else ("mqtt", args.mqtt)
     host, port = parse_host_port(address, f"--{kind}")
-    hub = start_embedded_hub(kind, host, port)
-    print(f"feddeck {kind} hub listening on {hub.url} (Ctrl-C stops it)", file=sys.stderr)
+    access = None
+    if not args.open:
+        from app.services.hub_access import HubAccess
+
+        access = HubAccess.for_settings(ctx.services.db, ctx.settings)
+    hub = start_embedded_hub(kind, host, port, access=access)
+    who = "anyone (--open)" if access is None else "registered edges and this data dir's services"
+    print(f"feddeck {kind} hub on {hub.url} for {who}; Ctrl-C stops it", file=sys.stderr)
     try:
         wait_for_signal()
     finally:
@@ -45,6 +51,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("hub", parents=[common], help="run a standalone hub for remote edges")
     p.add_argument("--grpc", metavar="HOST:PORT", help="serve the gRPC hub, e.g. :50051")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="serve the embedded MQTT broker")
+    p.add_argument(
+        "--open", action="store_true", help="no authentication (loopback experiments only)"
+    )
     p.set_defaults(handler=hub_run)
 
 
@@ -59,7 +68,8 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     spec = build_run_spec(ctx.services, ctx.settings, args.run)
-    hub = create_hub(client_url(args.hub or ctx.settings.hub_url), f"server-{args.run}")
+    url = client_url(args.hub or ctx.settings.hub_url)
+    hub = create_hub(url, f"server-{args.run}", token=ctx.settings.hub_token)
     hub.connect(timeout=30)
     server = FLServer(hub, spec)
     for sig in (signal.SIGTERM, signal.SIGINT):

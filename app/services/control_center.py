@@ -12,6 +12,7 @@ from app.services import Services
 from app.services.auth import Actor, require
 from app.services.automation import Automation, new_owner
 from app.services.events import EventBus, LiveEvent
+from app.services.hub_access import HubAccess
 from app.services.ingest import IngestService
 from app.services.launcher import JobLauncher
 from app.services.local_edges import LocalEdges
@@ -41,12 +42,13 @@ class ControlCenter:
             else:
                 port = EMBEDDED_PORTS[kind]
                 try:
-                    self.embedded = start_embedded_hub(kind, "127.0.0.1", port)
+                    access = HubAccess.for_settings(self.services.db, self.settings)
+                    self.embedded = start_embedded_hub(kind, "127.0.0.1", port, access=access)
                 except Exception as exc:  # port taken: another center or `feddeck hub` serves it
                     log.warning(
                         "embedded %s hub not started on %s (%s); joining it", kind, port, exc
                     )
-        self.hub = create_hub(self.hub_url, "center")
+        self.hub = create_hub(self.hub_url, "center", token=self.settings.hub_token)
         self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
         self.hub.connect(timeout=15)
         self.ingest = IngestService(self.services.db, self.hub, self.events).start()

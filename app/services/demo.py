@@ -21,6 +21,7 @@ from app.errors import InvalidInput
 from app.services import Services
 from app.services.auth import SYSTEM
 from app.services.events import LiveEvent
+from app.services.hub_access import HubAccess
 from app.services.ingest import IngestService
 from app.services.launcher import JobLauncher
 from app.services.local_edges import LocalEdges
@@ -99,9 +100,11 @@ def start_cluster(settings: Settings, services: Services, options: DemoOptions) 
         raise InvalidInput("--edges must be between 1 and 64")
     if options.backend not in ("local", "mqtt", "grpc"):
         raise InvalidInput("--backend must be local, mqtt or grpc")
-    embedded = start_embedded_hub(options.backend)
+    embedded = start_embedded_hub(
+        options.backend, access=HubAccess.for_settings(services.db, settings)
+    )
     hub_url = embedded.url if options.backend != "local" else f"local://demo-{time.monotonic_ns()}"
-    hub = create_hub(hub_url, "center")
+    hub = create_hub(hub_url, "center", token=settings.hub_token)
     hub.connect()
     ingest = IngestService(services.db, hub).start()
     launcher = JobLauncher(

@@ -94,7 +94,7 @@ class JobLauncher:
         from app.backends.factory import create_hub
         from app.core.server import FLServer
 
-        hub = create_hub(self.hub_url, f"server-{job_id}")
+        hub = create_hub(self.hub_url, f"server-{job_id}", token=self.settings.hub_token)
         try:
             hub.connect()
             server = FLServer(hub, build_run_spec(self.services, self.settings, job_id))

@@ -5,8 +5,10 @@ import sys
 
 import pytest
 
+from app.backends.base import HubError
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
+from app.config import Settings
 from app.core.messages import Message, MessageType
 from tests.hubs.conftest import wait_for, wait_port
 
@@ -32,7 +34,12 @@ def test_standalone_hub_process(kind, tmp_path):
         wait_port(port, timeout=20)
         got = []
         url = f"{kind}://127.0.0.1:{port}"
-        with create_hub(url, "rx") as rx, create_hub(url, "tx") as tx:
+        token = Settings.load(data_dir=tmp_path).hub_token  # the hub reads the same data dir
+        stranger = create_hub(url, "stranger")
+        with pytest.raises(HubError):  # no token, no entry
+            stranger.connect(timeout=3)
+        stranger.close()
+        with create_hub(url, "rx", token=token) as rx, create_hub(url, "tx", token=token) as tx:
             rx.subscribe("fd/#", lambda t, m: got.append(m))
             tx.publish("fd/x/y", Message(MessageType.DATA, body={"ok": True}))
             wait_for(lambda: got, 10, "delivery through the standalone hub")
@@ -41,7 +48,7 @@ def test_standalone_hub_process(kind, tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0
-    assert f"listening on {kind}://127.0.0.1:{port}" in err
+    assert f"hub on {kind}://127.0.0.1:{port} for registered edges" in err
 
 
 def test_bad_hub_address(capsys, tmp_path):

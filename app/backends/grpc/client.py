@@ -111,7 +111,7 @@ class GrpcHub(Hub):
                 continue
             stop = threading.Event()
             patterns = self._patterns()
-            waits = [self._acks.expect(p) for p in patterns]
+            waits = [self._acks.expect(p) for p in ["", *patterns]]  # "": the hub's welcome
             try:
                 call = self._stub.Connect(self._requests(patterns, stop), metadata=self._metadata())
                 with self._stream_lock:
@@ -129,6 +129,7 @@ class GrpcHub(Hub):
                 if code in _FATAL:
                     self.fatal_error = f"gRPC hub refused {self.node_id}: {exc.details()}"
                     log.error("%s; not retrying", self.fatal_error)
+                    self._acks.release_all()  # a waiting subscribe learns it at once
                     self._set_state(HubState.DISCONNECTED)
                     return
                 if not self._closing.is_set():
@@ -151,7 +152,7 @@ class GrpcHub(Hub):
         for event in waits:
             event.wait(SUBSCRIBE_TIMEOUT_S)
         with self._stream_lock:
-            if self._stream is None:
+            if self._stream is None or self.fatal_error or not waits[0].is_set():
                 return
         self._connected.set()
         self._set_state(HubState.CONNECTED)
@@ -164,7 +165,10 @@ class GrpcHub(Hub):
             return  # renewed with the others when the stream opens
         done = self._acks.expect(pattern)
         self._out.put(hub_pb2.Frame(subscribe=hub_pb2.Subscribe(pattern=pattern)))
-        if not done.wait(SUBSCRIBE_TIMEOUT_S):
+        confirmed = done.wait(SUBSCRIBE_TIMEOUT_S)
+        if self.fatal_error:
+            raise HubError(self.fatal_error)
+        if not confirmed:
             raise HubError(f"gRPC hub did not confirm the subscription to {pattern!r}")
 
     def _backend_unsubscribe(self, pattern: str) -> None:

@@ -10,20 +10,32 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
+from app.backends.base import AccessPolicy
 from app.backends.chunking import CHUNK_OVERHEAD, WireLimits
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.core import topics
+from app.errors import FedDeckError
 
 log = logging.getLogger(__name__)
 _END = object()
 FRAME_SLACK = 64 * 1024  # protobuf framing and the topic string, on top of a chunk
 
-# Returns the authenticated node id for the call's metadata, or None to refuse it.
-Authenticator = Callable[[dict[str, str]], str | None]
+# An acknowledgement of the empty pattern: sent first, once the node was let in.
+WELCOME = hub_pb2.Frame(subscribe=hub_pb2.Subscribe(pattern=""))
+REVALIDATE_S = 2.0  # how soon a removed edge's live stream is cut
+
+
+class _Denied:
+    """Queued to a stream to end it with a status (revoked, forbidden subscription)."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str) -> None:
+        self.code, self.reason = code, reason
 
 
 def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str, int]]:
@@ -46,28 +58,36 @@ def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str,
 
 
 class _Session:
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, principal: Any = None) -> None:
         self.node_id = node_id
+        self.principal = principal
         self.patterns: set[str] = set()
         self.out: queue.SimpleQueue = queue.SimpleQueue()
 
 
 class HubServicer(hub_pb2_grpc.HubServicer):
-    def __init__(self, authenticate: Authenticator | None = None) -> None:
-        self._authenticate = authenticate
+    def __init__(self, access: AccessPolicy | None = None) -> None:
+        self._access = access
         self._sessions: set[_Session] = set()
         self._lock = threading.Lock()
+        self.refused = Counter()  # what the access policy refused, by kind
 
     def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         node_id = metadata.get("node-id", "")
-        if self._authenticate is not None:
-            node_id = self._authenticate(metadata) or ""
-            if not node_id:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked credentials")
         if not node_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node-id metadata is required")
-        session = _Session(node_id)
+        principal = None
+        if self._access is not None:
+            token = metadata.get("authorization", "").removeprefix("Bearer ").strip()
+            try:
+                principal = self._access.authenticate(node_id, token)
+            except FedDeckError as exc:
+                self.refused["connect"] += 1
+                log.warning("refused %s: %s", node_id, exc)
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        session = _Session(node_id, principal)
+        session.out.put(WELCOME)  # the node knows it is in only once this arrives
         with self._lock:
             self._sessions.add(session)
         context.add_callback(lambda: session.out.put(_END))
@@ -80,6 +100,8 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         reader.start()
         try:
             while (item := session.out.get()) is not _END:
+                if isinstance(item, _Denied):
+                    context.abort(item.code, item.reason)
                 yield item
         finally:
             with self._lock:
@@ -90,14 +112,20 @@ class HubServicer(hub_pb2_grpc.HubServicer):
             for frame in frames:
                 kind = frame.WhichOneof("kind")
                 if kind == "publish":
-                    self._route(frame)
+                    if self._allowed(session, "publish", frame.publish.topic):
+                        self._route(frame)
                 elif kind == "subscribe":
+                    pattern = frame.subscribe.pattern
                     try:
-                        topics.validate_pattern(frame.subscribe.pattern)
+                        topics.validate_pattern(pattern)
                     except ValueError as exc:
                         log.warning("%s: bad subscription: %s", session.node_id, exc)
                         continue
-                    session.patterns.add(frame.subscribe.pattern)
+                    if not self._allowed(session, "subscribe", pattern):
+                        reason = f"{session.node_id} may not subscribe to {pattern}"
+                        session.out.put(_Denied(grpc.StatusCode.PERMISSION_DENIED, reason))
+                        return
+                    session.patterns.add(pattern)
                     session.out.put(frame)  # the acknowledgement
                 elif kind == "unsubscribe":
                     session.patterns.discard(frame.unsubscribe.pattern)
@@ -107,6 +135,29 @@ class HubServicer(hub_pb2_grpc.HubServicer):
             log.exception("%s: hub stream reader failed", session.node_id)
         finally:
             session.out.put(_END)
+
+    def _allowed(self, session: _Session, action: str, topic: str) -> bool:
+        if self._access is None:
+            return True
+        check = self._access.may_publish if action == "publish" else self._access.may_subscribe
+        if check(session.principal, topic):
+            return True
+        self.refused[action] += 1
+        log.warning("%s may not %s %s: refused", session.node_id, action, topic)
+        return False
+
+    def revalidate(self) -> int:
+        """Cut the streams of nodes whose credentials were revoked; how many were cut."""
+        if self._access is None:
+            return 0
+        with self._lock:
+            sessions = list(self._sessions)
+        cut = 0
+        for session in sessions:
+            if not self._access.still_valid(session.principal):
+                session.out.put(_Denied(grpc.StatusCode.UNAUTHENTICATED, "credentials revoked"))
+                cut += 1
+        return cut
 
     def _route(self, frame: hub_pb2.Frame) -> None:
         topic = frame.publish.topic
@@ -126,13 +177,15 @@ class GrpcHubServer:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: WireLimits | None = None,
-        authenticate: Authenticator | None = None,
+        access: AccessPolicy | None = None,
         max_streams: int = 512,
         server_credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.host, self.requested_port = host, port
         self.limits = limits or WireLimits()
-        self.servicer = HubServicer(authenticate)
+        self.servicer = HubServicer(access)
+        self._access = access
+        self._revalidating = threading.Event()
         self._max_streams = max_streams
         self._credentials = server_credentials
         self._server: grpc.Server | None = None
@@ -160,9 +213,20 @@ class GrpcHubServer:
             raise OSError(f"gRPC hub could not bind {address}")
         server.start()
         self._server = server
+        if self._access is not None:
+            watch = threading.Thread(target=self._revalidate_loop, daemon=True, name="hub-auth")
+            watch.start()
         return self
 
+    def _revalidate_loop(self) -> None:
+        while not self._revalidating.wait(REVALIDATE_S):
+            try:
+                self.servicer.revalidate()
+            except Exception:  # the database may be briefly busy; next round
+                log.exception("revalidating hub connections failed")
+
     def stop(self, grace: float | None = 0.5) -> None:
+        self._revalidating.set()
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None

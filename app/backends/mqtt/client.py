@@ -39,6 +39,7 @@ class MqttHub(Hub):
         self.options = options
         self._connected = threading.Event()
         self._acks = AckWaiter()  # SUBACKs by message id
+        self._refused: set[int] = set()  # SUBACKs that refused (the broker's access rules)
         self._inflight = 0  # chunks handed to paho and not yet acknowledged by the broker
         self._inflight_cv = threading.Condition()
         client = mqtt.Client(
@@ -68,7 +69,7 @@ class MqttHub(Hub):
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_subscribe = lambda _c, _u, mid, _codes, _p: self._acks.ack(mid)
+        client.on_subscribe = self._on_subscribe
         self._client = client
 
     def connect(self, timeout: float = 10.0) -> None:
@@ -102,6 +103,11 @@ class MqttHub(Hub):
                 return  # the broker never confirmed; paho reconnects and we try again
         self._connected.set()
         self._set_state(HubState.CONNECTED)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if any(code.is_failure for code in reason_codes):
+            self._refused.add(mid)
+        self._acks.ack(mid)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -151,6 +157,9 @@ class MqttHub(Hub):
         self._acks.forget(mid)
         if not confirmed:
             raise HubError(f"MQTT broker did not confirm the subscription to {pattern!r}")
+        if mid in self._refused:
+            self._refused.discard(mid)
+            raise HubError(f"MQTT broker refused {self.node_id} the subscription {pattern!r}")
 
     def _backend_unsubscribe(self, pattern: str) -> None:
         if self._connected.is_set():

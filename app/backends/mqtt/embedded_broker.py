@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 
-from app.backends.base import HubError
+from app.backends.base import AccessPolicy, HubError
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +18,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+REVALIDATE_S = 2.0  # how soon a removed edge's live connection is cut
+
+
 class EmbeddedMqttBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, access: AccessPolicy | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.access = None
+        if access is not None:
+            from app.backends.mqtt.access_plugin import BrokerAccess
+
+            self.access = BrokerAccess(access)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker = None
@@ -34,9 +44,11 @@ class EmbeddedMqttBroker:
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             # No packet/event logger plugins: they cost throughput and flood the log.
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-            },
+            "plugins": (
+                {"app.backends.mqtt.access_plugin.AccessPlugin": {"key": self.access.key}}
+                if self.access is not None
+                else {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+            ),
         }
 
     def start(self, timeout: float = 15.0) -> EmbeddedMqttBroker:
@@ -56,6 +68,8 @@ class EmbeddedMqttBroker:
                 failure.append(exc)
             finally:
                 ready.set()
+            if self.access is not None and not failure:
+                self._watch = loop.create_task(self._revalidate())
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -72,10 +86,24 @@ class EmbeddedMqttBroker:
             raise HubError(f"embedded MQTT broker failed to start on {self.port}: {reason}")
         return self
 
+    async def _revalidate(self) -> None:
+        from app.backends.mqtt.access_plugin import drop_revoked
+
+        while True:
+            await asyncio.sleep(REVALIDATE_S)
+            try:
+                await drop_revoked(self.access, self._broker)
+            except Exception:  # the database may be briefly busy; next round
+                log.exception("revalidating broker connections failed")
+
     def stop(self) -> None:
         loop, self._loop = self._loop, None
+        if self.access is not None:
+            self.access.release()
         if loop is None:
             return
+        if getattr(self, "_watch", None) is not None:
+            loop.call_soon_threadsafe(self._watch.cancel)
         if self._broker is not None:
             fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
             try:
