@@ -39,7 +39,8 @@ class MqttHub(Hub):
         self.options = options
         self._connected = threading.Event()
         self._acks = AckWaiter()  # SUBACKs by message id
-        self._refused: set[int] = set()  # SUBACKs that refused (the broker's access rules)
+        self._refused_subs: set[int] = set()  # SUBACKs that refused (the broker's access rules)
+        self.refused = ""  # why the broker last refused this node, if it did
         self._inflight = 0  # chunks handed to paho and not yet acknowledged by the broker
         self._inflight_cv = threading.Condition()
         client = mqtt.Client(
@@ -76,17 +77,25 @@ class MqttHub(Hub):
         self._set_state(HubState.CONNECTING)
         self._client.connect_async(self.options.host, self.options.port, self.options.keepalive_s)
         self._client.loop_start()
-        if not self._connected.wait(timeout):
-            raise HubError(
-                f"no MQTT broker answered at {self.options.host}:{self.options.port} "
-                f"within {timeout:.0f} s"
-            )
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.05):
+            if self.refused:
+                raise HubError(self.refused)
+            if time.monotonic() > deadline:
+                raise HubError(
+                    f"no MQTT broker answered at {self.options.host}:{self.options.port} "
+                    f"within {timeout:.0f} s"
+                )
 
     # paho callbacks: all on paho's network thread.
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
+            # Refused credentials: say so (connect() raises it); paho keeps retrying with
+            # backoff, so an edge whose token is restored gets back in by itself.
+            self.refused = f"MQTT broker refused {self.node_id}: {reason_code}"
             self._set_state(HubState.RECONNECTING)
             return
+        self.refused = ""
         patterns = self._patterns()
         if not patterns:
             self._mark_connected(None)
@@ -106,7 +115,7 @@ class MqttHub(Hub):
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         if any(code.is_failure for code in reason_codes):
-            self._refused.add(mid)
+            self._refused_subs.add(mid)
         self._acks.ack(mid)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -157,8 +166,8 @@ class MqttHub(Hub):
         self._acks.forget(mid)
         if not confirmed:
             raise HubError(f"MQTT broker did not confirm the subscription to {pattern!r}")
-        if mid in self._refused:
-            self._refused.discard(mid)
+        if mid in self._refused_subs:
+            self._refused_subs.discard(mid)
             raise HubError(f"MQTT broker refused {self.node_id} the subscription {pattern!r}")
 
     def _backend_unsubscribe(self, pattern: str) -> None:
