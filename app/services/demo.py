@@ -171,7 +171,7 @@ def run_demo(
         cluster.launcher.on_exit = lambda _id: done.set()
         cluster.launcher.start(SYSTEM, job_id)
         done.wait()
-        cluster.ingest.drain(15)
+        cluster.ingest.settle()
         job = services.jobs.get(SYSTEM, job_id)
         accuracy = [
             m.value

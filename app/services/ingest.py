@@ -12,6 +12,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +58,7 @@ _RUN_STATES = {
 @dataclass
 class IngestStats:
     received: int = 0
+    run_received: int = 0  # of which a run's traffic (not heartbeats)
     stored: int = 0
     dropped: int = 0
     batches: int = 0
@@ -112,8 +114,25 @@ class IngestService:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
+    def settle(self, quiet_s: float = 0.5, timeout: float = 15.0) -> bool:
+        """Wait until no run traffic arrived for `quiet_s` and everything is written: a
+        server's last messages may still be crossing the broker when its process ended.
+        (Heartbeats never stop, so they do not count.)"""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while seen != self.stats.run_received:
+            seen = self.stats.run_received
+            if not self.drain(max(0.0, deadline - time.monotonic())):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(quiet_s)
+        return True
+
     def _on_message(self, topic: str, message: Message) -> None:
         self.stats.received += 1
+        if "/run/" in topic:
+            self.stats.run_received += 1
         with self._idle:
             self._pending += 1
         self._queue.put((topic, message))

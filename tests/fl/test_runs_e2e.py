@@ -41,7 +41,7 @@ class Run:
 
     def finish(self, timeout=240):
         assert self.done.wait(timeout), "run did not end"
-        self.cluster.ingest.drain(15)
+        self.cluster.ingest.settle()
         return self.services.jobs.get(SYSTEM, self.job_id)
 
     def close(self):
