@@ -25,6 +25,14 @@ def edge_list(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.edges.list(ctx.actor(), tag=args.tag)
 
 
+def edge_token(ctx: CliContext, args: argparse.Namespace):
+    new = ctx.services.edges.issue_token(ctx.actor(), args.name)
+    if not ctx.as_json:
+        print(f"edge {args.name!r} has a new token; the old one no longer works:", file=sys.stderr)
+        return new.token
+    return new
+
+
 def edge_remove(ctx: CliContext, args: argparse.Namespace):
     ctx.services.edges.remove(ctx.actor(), args.name)
     return {"removed": args.name}
@@ -72,7 +80,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     add_agent_options(edge_parser)
     edge_parser.set_defaults(handler=edge_run)
-    edge = edge_parser.add_subparsers(required=False, metavar="{add,list,remove}")
+    edge = edge_parser.add_subparsers(required=False, metavar="{add,list,token,remove}")
     p = edge.add_parser("add", parents=[common], help="register an edge; prints its token once")
     p.add_argument("name")
     p.add_argument("--tag", action="append", default=[], help="repeatable")
@@ -80,6 +88,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = edge.add_parser("list", parents=[common], help="list edges")
     p.add_argument("--tag", help="only edges with this tag")
     p.set_defaults(handler=edge_list, columns=("name", "device_id", "status", "last_seen", "tags"))
+    p = edge.add_parser("token", parents=[common], help="issue a new token (the old one stops)")
+    p.add_argument("name")
+    p.set_defaults(handler=edge_token)
     p = edge.add_parser("remove", parents=[common], help="remove an edge (revokes its token)")
     p.add_argument("name")
     p.set_defaults(handler=edge_remove)

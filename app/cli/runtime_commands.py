@@ -47,6 +47,29 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
     return None
 
 
+def hub_mosquitto_config(ctx: CliContext, args: argparse.Namespace):
+    from pathlib import Path
+
+    from app.services.mosquitto_config import write_mosquitto_config
+
+    ctx.actor()  # writing every edge's credentials is for signed-in users only
+    if not 1 <= args.port <= 65535:
+        raise InvalidInput(f"--port {args.port} is not a TCP port")
+    result = write_mosquitto_config(ctx.services.db, ctx.settings, Path(args.dir), args.port)
+    if not ctx.as_json:
+        print(
+            f"run: mosquitto -c {result['config']}   (kill -HUP it after re-running)",
+            file=sys.stderr,
+        )
+        if result["edges_without_mqtt_password"]:
+            names = ", ".join(result["edges_without_mqtt_password"])
+            print(
+                f"left out (no MQTT password yet; `feddeck edge token NAME`): {names}",
+                file=sys.stderr,
+            )
+    return result
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("hub", parents=[common], help="run a standalone hub for remote edges")
     p.add_argument("--grpc", metavar="HOST:PORT", help="serve the gRPC hub, e.g. :50051")
@@ -55,6 +78,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--open", action="store_true", help="no authentication (loopback experiments only)"
     )
     p.set_defaults(handler=hub_run)
+    hub = p.add_subparsers(required=False, metavar="{mosquitto-config}")
+    q = hub.add_parser(
+        "mosquitto-config",
+        parents=[common],
+        help="password and ACL files for an external Mosquitto, from the database",
+    )
+    q.add_argument("dir", help="folder to write mosquitto.conf, passwords and acl into")
+    q.add_argument("--port", type=int, default=1883, help="the listener port (default 1883)")
+    q.set_defaults(handler=hub_mosquitto_config)
 
 
 def server_run(ctx: CliContext, args: argparse.Namespace):

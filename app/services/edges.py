@@ -39,6 +39,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _set_token(edge: Edge, token: str) -> None:
+    from app.services.mosquitto_config import mosquitto_hash
+
+    edge.token_hash = hash_token(token)
+    edge.mqtt_password_hash = mosquitto_hash(token)
+
+
 def _clean_tags(tags: Iterable[str]) -> list[str]:
     cleaned = sorted({t.strip() for t in tags if t.strip()})
     for tag in cleaned:
@@ -66,9 +73,20 @@ class EdgeService:
         with self._db.session() as s:
             if s.scalar(select(Edge.id).where(Edge.name == name)):
                 raise Conflict(f"edge {name!r} exists already")
-            edge = Edge(name=name, device_id=device_id, token_hash=hash_token(token), tags=clean)
+            edge = Edge(name=name, device_id=device_id, tags=clean)
+            _set_token(edge, token)
             s.add(edge)
             s.flush()
+            return NewEdge(edge=_record(edge), token=token)
+
+    def issue_token(self, actor: Actor, name: str) -> NewEdge:
+        """A new token for an edge (lost, leaked, or from before Mosquitto hashes): the old
+        one stops working at once, and hubs drop connections made with it."""
+        require(actor, Role.OPERATOR, "issue edge tokens")
+        with self._db.session() as s:
+            edge = get_edge(s, name)
+            token = f"{edge.device_id}.{secrets.token_urlsafe(32)}"
+            _set_token(edge, token)
             return NewEdge(edge=_record(edge), token=token)
 
     def list(self, actor: Actor, tag: str | None = None) -> list[EdgeRecord]:

@@ -129,6 +129,9 @@ class Edge(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     device_id: Mapped[str] = mapped_column(String(64), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64))
+    # The token's Mosquitto `$7$` hash, made when the token is issued (for an external
+    # broker's password file; a SHA-256 cannot be turned into one later).
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(200))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=EdgeStatus.OFFLINE.value)
     last_seen: Mapped[datetime | None]
