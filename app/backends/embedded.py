@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from app.backends.base import AccessPolicy
 from app.backends.chunking import WireLimits
 from app.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A hub's certificate and key; with `mutual`, clients must show one signed by `ca`."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    mutual: bool = False
 
 
 class EmbeddedHub(Protocol):
@@ -22,17 +34,29 @@ def start_embedded_hub(
     port: int = 0,
     limits: WireLimits | None = None,
     access: AccessPolicy | None = None,
+    tls: ServerTls | None = None,
 ) -> EmbeddedHub:
     """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running.
     With `access`, every connection, publish and subscription is checked against it."""
     if kind == "mqtt":
         from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
 
-        return EmbeddedMqttBroker(host, port, access).start()
+        return EmbeddedMqttBroker(host, port, access, tls).start()
     if kind == "grpc":
         from app.backends.grpc.server import GrpcHubServer
 
-        return GrpcHubServer(host, port, limits=limits, access=access).start()
+        credentials = None
+        if tls is not None:
+            import grpc
+
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                root_certificates=tls.ca.read_bytes() if tls.mutual else None,
+                require_client_auth=tls.mutual,
+            )
+        return GrpcHubServer(
+            host, port, limits=limits, access=access, server_credentials=credentials
+        ).start()
     if kind == "local":
         return _LocalEmbedded()
     raise InvalidInput(f"unknown embedded hub {kind!r}: use mqtt, grpc or local")

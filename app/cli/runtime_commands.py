@@ -37,7 +37,16 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
         from app.services.hub_access import HubAccess
 
         access = HubAccess.for_settings(ctx.services.db, ctx.settings)
-    hub = start_embedded_hub(kind, host, port, access=access)
+    tls = None
+    if args.tls:
+        from pathlib import Path
+
+        from app.services.certs import server_tls
+
+        tls = server_tls(Path(args.tls), mutual=args.mutual)
+    elif args.mutual:
+        raise InvalidInput("--mutual needs --tls DIR")
+    hub = start_embedded_hub(kind, host, port, access=access, tls=tls)
     who = "anyone (--open)" if access is None else "registered edges and this data dir's services"
     print(f"feddeck {kind} hub on {hub.url} for {who}; Ctrl-C stops it", file=sys.stderr)
     try:
@@ -70,13 +79,32 @@ def hub_mosquitto_config(ctx: CliContext, args: argparse.Namespace):
     return result
 
 
+def certs_init(ctx: CliContext, args: argparse.Namespace):
+    from pathlib import Path
+
+    from app.services.certs import init_certs
+
+    return init_certs(
+        Path(args.dir), args.host or ["localhost", "127.0.0.1"], args.client, args.force
+    )
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    certs = sub.add_parser("certs", help="a local CA for TLS").add_subparsers(required=True)
+    p = certs.add_parser("init", parents=[common], help="CA, hub and client certificates")
+    p.add_argument("dir")
+    p.add_argument("--host", action="append", default=[], help="hub name or IP (repeatable)")
+    p.add_argument("--client", action="append", default=[], help="client cert (repeatable)")
+    p.add_argument("--force", action="store_true", help="replace an existing CA")
+    p.set_defaults(handler=certs_init)
     p = sub.add_parser("hub", parents=[common], help="run a standalone hub for remote edges")
     p.add_argument("--grpc", metavar="HOST:PORT", help="serve the gRPC hub, e.g. :50051")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="serve the embedded MQTT broker")
     p.add_argument(
         "--open", action="store_true", help="no authentication (loopback experiments only)"
     )
+    p.add_argument("--tls", metavar="DIR", help="serve TLS with DIR/server.pem (certs init)")
+    p.add_argument("--mutual", action="store_true", help="with --tls: require client certs")
     p.set_defaults(handler=hub_run)
     hub = p.add_subparsers(required=False, metavar="{mosquitto-config}")
     q = hub.add_parser(

@@ -23,9 +23,14 @@ REVALIDATE_S = 2.0  # how soon a removed edge's live connection is cut
 
 class EmbeddedMqttBroker:
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, access: AccessPolicy | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access: AccessPolicy | None = None,
+        tls=None,  # embedded.ServerTls; client certificates are checked when given
     ) -> None:
         self.host = host
+        self.tls = tls
         self.port = port or free_port(host)
         self.access = None
         if access is not None:
@@ -38,11 +43,11 @@ class EmbeddedMqttBroker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     def _config(self) -> dict:
         return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "listeners": {"default": self._listener()},
             # No packet/event logger plugins: they cost throughput and flood the log.
             "plugins": (
                 {"app.backends.mqtt.access_plugin.AccessPlugin": {"key": self.access.key}}
@@ -50,6 +55,17 @@ class EmbeddedMqttBroker:
                 else {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
             ),
         }
+
+    def _listener(self) -> dict:
+        listener = {"type": "tcp", "bind": f"{self.host}:{self.port}"}
+        if self.tls is not None:
+            listener |= {
+                "ssl": True,
+                "certfile": str(self.tls.cert),
+                "keyfile": str(self.tls.key),
+                "cafile": str(self.tls.ca),
+            }
+        return listener
 
     def start(self, timeout: float = 15.0) -> EmbeddedMqttBroker:
         from amqtt.broker import Broker
