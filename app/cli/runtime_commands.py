@@ -127,7 +127,7 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     from app.services.launcher import build_run_spec, write_outcome
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    spec = build_run_spec(ctx.services, ctx.settings, args.run)
+    spec = build_run_spec(ctx.services, ctx.settings, args.run, resume=args.resume)
     url = client_url(args.hub or ctx.settings.hub_url)
     hub = create_hub(url, f"server-{args.run}", token=ctx.settings.hub_token)
     hub.connect(timeout=30)
@@ -224,6 +224,7 @@ def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p = sub.add_parser("server", parents=[common], help="FL server process for one run")
     p.add_argument("--run", type=int, required=True, help="job id")
     p.add_argument("--hub", help="hub URL (default: the configured hub)")
+    p.add_argument("--resume", action="store_true", help="continue after the last aggregated round")
     p.set_defaults(handler=server_run)
 
     p = sub.add_parser("demo", parents=[common], help="local demo cluster with one FedAvg run")

@@ -140,6 +140,8 @@ class EdgeAgent:
         run_id, parts, index = body.get("run_id"), body.get("num_partitions"), body.get("partition")
         if not all(isinstance(v, int) for v in (run_id, parts, index)) or not 0 <= index < parts:
             raise ValueError(f"malformed join request: {body}")
+        if run_id in self._runs:  # a restarted server invites again: start afresh
+            self._leave(run_id)
         run = _Run(
             RunAddress(str(body["project"]), run_id), parse_config(body["config"]), index, parts
         )

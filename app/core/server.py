@@ -51,6 +51,8 @@ class RunSpec:
     join_timeout_s: float = 60.0
     # Start from another run's aggregated model: {"job_id", "round", "path", "sha256"}.
     init_model: dict | None = None
+    # Resume this run after a crash from its own last aggregate: {"round", "path", "sha256"}.
+    resume: dict | None = None
 
 
 @dataclass
@@ -137,6 +139,7 @@ class FLServer:
         weights = get_weights(model)
         strategy = build_strategy(cfg.algorithm)
         rng = np.random.default_rng(cfg.training.seed)
+        first_round = 1
         outcome = RunOutcome(state=RUNNING, rounds_done=0)
         subs = [
             self.hub.subscribe(self.run.pattern("+", "model/up"), self._on_update),
@@ -145,11 +148,21 @@ class FLServer:
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         try:
-            if self.spec.init_model:
-                weights = self._initial_weights(weights)
+            if self.spec.resume:
+                done = int(self.spec.resume["round"])
+                weights = self._initial_weights(weights, {**self.spec.resume, "job_id": "this"})
+                # Server-side optimiser state (FedAdam & co.) restarts; FedAvg resumes exactly.
+                first_round, outcome.rounds_done = done + 1, done
+                rng = np.random.default_rng([cfg.training.seed, first_round])
+                self.say("WARNING", f"server restarted: resuming after round {done}")
+            elif self.spec.init_model:
+                source = self.spec.init_model
+                weights = self._initial_weights(weights, source)
+                origin = f"run {source.get('job_id')} round {source.get('round')}"
+                self.say("INFO", f"starting from the aggregated model of {origin}")
             self._invite_edges()
-            self._status(RUNNING, 0)
-            for rnd in range(1, cfg.training.rounds + 1):
+            self._status(RUNNING, first_round - 1)
+            for rnd in range(first_round, cfg.training.rounds + 1):
                 weights = self._round(rnd, weights, strategy, rng)
                 loss, acc = evaluate_weights(model, weights, data.x_test, data.y_test)
                 self._store(rnd, "aggregate", weights)
@@ -183,11 +196,10 @@ class FLServer:
             self.hub.unsubscribe(sub)
         return outcome
 
-    def _initial_weights(self, fresh: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The handed-over model, checked: intact (SHA-256) and the same tensors as ours."""
+    def _initial_weights(self, fresh: dict[str, np.ndarray], source: dict) -> dict[str, np.ndarray]:
+        """A stored model, checked: intact (SHA-256) and the same tensors as ours."""
         from app.core.artifacts import ArtifactCorrupted, load_weights
 
-        source = self.spec.init_model
         origin = f"run {source.get('job_id')} round {source.get('round')}"
         try:
             loaded = load_weights(Path(source["path"]), source["sha256"])
@@ -200,7 +212,6 @@ class FLServer:
             raise RuntimeError(
                 f"initial model from {origin} does not fit this run's model: differs in {diff}"
             )
-        self.say("INFO", f"starting from the aggregated model of {origin}")
         return {k: np.array(loaded[k]) for k in fresh}
 
     def _invite_edges(self) -> None:

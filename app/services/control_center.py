@@ -61,6 +61,9 @@ class ControlCenter:
             in_process=self.hub_url.startswith("local://"),
             events=self.events,
         )
+        if not self.hub_url.startswith("local://"):
+            # Runs this center had open before it went away: follow or settle them.
+            self.launcher.recover()
         # Schedules fire and flows advance while the window is open (a lease per schedule
         # and flow run keeps a headless `feddeck scheduler` from doing the same work).
         self.automation = Automation(self.services, self.launcher.start, new_owner("window"))

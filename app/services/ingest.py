@@ -217,6 +217,9 @@ class IngestService:
             raise ValueError(f"{m.sender!r} published on the channel of {device!r}")
         edge_id, name = self._edge(s, device)
         edge = s.get(Edge, edge_id)
+        if edge is None:  # removed since it was cached: its late messages have no owner
+            self._edges.pop(device, None)
+            raise LookupError(f"edge {name!r} was removed")
         if kind == "status" and m.type == MessageType.STATUS:
             edge.status = EdgeStatus(m.body["state"]).value
             edge.last_seen = _at(m)

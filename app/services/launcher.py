@@ -7,6 +7,7 @@ with the reason, so no job stays RUNNING forever.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -30,8 +31,15 @@ from app.storage.models import JobStatus, Role
 log = logging.getLogger(__name__)
 
 
+MAX_SERVER_RESTARTS = 2  # a server that keeps crashing is a bug, not bad luck
+
+
 def outcome_path(settings: Settings, run_id: int) -> Path:
     return settings.artifacts_dir / f"run-{run_id}" / "outcome.json"
+
+
+def pid_path(settings: Settings, run_id: int) -> Path:
+    return settings.artifacts_dir / f"run-{run_id}" / "server.pid"
 
 
 class JobLauncher:
@@ -51,6 +59,8 @@ class JobLauncher:
         self._procs: dict[int, subprocess.Popen] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._servers: dict[int, object] = {}
+        self._restarts: dict[int, int] = {}
+        self._stopping: set[int] = set()
         self.on_exit: Callable[[int], None] | None = None
 
     def start(self, actor: Actor, job_id: int) -> None:
@@ -71,17 +81,14 @@ class JobLauncher:
             self._threads[job_id] = thread
             thread.start()
             return
+        self._spawn(job_id, resume=False)
+
+    def _spawn(self, job_id: int, resume: bool) -> None:
         log_file = self.settings.artifacts_dir / f"run-{job_id}" / "server.log"
-        args = [
-            "--db-url",
-            self.settings.db_url,
-            "server",
-            "--run",
-            str(job_id),
-            "--hub",
-            self.hub_url,
-        ]
+        args = ["--db-url", self.settings.db_url, "server", "--run", str(job_id)]
+        args += ["--hub", self.hub_url, *(["--resume"] if resume else [])]
         proc = spawn_feddeck(self.settings, args, log_file)
+        pid_path(self.settings, job_id).write_text(str(proc.pid))
         self._procs[job_id] = proc
         threading.Thread(
             target=self._watch,
@@ -112,8 +119,67 @@ class JobLauncher:
 
     def _watch(self, job_id: int, proc: subprocess.Popen, log_file: Path) -> None:
         code = proc.wait()
+        if code != 0 and self._should_restart(job_id):
+            self._restart(job_id, code)
+            return
         tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         self._settle(job_id, f"server exited with code {code}: {tail[0][:300]}")
+        if self.on_exit:
+            self.on_exit(job_id)
+
+    def _should_restart(self, job_id: int) -> bool:
+        """A server that died without a result, on a run nobody is stopping."""
+        if job_id in self._stopping or outcome_path(self.settings, job_id).exists():
+            return False
+        if self._restarts.get(job_id, 0) >= MAX_SERVER_RESTARTS:
+            return False
+        return JobStatus(self.services.jobs.get(SYSTEM, job_id).status) not in TERMINAL
+
+    def _restart(self, job_id: int, code: int) -> None:
+        """Relaunch the run's server from its last aggregated round. The rows of the round
+        it was in are dropped first, so that round is not counted twice."""
+        self._restarts[job_id] = self._restarts.get(job_id, 0) + 1
+        time.sleep(1.0)  # let ingest write what the dead server published last
+        last = self.services.run_data.last_aggregate(job_id)
+        done = last.round if last else 0
+        self.services.run_data.discard_after(job_id, done)
+        text = (
+            f"server exited with code {code}; restart {self._restarts[job_id]} of "
+            f"{MAX_SERVER_RESTARTS}, resuming after round {done}"
+        )
+        log.warning("run %s: %s", job_id, text)
+        self.services.run_data.note(job_id, "center", "WARNING", text)
+        self._spawn(job_id, resume=True)
+
+    def recover(self) -> list[int]:
+        """After the control center restarts: every run it had open is either still
+        served (its server process alive: watch it), ended meanwhile (settle it from its
+        outcome file), or lost (FAILED, with the reason). Returns the runs it watches."""
+        watched = []
+        for status in (JobStatus.STARTING.value, JobStatus.RUNNING.value):
+            for job in self.services.jobs.list(SYSTEM, status=status):
+                if job.id in self._procs or job.id in self._threads:
+                    continue
+                pid = _live_server_pid(self.settings, job.id)
+                if pid is None:
+                    reason = "the control center restarted and the run's server was gone"
+                    self._settle(job.id, reason)
+                    continue
+                watched.append(job.id)
+                threading.Thread(
+                    target=self._watch_pid,
+                    args=(job.id, pid),
+                    daemon=True,
+                    name=f"fl-server-watch-{job.id}",
+                ).start()
+        return watched
+
+    def _watch_pid(self, job_id: int, pid: int) -> None:
+        import psutil
+
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait()
+        self._settle(job_id, "its server ended while the control center was away")
         if self.on_exit:
             self.on_exit(job_id)
 
@@ -176,6 +242,7 @@ class JobLauncher:
             run.center_control,
             Message(MessageType.CONTROL, run_id=job_id, body={"action": STOP, "by": actor.name}),
         )
+        self._stopping.add(job_id)
         if job_id in self._procs or job_id in self._threads:
             if not self.wait(job_id, grace_s) and job_id in self._procs:
                 self._procs[job_id].terminate()
@@ -194,11 +261,25 @@ class JobLauncher:
         stop_processes(self._procs.values())
 
 
-def build_run_spec(services: Services, settings: Settings, job_id: int):
+def _live_server_pid(settings: Settings, job_id: int) -> int | None:
+    """The pid of run `job_id`'s server if that process still runs (and is that server)."""
+    import psutil
+
+    try:
+        pid = int(pid_path(settings, job_id).read_text())
+        cmdline = psutil.Process(pid).cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    joined = " ".join(cmdline)
+    return pid if " server " in f" {joined} " and f"--run {job_id}" in joined else None
+
+
+def build_run_spec(services: Services, settings: Settings, job_id: int, resume: bool = False):
     from app.core.fl_config import parse_config
     from app.core.server import RunSpec
 
     job = services.jobs.get(SYSTEM, job_id)
+    last = services.run_data.last_aggregate(job_id) if resume else None
     devices = [services.edges.get(SYSTEM, name).device_id for name in job.edges]
     return RunSpec(
         job.id,
@@ -207,6 +288,7 @@ def build_run_spec(services: Services, settings: Settings, job_id: int):
         devices,
         settings.artifacts_dir,
         init_model=job.init_model,
+        resume=({"round": last.round, "path": last.path, "sha256": last.sha256} if last else None),
     )
 
 

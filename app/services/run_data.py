@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.core.artifacts import load_weights
 from app.errors import InvalidInput, NotFound
-from app.services.auth import Actor, require
+from app.services.auth import SYSTEM, Actor, require
 from app.services.jobs import LEVEL_ORDER
 from app.services.records import Record
 from app.storage import Database
@@ -23,6 +23,7 @@ from app.storage.models import (
     Role,
     RoundMetric,
     SystemSample,
+    utcnow,
 )
 
 
@@ -73,6 +74,28 @@ class RunDataService:
         if job is None:
             raise NotFound(f"no job with id {job_id}")
         return job
+
+    def last_aggregate(self, job_id: int) -> ArtifactRecord | None:
+        """The run's latest aggregated model on record (where a restarted server resumes)."""
+        models = [a for a in self.artifacts(SYSTEM, job_id) if a.node == "aggregate"]
+        return models[-1] if models else None
+
+    def discard_after(self, job_id: int, round_: int) -> int:
+        """Forget metrics and models of rounds after `round_` (a round a crash cut short,
+        about to be run again), so no round is counted twice. Returns rows removed."""
+        with self._db.session() as s:
+            removed = 0
+            for model in (RoundMetric, ModelArtifact):
+                result = s.execute(
+                    delete(model).where(model.job_id == job_id, model.round > round_)
+                )
+                removed += result.rowcount or 0
+            return removed
+
+    def note(self, job_id: int, node: str, level: str, text: str) -> None:
+        """A log line from the control center itself (restarts, recoveries)."""
+        with self._db.session() as s:
+            s.add(LogLine(job_id=job_id, node=node, at=utcnow(), level=level, text=text))
 
     def logs(
         self,

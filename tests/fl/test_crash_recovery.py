@@ -1,0 +1,71 @@
+"""Faults survived with real processes: the FL server killed mid-run is relaunched and
+resumes from its last aggregated round; a control center that went away finds its runs
+on restart (still served: followed to the end; server gone: FAILED with the reason)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from app.services.auth import SYSTEM
+from app.services.launcher import JobLauncher, pid_path
+from tests.fl.test_runs_e2e import make_run as make_run
+
+pytestmark = pytest.mark.slow
+
+
+def aggregate_rounds(run) -> list[int]:
+    return [
+        m.round
+        for m in run.services.run_data.metrics(SYSTEM, run.job_id)
+        if m.node == "aggregate" and m.name == "test_accuracy"
+    ]
+
+
+def test_a_killed_server_is_relaunched_and_resumes(make_run):
+    run = make_run("grpc", edges=2, rounds=6)
+    run.start()
+    run.wait_round(2)
+    pid = int(pid_path(run.settings, run.job_id).read_text())
+    os.kill(pid, signal.SIGKILL)
+    job = run.finish()
+    assert job.status == "FINISHED", job.status_reason
+    assert job.current_round == 6
+    assert aggregate_rounds(run) == [1, 2, 3, 4, 5, 6]  # each round once, none twice
+    counts = run.services.run_data.counts(run.job_id)
+    assert counts["aggregate_artifacts"] == 6 and counts["client_artifacts"] == 12
+    texts = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id)]
+    assert any("resuming after round" in t for t in texts)
+    assert int(pid_path(run.settings, run.job_id).read_text()) != pid
+
+
+def test_a_restarted_control_center_follows_a_live_run(make_run):
+    run = make_run("grpc", edges=2, rounds=5)
+    run.start()
+    run.wait_round(1)
+    # A new launcher (the control center after a restart) knows nothing of this run...
+    fresh = JobLauncher(run.services, run.settings, run.cluster.hub, run.cluster.hub_url)
+    ended = []
+    fresh.on_exit = ended.append
+    assert fresh.recover() == [run.job_id]  # ...finds its server alive and follows it
+    job = run.finish()
+    assert job.status == "FINISHED" and job.current_round == 5
+
+
+def test_a_restarted_control_center_fails_a_run_whose_server_is_gone(make_run):
+    lost = make_run("grpc", edges=2, rounds=50)
+    lost.start()
+    lost.wait_round(1)
+    server = psutil.Process(int(pid_path(lost.settings, lost.job_id).read_text()))
+    old = lost.cluster.launcher  # the old control center is gone: it neither restarts
+    old._should_restart = lambda job_id: False  # the server nor settles the job
+    old._settle = lambda *a: None
+    server.kill()
+    server.wait(10)
+    again = JobLauncher(lost.services, lost.settings, lost.cluster.hub, lost.cluster.hub_url)
+    assert again.recover() == []
+    job = lost.services.jobs.get(SYSTEM, lost.job_id)
+    assert job.status == "FAILED" and "server was gone" in job.status_reason
