@@ -34,6 +34,7 @@ def test_a_killed_server_is_relaunched_and_resumes(make_run):
     job = run.finish()
     assert job.status == "FINISHED", job.status_reason
     assert job.current_round == 6
+    assert aggregate_rounds(run) == [1, 2, 3, 4, 5, 6]  # nothing the center needed was lost
     assert aggregate_rounds(run) == [1, 2, 3, 4, 5, 6]  # each round once, none twice
     counts = run.services.run_data.counts(run.job_id)
     assert counts["aggregate_artifacts"] == 6 and counts["client_artifacts"] == 12
@@ -69,3 +70,24 @@ def test_a_restarted_control_center_fails_a_run_whose_server_is_gone(make_run):
     assert again.recover() == []
     job = lost.services.jobs.get(SYSTEM, lost.job_id)
     assert job.status == "FAILED" and "server was gone" in job.status_reason
+
+
+@pytest.mark.parametrize("backend", ["mqtt", "grpc"])
+def test_a_run_survives_a_hub_restart(make_run, backend):
+    import time
+
+    from app.backends.embedded import start_embedded_hub
+    from app.services.hub_access import HubAccess
+
+    run = make_run(backend, edges=2, rounds=6, round_timeout_s=30)
+    run.start()
+    run.wait_round(2)
+    port = int(run.cluster.hub_url.rsplit(":", 1)[1])
+    run.cluster.embedded.stop()
+    time.sleep(2.0)
+    access = HubAccess.for_settings(run.services.db, run.settings)
+    run.cluster.embedded = start_embedded_hub(backend, "127.0.0.1", port, access=access)
+    job = run.finish()
+    assert job.status == "FINISHED", job.status_reason
+    assert job.current_round == 6
+    assert aggregate_rounds(run) == [1, 2, 3, 4, 5, 6]  # nothing the center needed was lost
