@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.transfer
 	$(BIN)/python -m bench.round_overhead
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.plot_refresh
+	$(BIN)/python -m bench.load
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.ui.screenshots docs/screenshots
