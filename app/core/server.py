@@ -303,11 +303,12 @@ class FLServer:
         with self._lock:
             return set(self._offline)
 
-    @staticmethod
-    def _check_update(rnd, message: Message, waiting, reference) -> str | None:
+    def _check_update(self, rnd, message: Message, waiting, reference) -> str | None:
         if message.sender not in waiting:
             return "not selected for this round"
-        if message.round != rnd or message.run_id is None:
+        if message.run_id != self.spec.run_id:
+            return f"it is for run {message.run_id}"
+        if message.round != rnd:
             return f"it is for round {message.round}"
         samples = message.body.get("num_samples")
         if not isinstance(samples, int) or samples <= 0:
