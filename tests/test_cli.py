@@ -210,3 +210,28 @@ def test_console_script_runs_as_a_process(tmp_path):
         cwd=ROOT,
     )
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_rename_and_tag_from_the_shell(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FEDDECK_PASSWORD", "adminpass1")
+    cli = ["--data-dir", str(tmp_path)]
+    assert main([*cli, "user", "add", "admin", "--role", "admin"]) == 0
+    monkeypatch.setenv("FEDDECK_USER", "admin")
+    for args in (
+        ["group", "add", "lab"],
+        ["project", "create", "digits", "--group", "lab"],
+        ["edge", "add", "pi"],
+        ["edge", "rename", "pi", "pi-2"],
+        ["edge", "tags", "pi-2", "--tag", "arm", "--tag", "lab"],
+        ["group", "rename", "lab", "ml"],
+        ["project", "rename", "digits", "mnist"],
+    ):
+        assert main([*cli, *args]) == 0, args
+    capsys.readouterr()
+    assert main([*cli, "edge", "list", "--json"]) == 0
+    [edge] = json.loads(capsys.readouterr().out)
+    assert edge["name"] == "pi-2" and edge["tags"] == ["arm", "lab"]
+    assert main([*cli, "project", "list", "--json"]) == 0
+    [project] = json.loads(capsys.readouterr().out)
+    assert (project["name"], project["group"]) == ("mnist", "ml")
+    assert main([*cli, "project", "rename", "mnist", "bad name"]) == 1

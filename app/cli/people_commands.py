@@ -56,6 +56,14 @@ def project_attach_group(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.projects.attach_group(ctx.actor(), args.project, args.group)
 
 
+def group_rename(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.groups.rename(ctx.actor(), args.name, args.new_name)
+
+
+def project_rename(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.projects.rename(ctx.actor(), args.name, args.new_name)
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     roles = [r.value for r in Role]
 
@@ -81,6 +89,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("group")
     p.add_argument("member", metavar="USER")  # not "user": --user names the acting user
     p.set_defaults(handler=group_add_member)
+    p = group.add_parser("rename", parents=[common], help="rename a group (admin)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(handler=group_rename)
 
     project = sub.add_parser("project", help="projects (one group each)").add_subparsers(
         required=True
@@ -96,3 +108,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("project")
     p.add_argument("group")
     p.set_defaults(handler=project_attach_group)
+    p = project.add_parser("rename", parents=[common], help="rename (not while runs go)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(handler=project_rename)

@@ -33,6 +33,14 @@ def edge_token(ctx: CliContext, args: argparse.Namespace):
     return new
 
 
+def edge_rename(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.edges.rename(ctx.actor(), args.name, args.new_name)
+
+
+def edge_tags(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.edges.set_tags(ctx.actor(), args.name, args.tag)
+
+
 def edge_remove(ctx: CliContext, args: argparse.Namespace):
     ctx.services.edges.remove(ctx.actor(), args.name)
     return {"removed": args.name}
@@ -80,7 +88,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     add_agent_options(edge_parser)
     edge_parser.set_defaults(handler=edge_run)
-    edge = edge_parser.add_subparsers(required=False, metavar="{add,list,token,remove}")
+    edge = edge_parser.add_subparsers(required=False, metavar="{add,list,rename,tags,token,remove}")
     p = edge.add_parser("add", parents=[common], help="register an edge; prints its token once")
     p.add_argument("name")
     p.add_argument("--tag", action="append", default=[], help="repeatable")
@@ -88,6 +96,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = edge.add_parser("list", parents=[common], help="list edges")
     p.add_argument("--tag", help="only edges with this tag")
     p.set_defaults(handler=edge_list, columns=("name", "device_id", "status", "last_seen", "tags"))
+    p = edge.add_parser("rename", parents=[common], help="rename an edge (token stays)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(handler=edge_rename)
+    p = edge.add_parser("tags", parents=[common], help="set an edge's tags (none: clear)")
+    p.add_argument("name")
+    p.add_argument("--tag", action="append", default=[], help="repeatable")
+    p.set_defaults(handler=edge_tags)
     p = edge.add_parser("token", parents=[common], help="issue a new token (the old one stops)")
     p.add_argument("name")
     p.set_defaults(handler=edge_token)

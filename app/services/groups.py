@@ -47,6 +47,17 @@ class GroupService:
             )
             return [_record(g) for g in s.scalars(query.order_by(Group.name))]
 
+    def rename(self, actor: Actor, name: str, new_name: str) -> GroupRecord:
+        require(actor, Role.ADMIN, "rename groups")
+        validate_name("group", new_name)
+        with self._db.session() as s:
+            group = get_group(s, name)
+            if new_name != name and s.scalar(select(Group.id).where(Group.name == new_name)):
+                raise Conflict(f"group {new_name!r} exists already")
+            group.name = new_name
+            s.flush()
+            return _record(group)
+
     def add_member(self, actor: Actor, group: str, user: str) -> GroupRecord:
         require(actor, Role.ADMIN, "change group members")
         with self._db.session() as s:

@@ -75,6 +75,26 @@ class ProjectService:
             s.flush()
             return _record(proj)
 
+    def rename(self, actor: Actor, name: str, new_name: str) -> ProjectRecord:
+        """Refused while a run of the project is open: its topics carry the project name."""
+        require(actor, Role.OPERATOR, "rename projects")
+        validate_name("project", new_name)
+        from app.services.jobs import TERMINAL
+        from app.storage.models import Job
+
+        with self._db.session() as s:
+            proj = get_project(s, name)
+            if new_name != name and s.scalar(select(Project.id).where(Project.name == new_name)):
+                raise Conflict(f"project {new_name!r} exists already")
+            open_runs = select(Job.id).where(
+                Job.project_id == proj.id, Job.status.not_in([t.value for t in TERMINAL])
+            )
+            if s.scalar(open_runs.limit(1)):
+                raise Conflict(f"project {name!r} has runs going; rename it when they end")
+            proj.name = new_name
+            s.flush()
+            return _record(proj)
+
     def remove(self, actor: Actor, name: str) -> None:
         require(actor, Role.OPERATOR, "remove projects")
         from app.storage.models import Job

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.services.events import LiveEvent
 from app.ui.edge_dialog import RegisterEdgeDialog
+from app.ui.simple_dialogs import line
 from app.ui.table_page import TablePage
 
 SPARK_POINTS = 60
@@ -74,6 +75,7 @@ class EdgesPage(TablePage):
         self.table.setItemDelegateForColumn(5, SparklineDelegate(self.history, self.table))
         self.table.setColumnWidth(5, 200)
         self.add_action("Register…", self.register, "Ctrl+N", needs="operator")
+        self.add_action("Edit…", self.edit, "Ctrl+E", needs="operator")
         self.add_action("Remove", self.remove, "Del", needs="operator")
         self.add_action("Start local demo edges…", self.start_demo, needs="operator")
         ctx.live.event.connect(self._on_live)
@@ -94,6 +96,25 @@ class EdgesPage(TablePage):
         dialog = RegisterEdgeDialog(self.ctx, self)
         dialog.registered.connect(lambda _new: self.refresh())
         dialog.open()
+
+    def edit(self) -> None:
+        """Rename an edge and set its tags (its device id and token stay)."""
+        edge = self.one_selected("edge")
+        if edge is None:
+            return
+        services, actor = self.ctx.services, self.ctx.actor
+
+        def save(values: dict):
+            name = values["name"].strip()
+            if name != edge.name:
+                services.edges.rename(actor, edge.name, name)
+            tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
+            return services.edges.set_tags(actor, name, tags)
+
+        fields = {"name": line(), "tags": line("comma-separated")}
+        fields["name"].setText(edge.name)
+        fields["tags"].setText(", ".join(edge.tags))
+        self.open_form(f"Edit edge {edge.name}", fields, save)
 
     def remove(self) -> None:
         services, actor = self.ctx.services, self.ctx.actor

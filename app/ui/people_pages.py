@@ -24,6 +24,7 @@ class UsersPage(TablePage):
         self.add_action("Add group…", self.add_group, "Ctrl+G", needs="admin")
         self.add_action("Add member…", self.add_member, "Ctrl+M", needs="admin")
         self.add_action("Change role…", self.change_role, needs="admin")
+        self.add_action("Rename group…", self.rename_group, "F2", needs="admin")
         self.add_action("Remove", self.remove, "Del", needs="admin")
 
     def load(self):
@@ -38,6 +39,23 @@ class UsersPage(TablePage):
     @staticmethod
     def _key(record):
         return (record[0], record[1].name)
+
+    def rename_group(self) -> None:
+        row = self.one_selected("group")
+        if row is None:
+            return
+        kind, group = row
+        if kind != "group":
+            self.status.setText("Select a group to rename (user names are logins and stay).")
+            return
+        services, actor = self.ctx.services, self.ctx.actor
+        name = line()
+        name.setText(group.name)
+        self.open_form(
+            f"Rename group {group.name}",
+            {"name": name},
+            lambda v: services.groups.rename(actor, group.name, v["name"].strip()),
+        )
 
     def add_user(self) -> None:
         services, actor = self.ctx.services, self.ctx.actor
@@ -118,6 +136,7 @@ class ProjectsPage(TablePage):
         super().__init__(ctx, parent)
         self.add_action("New project…", self.create, "Ctrl+N", needs="operator")
         self.add_action("Attach group…", self.attach, needs="operator")
+        self.add_action("Rename…", self.rename, "F2", needs="operator")
         self.add_action("Remove", self.remove, "Del", needs="operator")
 
     def remove(self) -> None:
@@ -126,6 +145,18 @@ class ProjectsPage(TablePage):
 
     def load(self):
         return self.ctx.services.projects.list(self.ctx.actor)
+
+    def rename(self) -> None:
+        project = self.one_selected("project")
+        if project is not None:
+            services, actor = self.ctx.services, self.ctx.actor
+            name = line()
+            name.setText(project.name)
+            self.open_form(
+                f"Rename project {project.name}",
+                {"name": name},
+                lambda v: services.projects.rename(actor, project.name, v["name"].strip()),
+            )
 
     def create(self) -> None:
         run_in_background(

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import UiContext
 from app.ui.record_model import SORT_ROLE, RecordTableModel
+from app.ui.simple_dialogs import FormDialog
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
@@ -153,6 +154,20 @@ class TablePage(QWidget):
         names = ", ".join(str(getattr(r, "name", None) or getattr(r[1], "name", r)) for r in rows)
         if self.confirm(f"Remove {what}", f"Remove {names}?"):
             self.run(lambda: [remove(r) for r in rows])
+
+    def open_form(self, title: str, fields: dict, submit) -> FormDialog:
+        """A form whose `submit(values)` runs off the GUI thread; the page reloads after."""
+        dialog = FormDialog(title, fields, submit, self)
+        dialog.done.connect(lambda _r: self.refresh())
+        dialog.open()
+        return dialog
+
+    def one_selected(self, what: str):
+        rows = self.selected()
+        if len(rows) != 1:
+            self.status.setText(f"Select one {what} first.")
+            return None
+        return rows[0]
 
     def activated(self) -> None:
         """Double-click / Enter on a row; pages override."""
