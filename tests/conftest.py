@@ -72,3 +72,23 @@ def operator(services, admin) -> Actor:
 def viewer(services, admin) -> Actor:
     services.users.add(admin, "vera", "verapass123", Role.VIEWER.value)
     return services.users.login("vera", "verapass123")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process without interpreter finalisation. PySide 6 and pyqtgraph can
+    abort while the garbage collector frees plot items after QApplication is gone
+    ("bool_dealloc"), turning a passed run into a crash; the results are all reported by
+    now, so leave with pytest's own exit status."""
+    import sys
+
+    status = getattr(config, "_feddeck_exitstatus", None)
+    if status is None or "PySide6" not in sys.modules:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(status))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._feddeck_exitstatus = exitstatus

@@ -1,0 +1,28 @@
+"""Device load at lab scale: a min-max band and the mean instead of a line per edge."""
+
+import numpy as np
+
+from app.ui.run_load import MAX_LINES, LoadTab, band
+from bench.plot_refresh import synthetic_view
+
+
+def test_band_is_min_mean_max_across_series():
+    t = np.arange(10.0)
+    series = [(t, np.full(10, 1.0)), (t, np.full(10, 3.0)), (t[5:], np.full(5, 8.0))]
+    times, lo, mean, hi = band(series, 0.0, 10.0, 10)
+    assert len(times) == 10
+    assert np.allclose(lo, 1.0) and np.allclose(hi[:5], 3.0) and np.allclose(hi[5:], 8.0)
+    assert np.allclose(mean[:5], 2.0) and np.allclose(mean[5:], 4.0)
+
+
+def test_many_edges_draw_bands_few_draw_lines(qtbot):
+    many, few = LoadTab(), LoadTab()
+    for tab in (many, few):
+        qtbot.addWidget(tab)
+    many.render(synthetic_view(MAX_LINES + 8, 5, 120))
+    few.render(synthetic_view(3, 5, 120))
+    assert not many._curves and set(many._bands) == {"cpu", "mem", "net"}
+    low, mean, high = many._bands["cpu"]
+    _, ys = mean.getData()
+    assert len(ys) > 0 and np.all(low.getData()[1] <= ys) and np.all(ys <= high.getData()[1])
+    assert not few._bands and len({edge for edge, _ in few._curves}) == 3
