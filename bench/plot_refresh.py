@@ -1,6 +1,7 @@
 """How long one refresh of the live run views takes at lab scale: 50 edges sampling every
 second for an hour, and a 1,000-round run with 50 clients. Compared in the same run with the
-same plots without pyqtgraph's peak downsampling and clip-to-view.
+same plots drawing every point of every edge as its own line (no min-max bands, no peak
+downsampling, no clip-to-view).
 
     python -m bench.plot_refresh [--edges 50] [--rounds 1000] [--seconds 3600] [--json]
 """
@@ -85,7 +86,10 @@ def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
 
 
 def plain(widget) -> None:
-    """The baseline: the same plots, drawing every point."""
+    """The baseline: the same plots, drawing every point, a line per edge."""
+    import app.ui.run_load
+
+    app.ui.run_load.MAX_LINES = 10**9
     plots = (
         widget.plots.values()
         if hasattr(widget, "plots")
