@@ -138,17 +138,17 @@ class FlowsPage(TablePage):
         rows = self.selected()
         if not rows:
             return
-        flow = rows[0].flow
-        services, actor = self.ctx.services, self.ctx.actor
+        # Bound methods, not lambdas: Qt drops the delivery if the page is gone by then.
         run_in_background(
-            services.flows.runs,
-            actor,
-            flow.name,
-            on_result=lambda runs: self._runs_loaded(flow, runs),
-            on_error=self._failed,
+            self._fetch_runs, rows[0].flow, on_result=self._runs_loaded, on_error=self._failed
         )
 
-    def _runs_loaded(self, flow: FlowRecord, runs: list[FlowRunRecord]) -> None:
+    def _fetch_runs(self, flow: FlowRecord) -> tuple[FlowRecord, list[FlowRunRecord]]:
+        """Worker thread: the flow's runs, newest first."""
+        return flow, self.ctx.services.flows.runs(self.ctx.actor, flow.name)
+
+    def _runs_loaded(self, result: tuple[FlowRecord, list[FlowRunRecord]]) -> None:
+        flow, runs = result
         keep = self._run_id if self._shown_flow == flow.name else None
         self._shown_flow = flow.name
         self.runs.set_rows(runs)

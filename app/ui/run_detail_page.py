@@ -99,21 +99,22 @@ class RunDetailPage(QWidget):
         self._loading_id = job_id
         self._request += 1
         request = self._request
+        # Bound methods, not lambdas: Qt drops the delivery if the page is gone by then.
         run_in_background(
-            load_run_view,
-            self.ctx.services,
-            self.ctx.actor,
-            job_id,
-            on_result=lambda view: self._loaded(request, view),
-            on_error=self._load_failed,
+            self._fetch, request, job_id, on_result=self._loaded, on_error=self._load_failed
         )
+
+    def _fetch(self, request: int, job_id: int) -> tuple[int, RunView]:
+        """Worker thread: the run as stored, tagged with the request it answers."""
+        return request, load_run_view(self.ctx.services, self.ctx.actor, job_id)
 
     def _load_failed(self, exc: Exception) -> None:
         self._loading_id = None
         self._missed = []
         self.heading.setText(str(exc))
 
-    def _loaded(self, request: int, view: RunView) -> None:
+    def _loaded(self, result: tuple[int, RunView]) -> None:
+        request, view = result
         if request != self._request:
             return  # a newer load is on its way; keep buffering for it
         self._loading_id = None
