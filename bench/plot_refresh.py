@@ -1,7 +1,7 @@
 """How long one refresh of the live run views takes at lab scale: 50 edges sampling every
 second for an hour, and a 1,000-round run with 50 clients. Compared in the same run with the
-same plots drawing every point of every edge as its own line (no min-max bands, no peak
-downsampling, no clip-to-view).
+same plots drawing every point of every edge as its own line, with grid lines (no min-max
+bands, no peak downsampling, no clip-to-view, grids kept on large runs).
 
     python -m bench.plot_refresh [--edges 50] [--rounds 1000] [--seconds 3600] [--json]
 """
@@ -86,10 +86,13 @@ def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
 
 
 def plain(widget) -> None:
-    """The baseline: the same plots, drawing every point, a line per edge."""
+    """The baseline: the same plots, drawing every point, a line per edge, grids always."""
+    import app.ui.run_curves
     import app.ui.run_load
 
+    keep_grid = app.ui.run_curves.show_grid
     app.ui.run_load.MAX_LINES = 10**9
+    app.ui.run_curves.show_grid = app.ui.run_load.show_grid = lambda p, _on: keep_grid(p, True)
     plots = (
         widget.plots.values()
         if hasattr(widget, "plots")

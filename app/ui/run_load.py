@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from app.ui.run_curves import PALETTE
+from app.ui.run_curves import PALETTE, show_grid
 from app.ui.run_data import RunView
 
 LIVE_WINDOW_S = 600
@@ -46,7 +46,7 @@ class LoadTab(QWidget):
         for i, (key, title) in enumerate(PANELS):
             plot = pg.PlotWidget(background="w", axisItems={"bottom": pg.DateAxisItem()})
             plot.setTitle(title, color="#333", size="10pt")
-            plot.showGrid(x=True, y=True, alpha=0.25)
+            show_grid(plot, True)
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
@@ -115,6 +115,8 @@ class LoadTab(QWidget):
         return self._bands[key]
 
     def _render_bands(self, view: RunView) -> None:
+        for plot in self.plots.values():
+            show_grid(plot, False)  # a lab-scale live view: smoothness first
         series = {
             key: [
                 (s.t, s.v / 1024 if key == "net" else s.v)

@@ -26,3 +26,24 @@ def test_many_edges_draw_bands_few_draw_lines(qtbot):
     _, ys = mean.getData()
     assert len(ys) > 0 and np.all(low.getData()[1] <= ys) and np.all(ys <= high.getData()[1])
     assert not few._bands and len({edge for edge, _ in few._curves}) == 3
+
+
+def test_live_redraws_do_not_drain_references_to_none(qtbot):
+    """PySide6 6.12.0 dropped a reference to None on many calls: on Python 3.11 a live plot
+    then crashed the process within minutes ("deallocating None")."""
+    import sys
+
+    tab = LoadTab()
+    qtbot.addWidget(tab)
+    tab.resize(900, 600)
+    tab.show()
+    view = synthetic_view(20, 5, 120)
+    tab.render(view)
+    before = sys.getrefcount(None)
+    for frame in range(30):
+        for edge in view.job.edges:
+            view.samples[edge]["cpu"].append(2e9 + frame, 50.0)
+        view.version += 1
+        tab.render(view)
+        tab.repaint()
+    assert sys.getrefcount(None) > before - 1000
