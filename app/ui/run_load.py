@@ -108,7 +108,8 @@ class LoadTab(QWidget):
             plot = self.plots[key]
             low = plot.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
             high = plot.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
-            fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(21, 101, 192, 50))
+            fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush("#d3e1f3"))
+            fill.setZValue(-10)  # under the band edges and the mean; opaque: cheaper to paint
             plot.addItem(fill)
             mean = plot.plot([], [], pen=pg.mkPen("#0d47a1", width=2), name="mean (band: min-max)")
             self._bands[key] = (low, mean, high)
