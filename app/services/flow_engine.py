@@ -11,13 +11,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-
 from app.errors import FedDeckError
+from app.services import leases
 from app.services.auth import SYSTEM, Actor
 from app.services.flow_definitions import StepCondition, StepDef
 from app.services.flows import STEP_DONE, definition_of, load_run
-from app.services.job_templates import create_job
+from app.services.job_templates import JobNotStarted, launch_job
 from app.services.jobs import TERMINAL
 from app.storage.models import FlowRun, JobStatus, Role, User, utcnow
 
@@ -50,37 +49,12 @@ class FlowEngine:
     def claim(self, only: int | None = None) -> list[int]:
         """Take (or renew) the lease of every RUNNING flow run nobody else holds (or of
         the one run `only`)."""
-        now = self.clock()
-        scope = [FlowRun.id == only] if only is not None else []
-        with self.services.db.session() as s:
-            s.execute(
-                update(FlowRun)
-                .where(
-                    *scope,
-                    FlowRun.status == "RUNNING",
-                    or_(
-                        FlowRun.lease_owner.is_(None),
-                        FlowRun.lease_owner == self.owner,
-                        FlowRun.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=self.lease_s))
-            )
-            return list(
-                s.scalars(
-                    select(FlowRun.id).where(
-                        *scope, FlowRun.status == "RUNNING", FlowRun.lease_owner == self.owner
-                    )
-                )
-            )
+        scope = [FlowRun.status == "RUNNING"] + ([FlowRun.id == only] if only is not None else [])
+        lease = timedelta(seconds=self.lease_s)
+        return leases.claim(self.services.db, FlowRun, self.owner, self.clock(), lease, *scope)
 
     def release(self) -> None:
-        with self.services.db.session() as s:
-            s.execute(
-                update(FlowRun)
-                .where(FlowRun.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+        leases.release(self.services.db, FlowRun, self.owner)
 
     def tick(self, only: int | None = None) -> list[int]:
         """Advance every run this engine holds; returns the ids of runs that changed."""
@@ -195,8 +169,9 @@ class FlowEngine:
 
     def _launch(self, actor, flow_name, step: StepDef, attempt, init_model, previous: str):
         try:
-            job = create_job(
+            job = launch_job(
                 self.services,
+                self.start_job,
                 actor,
                 step.job,
                 source=step.name,
@@ -205,20 +180,12 @@ class FlowEngine:
                 extra_tags=("flow", flow_name),
                 init_model=init_model,
             )
+        except JobNotStarted as exc:
+            return ("FAILED", str(exc), exc.job_id, attempt)
         except FedDeckError as exc:
             return ("FAILED", f"could not create its job: {exc}", None, attempt)
-        try:
-            self.start_job(actor, job.id)
-        except FedDeckError as exc:
-            self._fail_queued(job.id, str(exc))
-            return ("FAILED", f"job {job.id} did not start: {exc}", job.id, attempt)
         note = f"attempt {attempt} after {previous}" if previous else f"job {job.id} started"
         return ("RUNNING", note[:500], job.id, attempt)
-
-    def _fail_queued(self, job_id: int, reason: str) -> None:
-        job = self.services.jobs.get(SYSTEM, job_id)
-        if job.status == JobStatus.QUEUED.value:
-            self.services.jobs.transition(SYSTEM, job_id, "FAILED", reason)
 
     def _save_step(self, run_id, name, status, reason, job_id, attempts) -> None:
         with self.services.db.session() as s:

@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.fl_config import describe_validation_error
-from app.errors import InvalidInput, NotFound
+from app.errors import FedDeckError, InvalidInput, NotFound
 from app.services.auth import Actor
 from app.services.configs import get_config
 from app.services.edges import get_edge
 from app.services.projects import get_project
 from app.services.records import JobRecord
 from app.storage import Database
-from app.storage.models import EdgeStatus
+from app.storage.models import EdgeStatus, JobStatus
 
 DEFAULT_NAME = "{source} {fired:%Y-%m-%d %H:%M}"
 
@@ -70,6 +70,25 @@ def check_references(db: Database, template: JobTemplate, source: str) -> None:
                 get_edge(s, edge)
     except NotFound as exc:
         raise InvalidInput(f"{source}: {exc}") from exc
+
+
+def launch_job(services, start_job, actor: Actor, template: JobTemplate, **create) -> JobRecord:
+    """Queue the template's job and start it. A job that cannot start is marked FAILED
+    (not left QUEUED); either failure raises with the reason."""
+    job = create_job(services, actor, template, **create)
+    try:
+        start_job(actor, job.id)
+    except FedDeckError as exc:
+        if services.jobs.get(actor, job.id).status == JobStatus.QUEUED.value:
+            services.jobs.transition(actor, job.id, "FAILED", str(exc))
+        raise JobNotStarted(job.id, exc) from exc
+    return job
+
+
+class JobNotStarted(InvalidInput):
+    def __init__(self, job_id: int, cause: Exception) -> None:
+        super().__init__(f"job {job_id} did not start: {cause}")
+        self.job_id = job_id
 
 
 def create_job(

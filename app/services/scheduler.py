@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from app.errors import FedDeckError
+from app.services import leases
 from app.services.auth import Actor
 from app.services.flow_engine import StartJob, run_actor
-from app.services.job_templates import create_job, parse_template
+from app.services.job_templates import JobNotStarted, launch_job, parse_template
 from app.services.jobs import TERMINAL
 from app.services.schedules import FireRecord, fire_record
 from app.services.triggers import build_trigger, next_fire
@@ -55,35 +56,11 @@ class Scheduler:
 
     def claim(self) -> list[int]:
         """Take (or renew) the lease of every enabled schedule nobody else holds."""
-        now = self.clock()
-        with self.services.db.session() as s:
-            s.execute(
-                update(Schedule)
-                .where(
-                    Schedule.enabled.is_(True),
-                    or_(
-                        Schedule.lease_owner.is_(None),
-                        Schedule.lease_owner == self.owner,
-                        Schedule.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_until=now + self.lease)
-            )
-            return list(
-                s.scalars(
-                    select(Schedule.id).where(
-                        Schedule.enabled.is_(True), Schedule.lease_owner == self.owner
-                    )
-                )
-            )
+        db, enabled = self.services.db, Schedule.enabled.is_(True)
+        return leases.claim(db, Schedule, self.owner, self.clock(), self.lease, enabled)
 
     def release(self) -> None:
-        with self.services.db.session() as s:
-            s.execute(
-                update(Schedule)
-                .where(Schedule.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+        leases.release(self.services.db, Schedule, self.owner)
 
     def tick(self) -> list[FireRecord]:
         """Handle every due fire of the schedules this scheduler holds."""
@@ -166,22 +143,19 @@ class Scheduler:
                 return _Fire(fire_time, "failed", str(exc))
             return _Fire(fire_time, "launched", note, flow_run_id=run_id)
         try:
-            job = create_job(
+            job = launch_job(
                 self.services,
+                self.start_job,
                 actor,
                 parse_template(template, f"schedule {name!r}"),
                 source=name,
                 fired=fire_time,
                 extra_tags=("scheduled",),
             )
+        except JobNotStarted as exc:
+            return _Fire(fire_time, "failed", str(exc), job_id=exc.job_id)
         except FedDeckError as exc:
             return _Fire(fire_time, "failed", str(exc))
-        try:
-            self.start_job(actor, job.id)
-        except FedDeckError as exc:
-            if self.services.jobs.get(actor, job.id).status == JobStatus.QUEUED.value:
-                self.services.jobs.transition(actor, job.id, "FAILED", str(exc))
-            return _Fire(fire_time, "failed", f"job {job.id} did not start: {exc}", job_id=job.id)
         return _Fire(fire_time, "launched", note, job_id=job.id)
 
     @staticmethod
