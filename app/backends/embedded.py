@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -35,9 +38,14 @@ def start_embedded_hub(
     limits: WireLimits | None = None,
     access: AccessPolicy | None = None,
     tls: ServerTls | None = None,
+    bind_wait_s: float = 0.0,
 ) -> EmbeddedHub:
     """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running.
-    With `access`, every connection, publish and subscription is checked against it."""
+    With `access`, every connection, publish and subscription is checked against it.
+    `bind_wait_s`: how long to wait for a held port to come free (a hub restarted on its
+    old port), before starting fails with the port named."""
+    if port and kind != "local":
+        wait_for_port(host, port, bind_wait_s)
     if kind == "mqtt":
         from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
 
@@ -60,6 +68,24 @@ def start_embedded_hub(
     if kind == "local":
         return _LocalEmbedded()
     raise InvalidInput(f"unknown embedded hub {kind!r}: use mqtt, grpc or local")
+
+
+def wait_for_port(host: str, port: int, wait_s: float) -> None:
+    """Until `port` can be bound (or `wait_s` passes). Right after a hub stops, its port can
+    be held a moment: a node's reconnect attempt may self-connect to a free loopback port."""
+    deadline = time.monotonic() + wait_s
+    while not _port_free(host, port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the hubs' listeners
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE
+        return True
 
 
 class _LocalEmbedded:

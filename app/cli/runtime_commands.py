@@ -46,7 +46,7 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
         tls = server_tls(Path(args.tls), mutual=args.mutual)
     elif args.mutual:
         raise InvalidInput("--mutual needs --tls DIR")
-    hub = start_embedded_hub(kind, host, port, access=access, tls=tls)
+    hub = start_embedded_hub(kind, host, port, access=access, tls=tls, bind_wait_s=5.0)
     who = "anyone (--open)" if access is None else "registered edges and this data dir's services"
     print(f"feddeck {kind} hub on {hub.url} for {who}; Ctrl-C stops it", file=sys.stderr)
     try:

@@ -86,7 +86,9 @@ def test_a_run_survives_a_hub_restart(make_run, backend):
     run.cluster.embedded.stop()
     time.sleep(2.0)
     access = HubAccess.for_settings(run.services.db, run.settings)
-    run.cluster.embedded = start_embedded_hub(backend, "127.0.0.1", port, access=access)
+    run.cluster.embedded = start_embedded_hub(
+        backend, "127.0.0.1", port, access=access, bind_wait_s=10.0
+    )
     job = run.finish()
     assert job.status == "FINISHED", job.status_reason
     assert job.current_round == 6

@@ -13,6 +13,7 @@ import pytest
 
 from app.backends.base import Hub, HubState
 from app.backends.chunking import WireLimits
+from app.backends.embedded import wait_for_port
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
 
@@ -115,7 +116,7 @@ def hub_env(request, tmp_path):
 
         def restart():
             broker.stop()
-            time.sleep(0.3)
+            wait_for_port(broker.host, broker.port, 10.0)
             broker.start()
 
         env = HubEnv(kind, broker.url, restart, broker.stop)
@@ -126,6 +127,7 @@ def hub_env(request, tmp_path):
 
         def restart():
             broker.stop()
+            wait_for_port("127.0.0.1", broker.port, 10.0)
             broker.start()
 
         env = HubEnv(kind, broker.url, restart, broker.stop)
@@ -137,6 +139,7 @@ def hub_env(request, tmp_path):
         def restart():
             port = servers[0].port
             servers[0].stop(grace=0)
+            wait_for_port("127.0.0.1", port, 10.0)
             servers[0] = GrpcHubServer(port=port).start()
 
         env = HubEnv(kind, servers[0].url, restart, lambda: servers[0].stop(grace=0))

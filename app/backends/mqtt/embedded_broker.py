@@ -78,8 +78,9 @@ class EmbeddedMqttBroker:
 
         async def boot() -> None:
             try:
-                self._broker = Broker(self._config(), loop=loop)
-                await self._broker.start()
+                broker = Broker(self._config(), loop=loop)
+                await broker.start()
+                self._broker = broker
             except BaseException as exc:
                 failure.append(exc)
             finally:
@@ -91,7 +92,7 @@ class EmbeddedMqttBroker:
             asyncio.set_event_loop(loop)
             self._boot = loop.create_task(boot())
             loop.run_forever()
-            loop.close()
+            _drain(loop)
 
         self._loop = loop
         self._thread = threading.Thread(target=run, name="feddeck-mqtt-broker", daemon=True)
@@ -120,6 +121,7 @@ class EmbeddedMqttBroker:
             return
         if getattr(self, "_watch", None) is not None:
             loop.call_soon_threadsafe(self._watch.cancel)
+            self._watch = None
         if self._broker is not None:
             fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
             try:
@@ -136,3 +138,15 @@ class EmbeddedMqttBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the broker left running and let it finish before the loop closes, so no
+    coroutine of it is collected later on a closed loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
