@@ -3,8 +3,10 @@
     python -m bench.transfer [--sizes 100,1000] [--backends local,mqtt,mosquitto,grpc] [--json]
 
 MB/s counts payload megabytes (10^6 bytes) from the start of publish() until the receiving
-handler holds the decoded tensors. The baseline sends the same number of bytes through a
-plain TCP socket between two threads of this process, measured in the same run.
+handler holds the decoded, integrity-checked tensors. As deployed, the sender (this
+process), the hub (`feddeck hub` or Mosquitto) and the receiver are three processes; `local`
+is the in-process hub. The baseline sends the same number of bytes through a plain TCP
+socket between two threads of this process, measured in the same run.
 """
 
 from __future__ import annotations
@@ -58,26 +60,67 @@ def socket_baseline(nbytes: int) -> float:
     return elapsed
 
 
-def hub_transfer(url: str, nbytes: int) -> float:
+def receive(url: str, nbytes: int) -> None:
+    """The receiving node, as its own process: says when it listens, then when it holds the
+    message (time.monotonic is one clock for every process of the machine)."""
     done = threading.Event()
     got: list[Message] = []
-    rx = create_hub(url, "bench-rx")
-    tx = create_hub(url, "bench-tx")
-    try:
+    with create_hub(url, "bench-rx") as rx:
         rx.subscribe("fd/bench/#", lambda topic, m: (got.append(m), done.set()))
-        rx.connect(timeout=20)
-        tx.connect(timeout=20)
+        print("ready", flush=True)
+        if not done.wait(600):
+            raise SystemExit(f"{url}: message not delivered")
+        at = time.monotonic()
+        if got[0].tensors["w"].nbytes != nbytes // 4 * 4:
+            raise SystemExit(f"{url}: received {got[0].tensors['w'].nbytes} bytes")
+    print(f"done {at!r}", flush=True)
+
+
+def hub_transfer(url: str, nbytes: int) -> float:
+    if url.startswith("local://"):
+        return _in_process_transfer(url, nbytes)
+    rx = subprocess.Popen(
+        [sys.executable, "-m", "bench.transfer", "--receive", url, "--bytes", str(nbytes)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if rx.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{url}: the receiver did not start")
         tensor = np.ones(nbytes // 4, dtype=np.float32)
-        start = time.perf_counter()
+        with create_hub(url, "bench-tx") as tx:
+            start = time.monotonic()
+            tx.publish("fd/bench/model/up", Message(MessageType.DATA, tensors={"w": tensor}))
+            line = rx.stdout.readline().split()
+            tx.flush()
+        if line[:1] != ["done"]:
+            raise RuntimeError(f"{url}: the receiver failed")
+        return float(line[1]) - start
+    finally:
+        rx.wait(timeout=60)
+
+
+def _in_process_transfer(url: str, nbytes: int) -> float:
+    done = threading.Event()
+    with create_hub(url, "bench-rx") as rx, create_hub(url, "bench-tx") as tx:
+        rx.subscribe("fd/bench/#", lambda topic, m: done.set())
+        tensor = np.ones(nbytes // 4, dtype=np.float32)
+        start = time.monotonic()
         tx.publish("fd/bench/model/up", Message(MessageType.DATA, tensors={"w": tensor}))
         if not done.wait(600):
             raise TimeoutError(f"{url}: message not delivered")
-        elapsed = time.perf_counter() - start
-        assert got[0].tensors["w"].nbytes == tensor.nbytes
-        return elapsed
-    finally:
-        tx.close()
-        rx.close()
+        return time.monotonic() - start
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"no hub listening on port {port} after {timeout:.0f} s")
 
 
 class _Hubs:
@@ -90,18 +133,16 @@ class _Hubs:
     def url(self, backend: str) -> str | None:
         if backend == "local":
             return "local://bench"
-        if backend == "mqtt":
-            from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
-
-            broker = EmbeddedMqttBroker().start()
-            self._stops.append(broker.stop)
-            return broker.url
-        if backend == "grpc":
-            from app.backends.grpc.server import GrpcHubServer
-
-            server = GrpcHubServer().start()
-            self._stops.append(server.stop)
-            return server.url
+        if backend in ("mqtt", "grpc"):  # `feddeck hub`, as a lab runs it standalone
+            port = free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app", "--data-dir", str(self._tmp), "hub"]
+                + [f"--{backend}", f"127.0.0.1:{port}", "--open"],
+                stderr=subprocess.DEVNULL,
+            )
+            self._stops.append(lambda: (proc.terminate(), proc.wait()))
+            _wait_port(port)
+            return f"{backend}://127.0.0.1:{port}"
         if backend == "mosquitto":
             binary = shutil.which("mosquitto")
             if binary is None:
@@ -114,7 +155,7 @@ class _Hubs:
             )
             proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
             self._stops.append(lambda: (proc.terminate(), proc.wait()))
-            time.sleep(0.5)
+            _wait_port(port)
             return f"mqtt://127.0.0.1:{port}"
         raise SystemExit(f"unknown backend {backend!r}")
 
@@ -128,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000", help="payload sizes in MB")
     parser.add_argument("--backends", default="local,mqtt,mosquitto,grpc")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--receive", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--bytes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.receive:
+        receive(args.receive, args.bytes)
+        return 0
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from app.backends.chunking import Reassembler, WireLimits, split
 from app.core import topics
-from app.core.messages import Message, MessageRejected, decode, encode
+from app.core.messages import Message, MessageRejected, decode, encode_parts, payload_offset
 from app.errors import FedDeckError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Hub(ABC):
         self._seq_lock = threading.Lock()
         self._state_listeners: list[Callable[[HubState], None]] = []
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._reassembler = Reassembler(self.limits)
+        self._reassembler = Reassembler(self.limits, payload_offset=payload_offset)
         self._dispatcher = threading.Thread(
             target=self._dispatch_loop, name=f"feddeck-hub-{node_id}", daemon=True
         )
@@ -98,10 +98,11 @@ class Hub(ABC):
             raise InvalidInput(f"cannot publish to {topic!r}: a topic has no wildcards")
         with self._seq_lock:
             stamped = dataclasses.replace(message, sender=self.node_id, seq=next(self._seq))
-            frame = encode(stamped)
-            if len(frame) > self.limits.max_message_size:
+            frame = encode_parts(stamped)
+            size = sum(len(part) for part in frame)
+            if size > self.limits.max_message_size:
                 raise InvalidInput(
-                    f"message of {len(frame)} bytes exceeds the hub limit of "
+                    f"message of {size} bytes exceeds the hub limit of "
                     f"{self.limits.max_message_size} bytes"
                 )
             for chunk in split(frame, self.limits.chunk_size):
@@ -198,7 +199,9 @@ class Hub(ABC):
                 frame = self._reassembler.feed(data)
                 if frame is None:
                     continue
-                message = decode(frame, self.limits.max_message_size)
+                message = decode(
+                    frame, self.limits.max_message_size, self._reassembler.payload_sha256
+                )
             except MessageRejected as exc:
                 self._reject(topic, str(exc))
                 continue

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from app.core import safetensors_wire
+
 MAGIC = b"FDM1"
 SCHEMA_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
@@ -62,12 +64,20 @@ class Message:
 
 
 def encode(message: Message) -> bytes:
-    payload = b""
-    if message.tensors:
-        from safetensors.numpy import save
+    return b"".join(encode_parts(message))
 
-        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
-        payload = save({k: np.require(v, requirements="C") for k, v in message.tensors.items()})
+
+def encode_parts(message: Message) -> list[bytes | memoryview]:
+    """The frame as pieces whose concatenation is `encode(message)`; the tensors' pieces
+    view the arrays themselves (nothing copied), so keep the arrays unchanged until sent."""
+    payload: list[bytes | memoryview] = []
+    digest = hashlib.sha256()
+    if message.tensors:
+        head, views = safetensors_wire.layout(message.tensors)
+        payload = [head, *views]
+        for part in payload:
+            digest.update(part)
+    payload_size = sum(len(p) for p in payload)
     header = {
         "v": message.schema_version,
         "type": message.type.value,
@@ -77,11 +87,11 @@ def encode(message: Message) -> bytes:
         "seq": message.seq,
         "created_at": message.created_at,
         "body": message.body,
-        "payload_size": len(payload),
-        "payload_sha256": hashlib.sha256(payload).hexdigest() if payload else "",
+        "payload_size": payload_size,
+        "payload_sha256": digest.hexdigest() if payload_size else "",
     }
     raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
-    return b"".join((_PREFIX.pack(MAGIC, len(raw)), raw, payload))
+    return [_PREFIX.pack(MAGIC, len(raw)) + raw, *payload]
 
 
 def _field(header: dict, name: str, kinds: type | tuple[type, ...], optional: bool = False):
@@ -93,7 +103,21 @@ def _field(header: dict, name: str, kinds: type | tuple[type, ...], optional: bo
     return value
 
 
-def decode(frame: bytes | bytearray | memoryview, max_size: int | None = None) -> Message:
+def payload_offset(start: bytes | memoryview) -> int | None:
+    """Where the payload begins in a frame that starts with `start`; None if not a frame."""
+    if len(start) < _PREFIX.size:
+        return None
+    magic, header_len = _PREFIX.unpack_from(start)
+    return _PREFIX.size + header_len if magic == MAGIC else None
+
+
+def decode(
+    frame: bytes | bytearray | memoryview,
+    max_size: int | None = None,
+    payload_sha256: str | None = None,
+) -> Message:
+    """`payload_sha256`: the payload's digest if the caller already hashed it (the
+    reassembler does, while the chunks arrive); it is still compared with the header."""
     view = memoryview(frame)
     if max_size is not None and len(view) > max_size:
         raise MessageRejected(f"frame of {len(view)} bytes exceeds the limit of {max_size}")
@@ -126,14 +150,12 @@ def decode(frame: bytes | bytearray | memoryview, max_size: int | None = None) -
         raise MessageRejected(f"payload is {len(payload)} bytes, header says {size} (truncated?)")
     tensors: dict[str, np.ndarray] = {}
     if size:
-        digest = hashlib.sha256(payload).hexdigest()
+        digest = payload_sha256 or hashlib.sha256(payload).hexdigest()
         if digest != header.get("payload_sha256"):
             raise MessageRejected("payload SHA-256 does not match the header (corrupted)")
-        from safetensors.numpy import load
-
         try:
-            tensors = load(bytes(payload))
-        except Exception as exc:  # safetensors raises its own error types
+            tensors = safetensors_wire.read(payload)
+        except safetensors_wire.SafetensorsError as exc:
             raise MessageRejected(f"payload is not valid safetensors: {exc}") from None
     seq = _field(header, "seq", int)
     if seq < 0:
