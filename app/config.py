@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import platformdirs
 
+from app.backends.chunking import MiB, WireLimits
 from app.errors import InvalidInput
 
 ENV_DATA_DIR = "FEDDECK_DATA_DIR"
@@ -30,6 +31,8 @@ class Settings:
     data_dir: Path
     db_url: str
     hub_url: str
+    # Chunk size and message size limit, `[wire]` in the file.
+    wire: WireLimits = field(default_factory=WireLimits)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -64,7 +67,12 @@ class Settings:
         url = db_url or os.environ.get(ENV_DB_URL) or f"sqlite:///{directory / 'feddeck.db'}"
         saved = _saved_settings(directory)
         hub = hub_url or os.environ.get(ENV_HUB_URL) or saved.get("hub_url") or DEFAULT_HUB_URL
-        return cls(data_dir=directory, db_url=_validate_db_url(url), hub_url=validate_hub_url(hub))
+        return cls(
+            data_dir=directory,
+            db_url=_validate_db_url(url),
+            hub_url=validate_hub_url(hub),
+            wire=_wire_limits(saved.get("wire", {}), directory / "feddeck.toml"),
+        )
 
 
 def _saved_settings(directory: Path) -> dict:
@@ -81,6 +89,43 @@ def _saved_settings(directory: Path) -> dict:
     if not isinstance(data.get("hub_url", ""), str):
         raise InvalidInput(f"settings file {path}: hub_url must be a string")
     return data
+
+
+MAX_CHUNK_KIB = 4032  # gRPC's default frame cap is 4 MiB including framing: stay under it
+
+
+def _wire_limits(table: object, path: Path) -> WireLimits:
+    """`[wire]`: `chunk_kib` (1-4032, default 1024) and `max_message_mib` (default 2048)."""
+    if not isinstance(table, dict):
+        raise InvalidInput(f"settings file {path}: [wire] must be a table")
+    unknown = sorted(set(table) - {"chunk_kib", "max_message_mib"})
+    if unknown:
+        raise InvalidInput(
+            f"settings file {path}: unknown [wire] key(s) {', '.join(unknown)}; "
+            "known: chunk_kib, max_message_mib"
+        )
+    chunk_kib = table.get("chunk_kib", 1024)
+    max_mib = table.get("max_message_mib", 2048)
+    for name, value, low, high in (
+        ("chunk_kib", chunk_kib, 1, MAX_CHUNK_KIB),
+        ("max_message_mib", max_mib, 1, 1 << 20),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(
+                f"settings file {path}: [wire] {name} must be a whole number from {low} "
+                f"to {high}, not {value!r}"
+            )
+    if max_mib * 1024 < chunk_kib:
+        raise InvalidInput(
+            f"settings file {path}: [wire] max_message_mib ({max_mib} MiB) is smaller than "
+            f"one chunk ({chunk_kib} KiB)"
+        )
+    default = WireLimits()
+    return WireLimits(
+        chunk_size=chunk_kib * 1024,
+        max_message_size=max_mib * MiB,
+        max_pending_bytes=max(default.max_pending_bytes, 2 * max_mib * MiB),
+    )
 
 
 def _validate_data_dir(path: Path) -> Path:

@@ -53,3 +53,44 @@ def test_unwritable_data_dir(tmp_path):
     target = Path("/proc/feddeck-cannot-exist")
     with pytest.raises(InvalidInput, match="data dir"):
         Settings.load(data_dir=target)
+
+
+def test_wire_limits_come_from_the_settings_file_and_reach_the_hub(tmp_path):
+    import numpy as np
+
+    from app.backends.factory import create_hub
+    from app.core.messages import Message, MessageType
+
+    (tmp_path / "feddeck.toml").write_text("[wire]\nchunk_kib = 64\nmax_message_mib = 1\n")
+    wire = Settings.load(data_dir=tmp_path).wire
+    assert (wire.chunk_size, wire.max_message_size) == (64 * 1024, 1 << 20)
+    sizes: list[int] = []
+    with (
+        create_hub("local://wire", "rx", limits=wire) as rx,
+        create_hub("local://wire", "tx", limits=wire) as tx,
+    ):
+        rx.subscribe("fd/#", lambda t, m: None)
+        original = rx._on_chunk
+        rx._on_chunk = lambda topic, chunk: (sizes.append(len(chunk)), original(topic, chunk))
+        tx.publish("fd/a", Message(MessageType.DATA, tensors={"w": np.zeros(300_000, np.uint8)}))
+        with pytest.raises(InvalidInput, match="exceeds the hub limit of 1048576"):
+            tx.publish("fd/a", Message(MessageType.DATA, tensors={"w": np.zeros(1 << 20)}))
+    assert len(sizes) == 5 and max(sizes) <= 64 * 1024 + 36
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("wire = 3", r"\[wire\] must be a table"),
+        ("[wire]\nchunk = 1", "unknown \\[wire\\] key\\(s\\) chunk"),
+        ("[wire]\nchunk_kib = 8192", "chunk_kib must be a whole number from 1 to 4032, not 8192"),
+        ("[wire]\nchunk_kib = '64'", "chunk_kib must be a whole number"),
+        ("[wire]\nmax_message_mib = 0", "max_message_mib must be a whole number"),
+        ("[wire]\nchunk_kib = 4000\nmax_message_mib = 2", "smaller than one chunk"),
+    ],
+)
+def test_bad_wire_settings_are_refused_by_name(tmp_path, text, error):
+    (tmp_path / "feddeck.toml").write_text(text)
+    with pytest.raises(InvalidInput, match=error):
+        Settings.load(data_dir=tmp_path)
+    assert (tmp_path / "feddeck.toml").read_text() == text  # nothing rewritten

@@ -30,12 +30,16 @@ class Coordinator:
             try:
                 access = HubAccess.for_settings(ctx.services.db, ctx.settings)
                 port = EMBEDDED_PORTS[kind]
-                self.embedded = start_embedded_hub(kind, "127.0.0.1", port, access=access)
+                self.embedded = start_embedded_hub(
+                    kind, "127.0.0.1", port, ctx.settings.wire, access=access
+                )
             except Exception:
                 self.embedded = None  # already served by a running control center: join it
         self.url = client_url(hub_url)
         token = ctx.settings.hub_token
-        self.hub = create_hub(self.url, f"cli-{int(time.time())}", token=token)
+        self.hub = create_hub(
+            self.url, f"cli-{int(time.time())}", token=token, limits=ctx.settings.wire
+        )
         self.hub.connect(timeout=15)
         self.ingest = IngestService(ctx.services.db, self.hub).start()
         self.launcher = JobLauncher(

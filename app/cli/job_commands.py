@@ -67,7 +67,9 @@ def job_stop(ctx: CliContext, args: argparse.Namespace):
     actor = ctx.actor()
     job = ctx.services.jobs.get(actor, args.id)
     url = client_url(ctx.settings.hub_url)
-    hub = create_hub(url, f"cli-stop-{args.id}", token=ctx.settings.hub_token)
+    hub = create_hub(
+        url, f"cli-stop-{args.id}", token=ctx.settings.hub_token, limits=ctx.settings.wire
+    )
     if job.status in ("STARTING", "RUNNING"):  # only a live server needs telling
         hub.connect(timeout=10)
     try:

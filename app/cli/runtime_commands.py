@@ -46,7 +46,9 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
         tls = server_tls(Path(args.tls), mutual=args.mutual)
     elif args.mutual:
         raise InvalidInput("--mutual needs --tls DIR")
-    hub = start_embedded_hub(kind, host, port, access=access, tls=tls, bind_wait_s=5.0)
+    hub = start_embedded_hub(
+        kind, host, port, ctx.settings.wire, access=access, tls=tls, bind_wait_s=5.0
+    )
     who = "anyone (--open)" if access is None else "registered edges and this data dir's services"
     print(f"feddeck {kind} hub on {hub.url} for {who}; Ctrl-C stops it", file=sys.stderr)
     try:
@@ -129,7 +131,9 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     spec = build_run_spec(ctx.services, ctx.settings, args.run, resume=args.resume)
     url = client_url(args.hub or ctx.settings.hub_url)
-    hub = create_hub(url, f"server-{args.run}", token=ctx.settings.hub_token)
+    hub = create_hub(
+        url, f"server-{args.run}", token=ctx.settings.hub_token, limits=ctx.settings.wire
+    )
     hub.connect(timeout=30)
     server = FLServer(hub, spec)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -172,7 +176,11 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
     if args.heartbeat <= 0:
         raise InvalidInput("--heartbeat must be a positive number of seconds")
     hub = create_hub(
-        args.hub, device_id, token=args.token, will_topic=topics.edge_topic(device_id, "status")
+        args.hub,
+        device_id,
+        token=args.token,
+        will_topic=topics.edge_topic(device_id, "status"),
+        limits=ctx.settings.wire,
     )
     agent = EdgeAgent(hub, device_id, args.name or device_id, heartbeat_s=args.heartbeat)
     agent.start()

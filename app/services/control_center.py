@@ -43,12 +43,16 @@ class ControlCenter:
                 port = EMBEDDED_PORTS[kind]
                 try:
                     access = HubAccess.for_settings(self.services.db, self.settings)
-                    self.embedded = start_embedded_hub(kind, "127.0.0.1", port, access=access)
+                    self.embedded = start_embedded_hub(
+                        kind, "127.0.0.1", port, limits=self.settings.wire, access=access
+                    )
                 except Exception as exc:  # port taken: another center or `feddeck hub` serves it
                     log.warning(
                         "embedded %s hub not started on %s (%s); joining it", kind, port, exc
                     )
-        self.hub = create_hub(self.hub_url, "center", token=self.settings.hub_token)
+        self.hub = create_hub(
+            self.hub_url, "center", token=self.settings.hub_token, limits=self.settings.wire
+        )
         self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
         self.hub.connect(timeout=15)
         self.ingest = IngestService(self.services.db, self.hub, self.events).start()

@@ -101,10 +101,12 @@ def start_cluster(settings: Settings, services: Services, options: DemoOptions) 
     if options.backend not in ("local", "mqtt", "grpc"):
         raise InvalidInput("--backend must be local, mqtt or grpc")
     embedded = start_embedded_hub(
-        options.backend, access=HubAccess.for_settings(services.db, settings)
+        options.backend,
+        limits=settings.wire,
+        access=HubAccess.for_settings(services.db, settings),
     )
     hub_url = embedded.url if options.backend != "local" else f"local://demo-{time.monotonic_ns()}"
-    hub = create_hub(hub_url, "center", token=settings.hub_token)
+    hub = create_hub(hub_url, "center", token=settings.hub_token, limits=settings.wire)
     hub.connect()
     ingest = IngestService(services.db, hub).start()
     launcher = JobLauncher(

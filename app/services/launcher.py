@@ -101,7 +101,12 @@ class JobLauncher:
         from app.backends.factory import create_hub
         from app.core.server import FLServer
 
-        hub = create_hub(self.hub_url, f"server-{job_id}", token=self.settings.hub_token)
+        hub = create_hub(
+            self.hub_url,
+            f"server-{job_id}",
+            token=self.settings.hub_token,
+            limits=self.settings.wire,
+        )
         try:
             hub.connect()
             server = FLServer(hub, build_run_spec(self.services, self.settings, job_id))

@@ -41,7 +41,10 @@ class LocalEdges:
             from app.core.edge import EdgeAgent
 
             agent = EdgeAgent(
-                create_hub(self.hub_url, device_id), device_id, name, self.heartbeat_s
+                create_hub(self.hub_url, device_id, limits=self.settings.wire),
+                device_id,
+                name,
+                self.heartbeat_s,
             )
             agent.start()
             self.agents.append(agent)

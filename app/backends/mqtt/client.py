@@ -66,6 +66,7 @@ class MqttHub(Hub):
             will = Message(MessageType.STATUS, sender=node_id, body={"state": "OFFLINE"})
             (chunk,) = split(encode(will), self.limits.chunk_size)  # tiny: always one chunk
             client.will_set(options.will_topic, chunk, qos=QOS)
+        client.on_socket_open = _widen_buffers
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -181,3 +182,12 @@ class MqttHub(Hub):
         self._acks.release_all()
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def _widen_buffers(client, userdata, sock) -> None:
+    """Socket buffers that hold a whole chunk: paho appends each piece it reads to a bytes
+    object, so a 1 MiB chunk read in many small pieces is copied many times over."""
+    import socket
+
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        sock.setsockopt(socket.SOL_SOCKET, option, 8 << 20)
