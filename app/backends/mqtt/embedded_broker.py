@@ -123,11 +123,11 @@ class EmbeddedMqttBroker:
             loop.call_soon_threadsafe(self._watch.cancel)
             self._watch = None
         if self._broker is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
+            fut = asyncio.run_coroutine_threadsafe(_shutdown(self._broker), loop)
             try:
-                fut.result(timeout=10)
+                fut.result(timeout=15)
             except Exception as exc:
-                log.warning("embedded broker shutdown: %s", exc)
+                log.warning("embedded broker shutdown: %r", exc)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -138,6 +138,16 @@ class EmbeddedMqttBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _shutdown(broker) -> None:
+    """Stop listening first, then shut the broker down. amqtt closes its listeners last,
+    after steps that can fail with clients mid-flight; a listener left open would hold the
+    port after the loop is gone, and the hub could not be started on it again."""
+    for server in list(broker._servers.values()):
+        if server.instance is not None:
+            server.instance.close()
+    await asyncio.wait_for(broker.shutdown(), 10)
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:

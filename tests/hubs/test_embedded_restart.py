@@ -1,0 +1,47 @@
+"""The embedded broker gives its port back even when amqtt's own shutdown fails, and a hub
+started on a port still held waits for it instead of failing at once."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from app.backends.base import HubError, HubState
+from app.backends.embedded import start_embedded_hub
+from app.backends.factory import create_hub
+from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
+from tests.hubs.conftest import wait_for
+
+
+def test_port_is_released_when_the_broker_shutdown_fails(caplog):
+    broker = EmbeddedMqttBroker().start()
+    node = create_hub(broker.url, "node")
+    node.connect()
+
+    async def broken_shutdown():
+        raise RuntimeError("broadcast loop stopped")
+
+    broker._broker.shutdown = broken_shutdown
+    broker.stop()
+    assert "broadcast loop stopped" in caplog.text
+    again = start_embedded_hub("mqtt", "127.0.0.1", broker.port)  # no wait needed
+    try:
+        wait_for(lambda: node.state == HubState.CONNECTED, 30, "reconnect to the new broker")
+    finally:
+        node.close()
+        again.stop()
+
+
+def test_a_held_port_is_waited_for_then_named_in_the_error():
+    holder = socket.create_server(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    threading.Timer(1.0, holder.close).start()
+    started = time.monotonic()
+    hub = start_embedded_hub("mqtt", "127.0.0.1", port, bind_wait_s=10)
+    assert time.monotonic() - started >= 0.9
+    hub.stop()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(HubError, match=f"failed to start on {port}"):
+            start_embedded_hub("mqtt", "127.0.0.1", port, bind_wait_s=0.5)
