@@ -125,6 +125,62 @@ def _in_process_transfer(url: str, nbytes: int) -> float:
         return time.monotonic() - start
 
 
+def paho_receive(port: int, nbytes: int) -> None:
+    """paho alone, receiving side (its own process): counts 1 MiB messages, QoS 1."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    done, count = threading.Event(), [0]
+
+    def on_message(client, userdata, msg) -> None:
+        count[0] += len(msg.payload)
+        if count[0] >= nbytes:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="paho-rx")
+    client.on_message = on_message
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe("bench/#", qos=1)
+    subscribed.wait(20)
+    print("ready", flush=True)
+    done.wait(600)
+    print(f"done {time.monotonic()!r}", flush=True)
+    client.loop_stop()
+
+
+def paho_alone(url: str, nbytes: int, chunk_size: int = 1 << 20) -> float:
+    """paho-mqtt alone through the same broker: 1 MiB QoS 1 messages from this process to a
+    receiving process; no FedDeck code. The ceiling of any MQTT hub client in Python."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    port = url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "bench.transfer", "--receive-paho", port]
+    rx = subprocess.Popen([*command, "--bytes", str(nbytes)], stdout=subprocess.PIPE, text=True)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="paho-tx")
+    client.max_inflight_messages_set(64)
+    try:
+        if rx.stdout.readline().strip() != "ready":
+            raise RuntimeError("the paho receiver did not start")
+        client.connect("127.0.0.1", int(port))
+        client.loop_start()
+        payload = bytes(chunk_size)
+        start = time.monotonic()
+        for _ in range(-(-nbytes // chunk_size)):
+            client.publish("bench/raw", payload, qos=1)
+        line = rx.stdout.readline().split()
+        if line[:1] != ["done"]:
+            raise RuntimeError("the paho receiver failed")
+        return float(line[1]) - start
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        rx.wait(timeout=60)
+
+
 def grpcio_stream(nbytes: int, chunk_size: int = 1 << 20) -> float:
     """grpcio alone: one client stream of `chunk_size` messages into a server that counts
     them, both in this process; no FedDeck code. The ceiling of any gRPC hub in Python."""
@@ -217,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--receive", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--receive-paho", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.receive_paho:
+        paho_receive(args.receive_paho, args.bytes)
+        return 0
     if args.receive:
         receive(args.receive, args.bytes, args.raw)
         return 0
@@ -249,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                 measured.append((backend, "message", best(hub_transfer, url, nbytes)))
                 if backend in ("mosquitto", "grpc"):
                     measured.append((backend, "raw", best(hub_transfer, url, nbytes, True)))
+                if backend == "mosquitto":
+                    measured.append(("paho-alone", "raw", best(paho_alone, url, nbytes)))
             rows += [
                 {
                     "backend": backend,
