@@ -72,7 +72,8 @@ def start_embedded_hub(
 
 def wait_for_port(host: str, port: int, wait_s: float) -> None:
     """Until `port` can be bound (or `wait_s` passes). Right after a hub stops, its port can
-    be held a moment: a node's reconnect attempt may self-connect to a free loopback port."""
+    be held a moment: a listener still closing, or a node's reconnect attempt that
+    connected to itself on the free loopback port."""
     deadline = time.monotonic() + wait_s
     while not _port_free(host, port) and time.monotonic() < deadline:
         time.sleep(0.2)
