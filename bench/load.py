@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from app.backends.mqtt.embedded_broker import free_port
+from bench.processes import Mosquitto
 
 
 def edge_worker(spec_file: str) -> int:
@@ -62,23 +62,6 @@ def edge_worker(spec_file: str) -> int:
     return 0
 
 
-class _Mosquitto:
-    def __init__(self, tmp: Path) -> None:
-        binary = shutil.which("mosquitto")
-        if binary is None:
-            raise FileNotFoundError("mosquitto is not installed")
-        self.port = free_port()
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def run_case(broker: str, edges: int, seconds: int) -> dict:
     from sqlalchemy import func, select
 
@@ -105,7 +88,7 @@ def run_case(broker: str, edges: int, seconds: int) -> dict:
         )
         url, stop_broker = hub_server.url, hub_server.stop
     else:
-        mosquitto = _Mosquitto(tmp)
+        mosquitto = Mosquitto(tmp).start()
         url, stop_broker = mosquitto.url, mosquitto.stop
     center = create_hub(url, "center", token=settings.hub_token)
     center.connect(timeout=15)
@@ -132,6 +115,11 @@ def run_case(broker: str, edges: int, seconds: int) -> dict:
         ingest.drain(60)
         elapsed = time.monotonic() - t0
         cpu1 = me.cpu_times()
+        seen = -1
+        while seen != ingest.stats.received:  # the last samples may still cross the broker
+            seen = ingest.stats.received
+            time.sleep(1.0)
+            ingest.drain(60)
 
         def used(a, b) -> float:
             return 100 * ((b.user - a.user) + (b.system - a.system)) / elapsed

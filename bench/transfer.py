@@ -28,6 +28,7 @@ from app.backends.chunking import CHUNK_OVERHEAD
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
 from app.core.messages import Message, MessageType
+from bench.processes import Mosquitto, wait_port
 
 MB = 1_000_000
 
@@ -214,17 +215,6 @@ def grpcio_stream(nbytes: int, chunk_size: int = 1 << 20) -> float:
     return elapsed
 
 
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"no hub listening on port {port} after {timeout:.0f} s")
-
-
 class _Hubs:
     """Starts each backend's hub for the run and stops it after."""
 
@@ -241,22 +231,14 @@ class _Hubs:
             command += [f"--{backend}", f"127.0.0.1:{port}", "--open"]
             proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
             self._stops.append(lambda: (proc.terminate(), proc.wait()))
-            _wait_port(port)
+            wait_port(port)
             return f"{backend}://127.0.0.1:{port}"
         if backend == "mosquitto":
-            binary = shutil.which("mosquitto")
-            if binary is None:
+            if shutil.which("mosquitto") is None:
                 return None
-            port = free_port()
-            conf = self._tmp / "mosquitto.conf"
-            conf.write_text(
-                f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                "max_queued_messages 0\nmax_inflight_messages 0\n"
-            )
-            proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
-            self._stops.append(lambda: (proc.terminate(), proc.wait()))
-            _wait_port(port)
-            return f"mqtt://127.0.0.1:{port}"
+            broker = Mosquitto(self._tmp).start()
+            self._stops.append(broker.stop)
+            return broker.url
         raise SystemExit(f"unknown backend {backend!r}")
 
     def stop(self) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,52 +13,9 @@ from app.backends.base import Hub, HubState
 from app.backends.chunking import WireLimits
 from app.backends.embedded import wait_for_port
 from app.backends.factory import create_hub
-from app.backends.mqtt.embedded_broker import free_port
+from bench.processes import Mosquitto
 
 BACKENDS = ["local", "mqtt-embedded", "mosquitto", "grpc"]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-class Mosquitto:
-    """A real Mosquitto broker on a free loopback port, for as long as the test needs it."""
-
-    def __init__(self, tmp_path) -> None:
-        self.port = free_port()
-        self.conf = tmp_path / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_inflight_messages 0\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> Mosquitto:
-        self.proc = subprocess.Popen(
-            [shutil.which("mosquitto"), "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @dataclass

@@ -10,7 +10,8 @@ from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
 from app.config import Settings
 from app.core.messages import Message, MessageType
-from tests.hubs.conftest import wait_for, wait_port
+from bench.processes import wait_port
+from tests.hubs.conftest import wait_for
 
 
 @pytest.mark.parametrize("kind", ["grpc", "mqtt"])

@@ -21,8 +21,9 @@ from app.services import Services
 from app.services.auth import SYSTEM
 from app.services.hub_access import HubAccess
 from app.services.mosquitto_config import write_mosquitto_config
+from bench.processes import Mosquitto
 from tests.helpers import SAMPLE_CONFIG
-from tests.hubs.conftest import Mosquitto, wait_for
+from tests.hubs.conftest import wait_for
 
 
 @pytest.fixture(params=["mqtt", "grpc", "mosquitto"])
