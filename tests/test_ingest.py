@@ -1,0 +1,61 @@
+"""The control center's ingest: a batch keeps every good heartbeat when some are bad, and
+moves the edges it hears from out of OFFLINE."""
+
+import uuid
+
+from sqlalchemy import func, select
+
+from app.backends.factory import create_hub
+from app.core import topics
+from app.core.messages import Message, MessageType
+from app.services.ingest import IngestService
+from app.storage.models import Edge, SystemSample
+from tests.hubs.conftest import wait_for
+
+
+def _sample(cpu=10.0, **extra) -> dict:
+    return {"cpu": cpu, "mem": 20.0, "disk": 1.0, "net_sent": 5, "net_recv": 7, **extra}
+
+
+def test_a_batch_keeps_the_good_heartbeats_and_drops_the_bad(services, operator, db):
+    url = f"local://ingest-{uuid.uuid4().hex[:8]}"
+    a = services.edges.register(operator, "a").edge.device_id
+    b = services.edges.register(operator, "b").edge.device_id
+    gone = services.edges.register(operator, "gone").edge.device_id
+    senders = {d: create_hub(url, d) for d in (a, b, gone)}
+    with create_hub(url, "center") as center:
+        ingest = IngestService(db, center, flush_interval_s=0.5).start()
+        for hub in senders.values():
+            hub.connect()
+        services.edges.remove(operator, "gone")
+
+        def beat(device, body, as_device=None) -> None:
+            hub = senders[as_device or device]
+            hub.publish(topics.edge_topic(device, "system"), Message(MessageType.SYSTEM, body=body))
+
+        for i in range(50):
+            beat(a, _sample(cpu=float(i)))
+            beat(b, _sample(gpu=50.0))
+        beat(a, {"mem": 1.0})  # no cpu
+        beat(b, _sample(), as_device=a)  # a speaking on b's channel
+        beat(gone, _sample())  # removed edge
+        beat(a, _sample(cpu="high"))
+        wait_for(lambda: ingest.stats.received == 104, 20, "every heartbeat at the center")
+        assert ingest.drain(20)
+        ingest.stop()
+        for hub in senders.values():
+            hub.close()
+    assert ingest.stats.stored == 100 and ingest.stats.dropped == 4
+    with db.session() as s:
+        per_edge = dict(
+            s.execute(
+                select(Edge.name, func.count(SystemSample.id))
+                .join(SystemSample, SystemSample.edge_id == Edge.id)
+                .group_by(Edge.name)
+            ).all()
+        )
+        assert per_edge == {"a": 50, "b": 50}
+        assert s.scalar(select(func.max(SystemSample.cpu))) == 49.0
+        edges = {e.name: e for e in s.scalars(select(Edge))}
+        assert {e.status for e in edges.values()} == {"IDLE"}  # heard from: no longer OFFLINE
+        assert all(e.last_seen is not None for e in edges.values())
