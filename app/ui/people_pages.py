@@ -49,12 +49,8 @@ class UsersPage(TablePage):
             self.status.setText("Select a group to rename (user names are logins and stay).")
             return
         services, actor = self.ctx.services, self.ctx.actor
-        name = line()
-        name.setText(group.name)
-        self.open_form(
-            f"Rename group {group.name}",
-            {"name": name},
-            lambda v: services.groups.rename(actor, group.name, v["name"].strip()),
+        self.open_rename(
+            "group", group.name, lambda new: services.groups.rename(actor, group.name, new)
         )
 
     def add_user(self) -> None:
@@ -150,12 +146,10 @@ class ProjectsPage(TablePage):
         project = self.one_selected("project")
         if project is not None:
             services, actor = self.ctx.services, self.ctx.actor
-            name = line()
-            name.setText(project.name)
-            self.open_form(
-                f"Rename project {project.name}",
-                {"name": name},
-                lambda v: services.projects.rename(actor, project.name, v["name"].strip()),
+            self.open_rename(
+                "project",
+                project.name,
+                lambda new: services.projects.rename(actor, project.name, new),
             )
 
     def create(self) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import UiContext
 from app.ui.record_model import SORT_ROLE, RecordTableModel
-from app.ui.simple_dialogs import FormDialog
+from app.ui.simple_dialogs import FormDialog, line
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
@@ -161,6 +161,14 @@ class TablePage(QWidget):
         dialog.done.connect(lambda _r: self.refresh())
         dialog.open()
         return dialog
+
+    def open_rename(self, what: str, current: str, rename) -> FormDialog:
+        """A one-field form for a new name; `rename(new_name)` runs off the GUI thread."""
+        name = line()
+        name.setText(current)
+        return self.open_form(
+            f"Rename {what} {current}", {"name": name}, lambda v: rename(v["name"].strip())
+        )
 
     def one_selected(self, what: str):
         rows = self.selected()
