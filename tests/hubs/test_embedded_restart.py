@@ -45,3 +45,21 @@ def test_a_held_port_is_waited_for_then_named_in_the_error():
         port = busy.getsockname()[1]
         with pytest.raises(HubError, match=f"failed to start on {port}"):
             start_embedded_hub("mqtt", "127.0.0.1", port, bind_wait_s=0.5)
+
+
+def test_subscribers_can_change_while_a_broadcast_walks_them():
+    # amqtt's broadcast awaits each subscriber's access check inside its walk; clients that
+    # (un)subscribe meanwhile must not break the walk or make it skip someone.
+    broker = EmbeddedMqttBroker().start()
+    try:
+        subscriptions = broker._broker._subscriptions
+        subscriptions["fd/a"] = [("s1", 1), ("s2", 1)]
+        subscriptions["fd/b"] = [("s3", 1)]
+        walked = []
+        for topic, subscribers in subscriptions.items():
+            subscriptions[f"{topic}/new"] = []  # a subscription arriving mid-walk
+            subscriptions["fd/a"].pop(0)  # a client leaving mid-walk
+            walked += [s for s, _qos in subscribers]
+        assert walked == ["s1", "s2", "s3"]
+    finally:
+        broker.stop()

@@ -79,6 +79,7 @@ class EmbeddedMqttBroker:
         async def boot() -> None:
             try:
                 broker = Broker(self._config(), loop=loop)
+                broker._subscriptions = _SnapshotSubscriptions(broker._subscriptions)
                 await broker.start()
                 self._broker = broker
             except BaseException as exc:
@@ -140,13 +141,28 @@ class EmbeddedMqttBroker:
         self.stop()
 
 
+class _SnapshotSubscriptions(dict):
+    """amqtt's broadcast walks its subscriptions with `items()`, awaiting the access check
+    of each subscriber; a client subscribing or leaving meanwhile changed them under the
+    walk, and the message was lost ("dictionary changed size during iteration") or skipped
+    a subscriber. Each walk gets its own copy."""
+
+    def items(self):
+        return [(topic, list(subscribers)) for topic, subscribers in super().items()]
+
+
 async def _shutdown(broker) -> None:
-    """Stop listening first, then shut the broker down. amqtt closes its listeners last,
-    after steps that can fail with clients mid-flight; a listener left open would hold the
-    port after the loop is gone, and the hub could not be started on it again."""
+    """Stop listening and cut every client first, then shut the broker down. amqtt closes
+    its listeners and connections only after steps that can fail or hang with clients
+    mid-flight; a listener left open would hold the port, and a connection left open would
+    keep its client believing it is connected (so it would not reconnect to a new broker)."""
     for server in list(broker._servers.values()):
         if server.instance is not None:
             server.instance.close()
+    for _session, handler in list(broker._sessions.values()):
+        stream = getattr(getattr(handler, "writer", None), "_writer", None)  # asyncio's writer
+        if stream is not None:
+            stream.transport.abort()
     await asyncio.wait_for(broker.shutdown(), 10)
 
 
