@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import platformdirs
 
-from app.backends.chunking import MiB, WireLimits
 from app.errors import InvalidInput
+from app.wire.chunking import MiB, WireLimits
 
 ENV_DATA_DIR = "FEDDECK_DATA_DIR"
 ENV_DB_URL = "FEDDECK_DB_URL"

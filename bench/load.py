@@ -31,8 +31,8 @@ from bench.processes import Mosquitto
 def edge_worker(spec_file: str) -> int:
     """The simulated edges: connect all, then one sample per edge per second, staggered."""
     from app.backends.factory import create_hub
-    from app.core import topics
-    from app.core.messages import Message, MessageType
+    from app.wire import topics
+    from app.wire.messages import Message, MessageType
 
     spec = json.loads(Path(spec_file).read_text())
     hubs = []

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.backends.chunking import CHUNK_OVERHEAD
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
-from app.core.messages import Message, MessageType
+from app.wire.chunking import CHUNK_OVERHEAD
+from app.wire.messages import Message, MessageType
 from bench.processes import Mosquitto, wait_port
 
 MB = 1_000_000

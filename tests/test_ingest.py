@@ -6,10 +6,10 @@ import uuid
 from sqlalchemy import func, select
 
 from app.backends.factory import create_hub
-from app.core import topics
-from app.core.messages import Message, MessageType
 from app.services.ingest import IngestService
 from app.storage.models import Edge, SystemSample
+from app.wire import topics
+from app.wire.messages import Message, MessageType
 from tests.hubs.conftest import wait_for
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from app.backends.chunking import Reassembler, WireLimits, split
-from app.core.messages import Message, MessageRejected, MessageType, decode, encode
+from app.wire.chunking import Reassembler, WireLimits, split
+from app.wire.messages import Message, MessageRejected, MessageType, decode, encode
 
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
 json_values = st.recursive(

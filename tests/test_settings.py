@@ -59,7 +59,7 @@ def test_wire_limits_come_from_the_settings_file_and_reach_the_hub(tmp_path):
     import numpy as np
 
     from app.backends.factory import create_hub
-    from app.core.messages import Message, MessageType
+    from app.wire.messages import Message, MessageType
 
     (tmp_path / "feddeck.toml").write_text("[wire]\nchunk_kib = 64\nmax_message_mib = 1\n")
     wire = Settings.load(data_dir=tmp_path).wire

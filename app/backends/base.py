@@ -1,13 +1,6 @@
-"""The hub contract every backend implements, and the machinery they share.
-
-Threading contract (tested for every backend):
-- `publish` may be called from any thread; it encodes, chunks and hands chunks to the
-  backend, and returns once they are queued for sending.
-- Handlers run on the hub's own dispatch thread, named ``feddeck-hub-<node id>``, one at a
-  time, in the order messages arrived; never on the caller's or the network thread. A slow
-  handler delays later deliveries of this hub only. An exception in a handler is logged and
-  does not stop delivery.
-- State callbacks run on the dispatch thread too.
+"""The machinery every backend shares: `BaseHub` implements `app.wire.hub.Hub` (stamping,
+chunking, the dispatch thread, reassembly, subscriptions); a backend adds the transport.
+The threading contract is in `app.wire.hub`.
 """
 
 from __future__ import annotations
@@ -18,54 +11,22 @@ import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
 
-from app.backends.chunking import Reassembler, WireLimits, split
-from app.core import topics
-from app.core.messages import Message, MessageRejected, decode, encode_parts, payload_offset
-from app.errors import FedDeckError, InvalidInput
+from app.errors import InvalidInput
+from app.wire import topics
+from app.wire.chunking import Reassembler, WireLimits, split
+from app.wire.hub import Handler, HubError, HubState, HubStats, Subscription
+from app.wire.messages import Message, MessageRejected, decode, encode_parts, payload_offset
 
 log = logging.getLogger(__name__)
-Handler = Callable[[str, Message], None]
-
-
-class HubState(StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    CLOSED = "closed"
-
-
-class HubError(FedDeckError):
-    """The hub cannot do what was asked (not connected in time, closed, ...)."""
-
-
-@dataclass
-class HubStats:
-    published: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    handler_errors: int = 0
-    reasons: Counter = field(default_factory=Counter)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    pattern: str
-    handler: Handler
-    token: int
 
 
 _STOP = object()
 
 
-class Hub(ABC):
-    """Publish/subscribe over some transport. Use as a context manager or call close()."""
+class BaseHub(ABC):
+    """A `Hub` over some transport: subclasses implement the `_backend_*` methods."""
 
     def __init__(self, node_id: str, limits: WireLimits | None = None) -> None:
         self.node_id = node_id
@@ -147,7 +108,7 @@ class Hub(ABC):
         if threading.current_thread() is not self._dispatcher:
             self._dispatcher.join(timeout=10)
 
-    def __enter__(self) -> Hub:
+    def __enter__(self) -> BaseHub:
         self.connect()
         return self
 
@@ -225,20 +186,6 @@ class Hub(ABC):
         except Exception:
             self.stats.handler_errors += 1
             log.exception("%s: a hub handler failed", self.node_id)
-
-
-class AccessPolicy(Protocol):
-    """What a hub asks before it lets a node in, or lets it publish or subscribe.
-    `authenticate` raises a FedDeckError (with the reason) to refuse; the principal it
-    returns is handed back to the other three."""
-
-    def authenticate(self, node: str, token: str) -> Any: ...
-
-    def may_publish(self, principal: Any, topic: str) -> bool: ...
-
-    def may_subscribe(self, principal: Any, pattern: str) -> bool: ...
-
-    def still_valid(self, principal: Any) -> bool: ...
 
 
 class AckWaiter:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from app.backends.base import AccessPolicy
-from app.backends.chunking import WireLimits
 from app.errors import InvalidInput
+from app.wire.chunking import WireLimits
+from app.wire.hub import AccessPolicy
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from app.backends.base import Hub
-from app.backends.chunking import WireLimits
 from app.config import validate_hub_url
 from app.errors import InvalidInput
+from app.wire.chunking import WireLimits
+from app.wire.hub import Hub
 
 
 def _query(url: str) -> dict[str, str]:

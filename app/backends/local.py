@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from app.backends.base import Hub, HubError, HubState
-from app.backends.chunking import WireLimits
-from app.core import topics
+from app.backends.base import BaseHub
+from app.wire import topics
+from app.wire.chunking import WireLimits
+from app.wire.hub import HubError, HubState
 
 
 class LocalRouter:
@@ -52,7 +53,7 @@ def router(name: str = "default") -> LocalRouter:
         return found
 
 
-class LocalHub(Hub):
+class LocalHub(BaseHub):
     def __init__(self, node_id: str, name: str = "default", limits: WireLimits | None = None):
         super().__init__(node_id, limits)
         self._router = router(name)

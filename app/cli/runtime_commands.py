@@ -162,8 +162,8 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
     import logging
 
     from app.backends.factory import create_hub
-    from app.core import topics
     from app.core.edge import EdgeAgent
+    from app.wire import topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not args.hub or not args.token:

@@ -10,12 +10,12 @@ import logging
 import queue
 import threading
 
-from app.backends.base import Hub, HubState
-from app.core import topics
 from app.core.fl_config import FLConfig
-from app.core.messages import Message, MessageType
 from app.core.run_protocol import JOIN, JOINED, LEAVE, STOP, RunAddress, log_message
 from app.core.system_stats import SystemSampler, hardware_facts
+from app.wire import topics
+from app.wire.hub import Hub, HubState
+from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core import topics
-from app.core.messages import Message, MessageType
+from app.wire import topics
+from app.wire.messages import Message, MessageType
 
 # Control actions
 JOIN, LEAVE, STOP = "join", "leave", "stop"

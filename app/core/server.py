@@ -18,13 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.backends.base import Hub
-from app.core import topics
 from app.core.algorithms import ClientUpdate, build_strategy, is_finite, sample_clients
 from app.core.artifacts import save_weights
 from app.core.datasets import load_dataset
 from app.core.fl_config import FLConfig
-from app.core.messages import Message, MessageType
 from app.core.run_protocol import (
     FAILED,
     FINISHED,
@@ -37,6 +34,9 @@ from app.core.run_protocol import (
     RunAddress,
     log_message,
 )
+from app.wire import topics
+from app.wire.hub import Hub
+from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
 

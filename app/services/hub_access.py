@@ -25,11 +25,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.core import topics
 from app.errors import AuthenticationFailed
 from app.services.edges import hash_token
 from app.storage import Database
 from app.storage.models import Edge, Job, JobEdge, Project, utcnow
+from app.wire import topics
 
 EDGE_PUBLISH_OWN = ("status", "system")
 EDGE_PUBLISH_RUN = ("status", "metrics", "logs", "model/up")

@@ -19,9 +19,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.backends.base import Hub
-from app.core import topics
-from app.core.messages import Message, MessageType
 from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
 from app.services.events import EventBus, LiveEvent
 from app.services.jobs import TERMINAL, apply_transition
@@ -36,6 +33,9 @@ from app.storage.models import (
     RoundMetric,
     SystemSample,
 )
+from app.wire import topics
+from app.wire.hub import Hub
+from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
 INGEST_PATTERNS = (

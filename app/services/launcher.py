@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.backends.base import Hub
 from app.config import Settings
-from app.core.messages import Message, MessageType
 from app.core.run_protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services import Services
@@ -27,6 +25,8 @@ from app.services.events import EventBus, LiveEvent
 from app.services.jobs import TERMINAL
 from app.services.local_edges import spawn_feddeck, stop_processes
 from app.storage.models import JobStatus, Role
+from app.wire.hub import Hub
+from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
 

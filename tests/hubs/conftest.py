@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from app.backends.base import Hub, HubState
-from app.backends.chunking import WireLimits
 from app.backends.embedded import wait_for_port
 from app.backends.factory import create_hub
+from app.wire.chunking import WireLimits
+from app.wire.hub import Hub, HubState
 from bench.processes import Mosquitto
 
 BACKENDS = ["local", "mqtt-embedded", "mosquitto", "grpc"]

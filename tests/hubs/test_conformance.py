@@ -5,9 +5,9 @@ import threading
 import numpy as np
 import pytest
 
-from app.backends.base import HubState
-from app.core.messages import Message, MessageType, encode
 from app.errors import InvalidInput
+from app.wire.hub import HubState
+from app.wire.messages import Message, MessageType, encode
 from tests.hubs.conftest import wait_connected, wait_for
 
 
@@ -126,7 +126,7 @@ def test_reconnect_after_the_hub_restarts(hub_env):
 
 
 def test_malformed_input_is_rejected_and_the_node_carries_on(hub_env):
-    from app.backends.chunking import split
+    from app.wire.chunking import split
 
     inbox = Inbox()
     rx = hub_env.make("rx")
@@ -150,7 +150,7 @@ def test_malformed_input_is_rejected_and_the_node_carries_on(hub_env):
 
 
 def test_oversized_publish_is_refused_at_the_sender(hub_env):
-    from app.backends.chunking import WireLimits
+    from app.wire.chunking import WireLimits
 
     hub_env.limits = WireLimits(chunk_size=4096, max_message_size=64 * 1024)
     tx = hub_env.make("tx")

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from app.backends.base import HubError, HubState
 from app.backends.embedded import start_embedded_hub
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
+from app.wire.hub import HubError, HubState
 from tests.hubs.conftest import wait_for
 
 

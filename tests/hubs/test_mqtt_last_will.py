@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from app.core.messages import MessageType
+from app.wire.messages import MessageType
 from tests.hubs.conftest import wait_for
 
 CHILD = """

@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from app.backends.base import HubError
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
 from app.config import Settings
-from app.core.messages import Message, MessageType
+from app.wire.hub import HubError
+from app.wire.messages import Message, MessageType
 from bench.processes import wait_port
 from tests.hubs.conftest import wait_for
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from app.backends.base import HubError, HubState
 from app.backends.embedded import start_embedded_hub
 from app.backends.factory import create_hub
 from app.config import Settings
-from app.core import topics
-from app.core.messages import Message, MessageType
 from app.services import Services
 from app.services.auth import SYSTEM
 from app.services.hub_access import HubAccess
 from app.services.mosquitto_config import write_mosquitto_config
+from app.wire import topics
+from app.wire.hub import HubError, HubState
+from app.wire.messages import Message, MessageType
 from bench.processes import Mosquitto
 from tests.helpers import SAMPLE_CONFIG
 from tests.hubs.conftest import wait_for

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
-from app.backends.base import AckWaiter, Hub, HubError, HubState
-from app.backends.chunking import WireLimits
+from app.backends.base import AckWaiter, BaseHub
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.backends.grpc.server import channel_options
+from app.wire.chunking import WireLimits
+from app.wire.hub import HubError, HubState
 
 log = logging.getLogger(__name__)
 _FATAL = {
@@ -47,7 +48,7 @@ def _read(path: str | None) -> bytes | None:
         return fh.read()
 
 
-class GrpcHub(Hub):
+class GrpcHub(BaseHub):
     def __init__(self, node_id: str, options: GrpcOptions, limits: WireLimits | None = None):
         super().__init__(node_id, limits)
         self.options = options

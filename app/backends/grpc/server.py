@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from app.backends.base import AccessPolicy
-from app.backends.chunking import CHUNK_OVERHEAD, WireLimits
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
-from app.core import topics
 from app.errors import FedDeckError
+from app.wire import topics
+from app.wire.chunking import CHUNK_OVERHEAD, WireLimits
+from app.wire.hub import AccessPolicy
 
 log = logging.getLogger(__name__)
 _END = object()

@@ -17,8 +17,8 @@ from typing import Any
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
-from app.backends.base import AccessPolicy
 from app.errors import FedDeckError
+from app.wire.hub import AccessPolicy
 
 log = logging.getLogger(__name__)
 _REGISTRY: dict[str, BrokerAccess] = {}

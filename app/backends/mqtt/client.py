@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from app.backends.base import AckWaiter, Hub, HubError, HubState
-from app.backends.chunking import CHUNK_OVERHEAD, WireLimits, split
-from app.core.messages import Message, MessageType, encode
+from app.backends.base import AckWaiter, BaseHub
+from app.wire.chunking import CHUNK_OVERHEAD, WireLimits, split
+from app.wire.hub import HubError, HubState
+from app.wire.messages import Message, MessageType, encode
 
 QOS = 1
 SUBSCRIBE_TIMEOUT_S = 10.0
@@ -33,7 +34,7 @@ class MqttOptions:
     keepalive_s: int = 15
 
 
-class MqttHub(Hub):
+class MqttHub(BaseHub):
     def __init__(self, node_id: str, options: MqttOptions, limits: WireLimits | None = None):
         super().__init__(node_id, limits)
         self.options = options

@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 
-from app.backends.base import AccessPolicy, HubError
+from app.wire.hub import AccessPolicy, HubError
 
 log = logging.getLogger(__name__)
 

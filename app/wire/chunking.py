@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.messages import MessageRejected
+from app.wire.messages import MessageRejected
 
 Buffer = bytes | bytearray | memoryview
 CHUNK_MAGIC = b"FDC1"

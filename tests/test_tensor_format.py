@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from app.backends.chunking import Reassembler, WireLimits, split
-from app.core import safetensors_wire
-from app.core.messages import (
+from app.wire import tensor_format
+from app.wire.chunking import Reassembler, WireLimits, split
+from app.wire.messages import (
     Message,
     MessageRejected,
     MessageType,
@@ -49,7 +49,7 @@ tensor_dicts = st.dictionaries(
 
 
 def written(tensors) -> bytes:
-    head, views = safetensors_wire.layout(tensors)
+    head, views = tensor_format.layout(tensors)
     return b"".join([head, *views])
 
 
@@ -62,7 +62,7 @@ def test_writer_matches_safetensors_byte_for_byte(tensors):
 @given(tensor_dicts)
 @settings(max_examples=200)
 def test_reader_reads_what_safetensors_writes(tensors):
-    got = safetensors_wire.read(memoryview(bytearray(safetensors.numpy.save(tensors))))
+    got = tensor_format.read(memoryview(bytearray(safetensors.numpy.save(tensors))))
     expected = safetensors.numpy.load(safetensors.numpy.save(tensors))
     assert set(got) == set(expected)
     for name, value in expected.items():
@@ -74,10 +74,10 @@ def test_reader_reads_what_safetensors_writes(tensors):
 def test_arrays_view_a_writable_buffer_and_copy_a_readonly_one():
     data = safetensors.numpy.save({"w": np.arange(4, dtype=np.float32)})
     buffer = bytearray(data)
-    view = safetensors_wire.read(memoryview(buffer))["w"]
+    view = tensor_format.read(memoryview(buffer))["w"]
     buffer[-4:] = np.float32(9).tobytes()
     assert view[-1] == 9  # no copy: the array is the buffer
-    frozen = safetensors_wire.read(memoryview(data))["w"]
+    frozen = tensor_format.read(memoryview(data))["w"]
     frozen[0] = 5  # a copy, writable
     assert frozen[0] == 5
 
@@ -91,7 +91,7 @@ def test_big_endian_and_strided_arrays_are_written_little_endian_and_contiguous(
 
 def test_writer_refuses_dtypes_the_format_lacks():
     with pytest.raises(TypeError, match="'s' has dtype <U3"):
-        safetensors_wire.layout({"s": np.array(["abc"])})
+        tensor_format.layout({"s": np.array(["abc"])})
 
 
 def _payload(header: dict, data: bytes = b"") -> memoryview:
@@ -138,16 +138,16 @@ def _payload(header: dict, data: bytes = b"") -> memoryview:
     ],
 )
 def test_reader_refuses_malformed_payloads(payload, reason):
-    with pytest.raises(safetensors_wire.SafetensorsError, match=reason):
-        safetensors_wire.read(payload)
+    with pytest.raises(tensor_format.SafetensorsError, match=reason):
+        tensor_format.read(payload)
 
 
 @given(st.binary(max_size=2048))
 @settings(max_examples=500)
 def test_reader_refuses_random_bytes_with_a_reason(blob):
     try:
-        safetensors_wire.read(memoryview(blob))
-    except safetensors_wire.SafetensorsError as exc:
+        tensor_format.read(memoryview(blob))
+    except tensor_format.SafetensorsError as exc:
         assert str(exc)
 
 

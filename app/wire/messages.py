@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core import safetensors_wire
+from app.wire import tensor_format
 
 MAGIC = b"FDM1"
 SCHEMA_VERSION = 1
@@ -73,7 +73,7 @@ def encode_parts(message: Message) -> list[bytes | memoryview]:
     payload: list[bytes | memoryview] = []
     digest = hashlib.sha256()
     if message.tensors:
-        head, views = safetensors_wire.layout(message.tensors)
+        head, views = tensor_format.layout(message.tensors)
         payload = [head, *views]
         for part in payload:
             digest.update(part)
@@ -154,8 +154,8 @@ def decode(
         if digest != header.get("payload_sha256"):
             raise MessageRejected("payload SHA-256 does not match the header (corrupted)")
         try:
-            tensors = safetensors_wire.read(payload)
-        except safetensors_wire.SafetensorsError as exc:
+            tensors = tensor_format.read(payload)
+        except tensor_format.SafetensorsError as exc:
             raise MessageRejected(f"payload is not valid safetensors: {exc}") from None
     seq = _field(header, "seq", int)
     if seq < 0:
