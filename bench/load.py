@@ -69,9 +69,9 @@ def run_case(broker: str, edges: int, seconds: int) -> dict:
     from app.backends.factory import create_hub
     from app.config import Settings
     from app.services import Services
-    from app.services.auth import SYSTEM
-    from app.services.hub_access import HubAccess
-    from app.services.ingest import IngestService
+    from app.services.runs.ingest import IngestService
+    from app.services.security.auth import SYSTEM
+    from app.services.security.hub_access import HubAccess
     from app.storage.models import SystemSample
 
     tmp = Path(tempfile.mkdtemp(prefix="feddeck-load-"))

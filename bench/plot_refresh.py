@@ -20,7 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from app.services.records import JobRecord
+from app.services.entities.records import JobRecord
 from app.ui.run_curves import CurvesTab
 from app.ui.run_data import RunView
 from app.ui.run_load import LoadTab

@@ -21,8 +21,8 @@ from pathlib import Path
 from app.config import Settings
 from app.core.centralized import run_centralized
 from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.demo import DemoOptions, create_demo_job, demo_config, start_cluster
+from app.services.runs.demo import DemoOptions, create_demo_job, demo_config, start_cluster
+from app.services.security.auth import SYSTEM
 
 
 def wait_edges_online(services: Services, names: list[str], timeout: float = 60) -> None:

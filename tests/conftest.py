@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 from app.services import Services
-from app.services.auth import Actor
+from app.services.security.auth import Actor
 from app.storage import open_database
 from app.storage.models import Role
 

@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import func, select
 
 from app.backends.factory import create_hub
-from app.services.ingest import IngestService
+from app.services.runs.ingest import IngestService
 from app.storage.models import Edge, SystemSample
 from app.wire import topics
 from app.wire.messages import Message, MessageType

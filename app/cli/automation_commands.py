@@ -12,8 +12,8 @@ from pathlib import Path
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.errors import InvalidInput
-from app.services.automation import Automation, new_owner
-from app.services.flow_engine import stop_flow_run
+from app.services.automation.flow_engine import stop_flow_run
+from app.services.automation.ticker import Automation, new_owner
 from app.storage.models import utcnow
 
 SCHEDULE_COLUMNS = ("name", "trigger", "enabled", "next_fire_at", "overlap_policy", "lease_owner")
@@ -51,7 +51,7 @@ def _template(args: argparse.Namespace) -> dict | None:
 
 
 def schedule_create(ctx: CliContext, args: argparse.Namespace):
-    from app.services.schedules import preview
+    from app.services.automation.schedules import preview
 
     trigger = _trigger(args)
     if trigger is None:

@@ -15,9 +15,9 @@ class Coordinator:
     def __init__(self, ctx: CliContext) -> None:
         from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
         from app.backends.factory import create_hub
-        from app.services.hub_access import HubAccess
-        from app.services.ingest import IngestService
-        from app.services.launcher import JobLauncher
+        from app.services.runs.ingest import IngestService
+        from app.services.runs.launcher import JobLauncher
+        from app.services.security.hub_access import HubAccess
 
         hub_url = ctx.settings.hub_url
         self.embedded = None

@@ -62,7 +62,7 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
 def job_stop(ctx: CliContext, args: argparse.Namespace):
     from app.backends.embedded import client_url
     from app.backends.factory import create_hub
-    from app.services.launcher import JobLauncher
+    from app.services.runs.launcher import JobLauncher
 
     actor = ctx.actor()
     job = ctx.services.jobs.get(actor, args.id)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from app.services.records import Record
+from app.services.entities.records import Record
 
 
 def to_plain(value: Any) -> Any:

@@ -34,14 +34,14 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
     host, port = parse_host_port(address, f"--{kind}")
     access = None
     if not args.open:
-        from app.services.hub_access import HubAccess
+        from app.services.security.hub_access import HubAccess
 
         access = HubAccess.for_settings(ctx.services.db, ctx.settings)
     tls = None
     if args.tls:
         from pathlib import Path
 
-        from app.services.certs import server_tls
+        from app.services.security.certs import server_tls
 
         tls = server_tls(Path(args.tls), mutual=args.mutual)
     elif args.mutual:
@@ -61,7 +61,7 @@ def hub_run(ctx: CliContext, args: argparse.Namespace):
 def hub_mosquitto_config(ctx: CliContext, args: argparse.Namespace):
     from pathlib import Path
 
-    from app.services.mosquitto_config import write_mosquitto_config
+    from app.services.security.mosquitto_config import write_mosquitto_config
 
     ctx.actor()  # writing every edge's credentials is for signed-in users only
     if not 1 <= args.port <= 65535:
@@ -84,7 +84,7 @@ def hub_mosquitto_config(ctx: CliContext, args: argparse.Namespace):
 def certs_init(ctx: CliContext, args: argparse.Namespace):
     from pathlib import Path
 
-    from app.services.certs import init_certs
+    from app.services.security.certs import init_certs
 
     return init_certs(
         Path(args.dir), args.host or ["localhost", "127.0.0.1"], args.client, args.force
@@ -126,7 +126,7 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     from app.backends.embedded import client_url
     from app.backends.factory import create_hub
     from app.core.server import FLServer
-    from app.services.launcher import build_run_spec, write_outcome
+    from app.services.runs.launcher import build_run_spec, write_outcome
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     spec = build_run_spec(ctx.services, ctx.settings, args.run, resume=args.resume)
@@ -202,7 +202,7 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
 
 
 def demo_run(ctx: CliContext, args: argparse.Namespace):
-    from app.services.demo import DemoOptions, run_demo
+    from app.services.runs.demo import DemoOptions, run_demo
 
     if not args.headless:
         from app.ui.app import run_app

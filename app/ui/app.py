@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from app.config import Settings
 from app.services import Services
-from app.services.control_center import ControlCenter
+from app.services.runs.control_center import ControlCenter
 from app.ui.bridge import LiveBridge
 from app.ui.context import UiContext
 from app.ui.login_dialog import LoginDialog

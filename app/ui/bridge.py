@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from app.services.events import EventBus, LiveEvent
+from app.services.runs.events import EventBus, LiveEvent
 
 
 class LiveBridge(QObject):

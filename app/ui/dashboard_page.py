@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import Actor, Services
-from app.services.events import LiveEvent
-from app.services.records import JobRecord
+from app.services.entities.records import JobRecord
+from app.services.runs.events import LiveEvent
 from app.ui.workers import run_in_background
 
 EDGE_STATES = ("IDLE", "TRAINING", "OFFLINE", "ERROR")

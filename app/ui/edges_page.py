@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from app.services.events import LiveEvent
+from app.services.runs.events import LiveEvent
 from app.ui.edge_dialog import RegisterEdgeDialog
 from app.ui.simple_dialogs import line
 from app.ui.table_page import TablePage

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import FedDeckError
-from app.services.flow_definitions import flow_from_toml
+from app.services.automation.flow_definitions import flow_from_toml
 from app.ui.flow_graph import FlowGraph
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background

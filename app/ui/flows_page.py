@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.flow_engine import stop_flow_run
-from app.services.flows import FlowRecord, FlowRunRecord
+from app.services.automation.flow_engine import stop_flow_run
+from app.services.automation.flows import FlowRecord, FlowRunRecord
 from app.ui.flow_editor import FlowEditor
 from app.ui.flow_graph import FlowGraph
 from app.ui.record_model import RecordTableModel

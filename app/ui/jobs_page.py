@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
-from app.services.events import LiveEvent
-from app.services.records import JobRecord
+from app.services.entities.records import JobRecord
+from app.services.runs.events import LiveEvent
 from app.ui.launch_dialog import LaunchDialog
 from app.ui.table_page import TablePage
 

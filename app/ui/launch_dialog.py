@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app.services.records import JobRecord
+from app.services.entities.records import JobRecord
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 

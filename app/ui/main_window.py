@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.events import LiveEvent
+from app.services.runs.events import LiveEvent
 from app.ui.compare_page import ComparePage
 from app.ui.configs_page import ConfigsPage
 from app.ui.context import UiContext

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.services.events import LiveEvent
-from app.services.records import JobRecord
-from app.services.run_data import ArtifactRecord, LogRecord
+from app.services.entities.records import JobRecord
+from app.services.entities.run_data import ArtifactRecord, LogRecord
+from app.services.runs.events import LiveEvent
 
 
 class Series:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.events import LiveEvent
+from app.services.runs.events import LiveEvent
 from app.ui.run_curves import CurvesTab
 from app.ui.run_data import RunView, load_run_view
 from app.ui.run_load import LoadTab

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.jobs import LEVEL_ORDER
+from app.services.entities.job_status import LEVEL_ORDER
 from app.ui.record_model import RecordTableModel
 from app.ui.run_data import RunView
 

@@ -23,7 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import FedDeckError
-from app.services.schedules import MISFIRE_POLICIES, OVERLAP_POLICIES, ScheduleRecord, preview
+from app.services.automation.schedules import (
+    MISFIRE_POLICIES,
+    OVERLAP_POLICIES,
+    ScheduleRecord,
+    preview,
+)
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 

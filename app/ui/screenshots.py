@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.config import Settings
 from app.services import Services
-from app.services.demo import DemoOptions, demo_config
+from app.services.runs.demo import DemoOptions, demo_config
 
 
 def pump(app: QApplication, seconds: float) -> None:

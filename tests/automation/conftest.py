@@ -10,7 +10,7 @@ import pytest
 
 from app.core.fl_config import FLConfig
 from app.services import Services
-from app.services.auth import SYSTEM
+from app.services.security.auth import SYSTEM
 from app.storage import open_database
 from app.storage.models import ModelArtifact, Role, RoundMetric
 from tests.helpers import SAMPLE_CONFIG

@@ -16,8 +16,8 @@ from app.backends.embedded import start_embedded_hub
 from app.cli import main
 from app.config import Settings
 from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.local_edges import LocalEdges
+from app.services.runs.local_edges import LocalEdges
+from app.services.security.auth import SYSTEM
 
 pytestmark = pytest.mark.slow
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"

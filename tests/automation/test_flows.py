@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import Conflict, InvalidInput
-from app.services.flow_engine import FlowEngine
+from app.services.automation.flow_engine import FlowEngine
 from tests.automation.conftest import TEMPLATE
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from app.errors import Conflict, InvalidInput, PermissionDenied
-from app.services.scheduler import Scheduler
-from app.services.schedules import preview
-from app.services.triggers import parse_interval
+from app.services.automation.scheduler import Scheduler
+from app.services.automation.schedules import preview
+from app.services.automation.triggers import parse_interval
 from tests.automation.conftest import TEMPLATE
 
 

@@ -10,8 +10,8 @@ import signal
 import psutil
 import pytest
 
-from app.services.auth import SYSTEM
-from app.services.launcher import JobLauncher, pid_path
+from app.services.runs.launcher import JobLauncher, pid_path
+from app.services.security.auth import SYSTEM
 from tests.fl.test_runs_e2e import make_run as make_run
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def test_a_run_survives_a_hub_restart(make_run, backend):
     import time
 
     from app.backends.embedded import start_embedded_hub
-    from app.services.hub_access import HubAccess
+    from app.services.security.hub_access import HubAccess
 
     run = make_run(backend, edges=2, rounds=6, round_timeout_s=30)
     run.start()

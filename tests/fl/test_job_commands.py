@@ -4,7 +4,7 @@ import json
 
 from app.cli import main
 from app.config import Settings
-from app.services.demo import DemoOptions, run_demo
+from app.services.runs.demo import DemoOptions, run_demo
 
 
 def test_demo_json_then_logs_and_stop(tmp_path, monkeypatch, capsys):

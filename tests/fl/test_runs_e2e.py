@@ -7,8 +7,8 @@ import pytest
 
 from app.config import Settings
 from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.demo import DemoOptions, create_demo_job, run_demo, start_cluster
+from app.services.runs.demo import DemoOptions, create_demo_job, run_demo, start_cluster
+from app.services.security.auth import SYSTEM
 
 
 class Run:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from app.core.fl_config import config_from_toml, parse_config
 from app.errors import InvalidInput
-from app.services.flow_definitions import flow_from_toml, parse_flow
-from app.services.job_templates import parse_template
+from app.services.automation.flow_definitions import flow_from_toml, parse_flow
+from app.services.automation.job_templates import parse_template
 from tests.helpers import SAMPLE_CONFIG
 
 scalars = st.one_of(

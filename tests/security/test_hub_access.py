@@ -15,9 +15,9 @@ from app.backends.embedded import start_embedded_hub
 from app.backends.factory import create_hub
 from app.config import Settings
 from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.hub_access import HubAccess
-from app.services.mosquitto_config import write_mosquitto_config
+from app.services.security.auth import SYSTEM
+from app.services.security.hub_access import HubAccess
+from app.services.security.mosquitto_config import write_mosquitto_config
 from app.wire import topics
 from app.wire.hub import HubError, HubState
 from app.wire.messages import Message, MessageType

@@ -8,7 +8,7 @@ import pytest
 from app.backends.embedded import start_embedded_hub
 from app.backends.factory import create_hub
 from app.cli import main
-from app.services.certs import server_tls
+from app.services.security.certs import server_tls
 from app.wire.hub import HubError
 from app.wire.messages import Message, MessageType
 from tests.hubs.conftest import wait_for

@@ -12,8 +12,8 @@ from app.cli import main
 from app.config import Settings
 from app.errors import AuthenticationFailed
 from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.hub_access import HubAccess
+from app.services.security.auth import SYSTEM
+from app.services.security.hub_access import HubAccess
 
 
 def test_a_new_token_replaces_the_old_one(tmp_path):

@@ -4,7 +4,7 @@ enable switch, a flow written in the editor and run for real, its steps opening 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from app.services.demo import DemoOptions, demo_config
+from app.services.runs.demo import DemoOptions, demo_config
 from app.ui.flow_editor import FlowEditor
 from app.ui.flows_page import FlowsPage
 from app.ui.main_window import MainWindow

@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from app.services.demo import DemoOptions, demo_config
+from app.services.runs.demo import DemoOptions, demo_config
 from app.ui.config_dialog import ConfigDialog
 from app.ui.edge_dialog import RegisterEdgeDialog
 from app.ui.jobs_page import JobsPage

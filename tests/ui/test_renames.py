@@ -68,7 +68,7 @@ def _form(page) -> FormDialog:
 
 
 def test_a_project_with_a_run_going_keeps_its_name(admin_ctx):
-    from app.services.demo import DemoOptions, demo_config
+    from app.services.runs.demo import DemoOptions, demo_config
 
     services, actor = admin_ctx.services, admin_ctx.actor
     services.groups.add(actor, "lab")

@@ -10,10 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.services.auth import Actor, require, user_name, validate_name
-from app.services.job_templates import check_references, parse_template
-from app.services.records import Record
-from app.services.triggers import (
+from app.services.automation.job_templates import check_references, parse_template
+from app.services.automation.triggers import (
     KINDS,
     build_trigger,
     describe,
@@ -21,6 +19,8 @@ from app.services.triggers import (
     next_fire,
     parse_timezone,
 )
+from app.services.entities.records import Record
+from app.services.security.auth import Actor, require, user_name, validate_name
 from app.storage import Database
 from app.storage.models import Flow, Role, Schedule, ScheduleFire, utcnow
 

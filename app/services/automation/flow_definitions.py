@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.core.fl_config import describe_validation_error
 from app.errors import InvalidInput
-from app.services.auth import validate_name
-from app.services.job_templates import DEFAULT_NAME, JobTemplate
+from app.services.automation.job_templates import DEFAULT_NAME, JobTemplate
+from app.services.security.auth import validate_name
 from app.storage.models import JobStatus
 
 FLOW_STEP_NAME = "{flow} / {source}"

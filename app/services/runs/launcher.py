@@ -19,11 +19,11 @@ from pathlib import Path
 from app.config import Settings
 from app.core.run_protocol import STOP, RunAddress
 from app.errors import InvalidInput
-from app.services import Services
-from app.services.auth import SYSTEM, Actor
-from app.services.events import EventBus, LiveEvent
-from app.services.jobs import TERMINAL
-from app.services.local_edges import spawn_feddeck, stop_processes
+from app.services.entities.job_status import TERMINAL
+from app.services.registry import Services
+from app.services.runs.events import EventBus, LiveEvent
+from app.services.runs.local_edges import spawn_feddeck, stop_processes
+from app.services.security.auth import SYSTEM, Actor
 from app.storage.models import JobStatus, Role
 from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
@@ -64,7 +64,7 @@ class JobLauncher:
         self.on_exit: Callable[[int], None] | None = None
 
     def start(self, actor: Actor, job_id: int) -> None:
-        from app.services.auth import require
+        from app.services.security.auth import require
 
         require(actor, Role.OPERATOR, "start jobs")
         job = self.services.jobs.get(actor, job_id)
@@ -233,7 +233,7 @@ class JobLauncher:
 
     def stop(self, actor: Actor, job_id: int, grace_s: float = 20.0) -> None:
         """Ask the server to stop at its next step; terminate it if it does not."""
-        from app.services.auth import require
+        from app.services.security.auth import require
 
         require(actor, Role.OPERATOR, "stop jobs")
         job = self.services.jobs.get(actor, job_id)

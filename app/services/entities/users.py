@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
-from app.services.auth import (
+from app.services.entities.records import UserRecord
+from app.services.security.auth import (
     Actor,
     hash_password,
     parse_role,
@@ -13,7 +14,6 @@ from app.services.auth import (
     validate_name,
     verify_password,
 )
-from app.services.records import UserRecord
 from app.storage import Database
 from app.storage.models import Role, User
 

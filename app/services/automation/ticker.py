@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from app.services.auth import Actor
-from app.services.flow_engine import FlowEngine, StartJob
-from app.services.scheduler import Scheduler
-from app.services.schedules import FireRecord
+from app.services.automation.flow_engine import FlowEngine, StartJob
+from app.services.automation.scheduler import Scheduler
+from app.services.automation.schedules import FireRecord
+from app.services.security.auth import Actor
 from app.storage.models import utcnow
 
 log = logging.getLogger(__name__)

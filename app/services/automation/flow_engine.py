@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from app.errors import FedDeckError
-from app.services import leases
-from app.services.auth import SYSTEM, Actor
-from app.services.flow_definitions import StepCondition, StepDef
-from app.services.flows import STEP_DONE, definition_of, load_run
-from app.services.job_templates import JobNotStarted, launch_job
-from app.services.jobs import TERMINAL
+from app.services.automation import leases
+from app.services.automation.flow_definitions import StepCondition, StepDef
+from app.services.automation.flows import STEP_DONE, definition_of, load_run
+from app.services.automation.job_templates import JobNotStarted, launch_job
+from app.services.entities.job_status import TERMINAL
+from app.services.security.auth import SYSTEM, Actor
 from app.storage.models import FlowRun, JobStatus, Role, User, utcnow
 
 log = logging.getLogger(__name__)

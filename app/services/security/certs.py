@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.backends.embedded import ServerTls
 from app.errors import InvalidInput
-from app.services.auth import validate_name
+from app.services.security.auth import validate_name
 
 VALID_DAYS = 825  # what browsers and most TLS stacks accept for leaf certificates
 

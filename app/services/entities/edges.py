@@ -6,7 +6,6 @@ so a fast hash is as safe as argon2 here and keeps every hub connection check ch
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -17,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
-from app.services.auth import Actor, require, validate_name
-from app.services.records import EdgeRecord, NewEdge
+from app.services.entities.records import EdgeRecord, NewEdge
+from app.services.security.auth import Actor, require, validate_name
+from app.services.security.mosquitto_config import mosquitto_hash
+from app.services.security.tokens import hash_token
 from app.storage import Database
 from app.storage.models import Edge, EdgeStatus, Role, utcnow
 
@@ -35,13 +36,7 @@ def _record(e: Edge) -> EdgeRecord:
     )
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _set_token(edge: Edge, token: str) -> None:
-    from app.services.mosquitto_config import mosquitto_hash
-
     edge.token_hash = hash_token(token)
     edge.mqtt_password_hash = mosquitto_hash(token)
 

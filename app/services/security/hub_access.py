@@ -26,7 +26,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.errors import AuthenticationFailed
-from app.services.edges import hash_token
+from app.services.security.tokens import hash_token
 from app.storage import Database
 from app.storage.models import Edge, Job, JobEdge, Project, utcnow
 from app.wire import topics

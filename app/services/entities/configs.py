@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse_config
 from app.errors import InvalidInput, NotFound
-from app.services.auth import Actor, require
-from app.services.records import ConfigRecord
+from app.services.entities.records import ConfigRecord
+from app.services.security.auth import Actor, require
 from app.storage import Database
 from app.storage.models import Config, Role
 

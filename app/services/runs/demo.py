@@ -18,13 +18,13 @@ from app.backends.factory import create_hub
 from app.config import Settings
 from app.core.fl_config import FLConfig, config_from_toml
 from app.errors import InvalidInput
-from app.services import Services
-from app.services.auth import SYSTEM
-from app.services.events import LiveEvent
-from app.services.hub_access import HubAccess
-from app.services.ingest import IngestService
-from app.services.launcher import JobLauncher
-from app.services.local_edges import LocalEdges
+from app.services.registry import Services
+from app.services.runs.events import LiveEvent
+from app.services.runs.ingest import IngestService
+from app.services.runs.launcher import JobLauncher
+from app.services.runs.local_edges import LocalEdges
+from app.services.security.auth import SYSTEM
+from app.services.security.hub_access import HubAccess
 
 SAMPLE_CONFIG = (
     Path(__file__).resolve().parents[2] / "resources" / "configs" / "digits-mlp-fedavg.toml"

@@ -10,10 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.services.auth import Actor, require, user_name
-from app.services.flow_definitions import FlowDef, flow_from_toml, flow_to_toml, parse_flow
-from app.services.job_templates import check_references
-from app.services.records import Record
+from app.services.automation.flow_definitions import (
+    FlowDef,
+    flow_from_toml,
+    flow_to_toml,
+    parse_flow,
+)
+from app.services.automation.job_templates import check_references
+from app.services.entities.records import Record
+from app.services.security.auth import Actor, require, user_name
 from app.storage import Database
 from app.storage.models import Flow, FlowRun, FlowStep, FlowStepRun, Job, Role, utcnow
 

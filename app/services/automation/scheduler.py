@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from app.errors import FedDeckError
-from app.services import leases
-from app.services.auth import Actor
-from app.services.flow_engine import StartJob, run_actor
-from app.services.job_templates import JobNotStarted, launch_job, parse_template
-from app.services.jobs import TERMINAL
-from app.services.schedules import FireRecord, fire_record
-from app.services.triggers import build_trigger, next_fire
+from app.services.automation import leases
+from app.services.automation.flow_engine import StartJob, run_actor
+from app.services.automation.job_templates import JobNotStarted, launch_job, parse_template
+from app.services.automation.schedules import FireRecord, fire_record
+from app.services.automation.triggers import build_trigger, next_fire
+from app.services.entities.job_status import TERMINAL
+from app.services.security.auth import Actor
 from app.storage.models import FlowRun, Job, JobStatus, Schedule, ScheduleFire, utcnow
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
-from app.services.events import EventBus, LiveEvent
-from app.services.jobs import TERMINAL, apply_transition
+from app.services.entities.job_status import TERMINAL
+from app.services.entities.jobs import apply_transition
+from app.services.runs.events import EventBus, LiveEvent
 from app.storage import Database
 from app.storage.models import (
     Edge,

@@ -8,14 +8,14 @@ import logging
 from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
 from app.backends.factory import create_hub
 from app.config import Settings
-from app.services import Services
-from app.services.auth import Actor, require
-from app.services.automation import Automation, new_owner
-from app.services.events import EventBus, LiveEvent
-from app.services.hub_access import HubAccess
-from app.services.ingest import IngestService
-from app.services.launcher import JobLauncher
-from app.services.local_edges import LocalEdges
+from app.services.automation.ticker import Automation, new_owner
+from app.services.registry import Services
+from app.services.runs.events import EventBus, LiveEvent
+from app.services.runs.ingest import IngestService
+from app.services.runs.launcher import JobLauncher
+from app.services.runs.local_edges import LocalEdges
+from app.services.security.auth import Actor, require
+from app.services.security.hub_access import HubAccess
 from app.storage.models import Role
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class ControlCenter:
         """The one-click demo: enough demo edges online, then a FedAvg run on digits."""
         import time
 
-        from app.services.demo import DemoOptions, create_demo_job
+        from app.services.runs.demo import DemoOptions, create_demo_job
 
         require(actor, Role.OPERATOR, "start the demo")
 

@@ -9,33 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import InvalidInput, NotFound
-from app.services.auth import Actor, require, user_name
-from app.services.configs import get_config
-from app.services.edges import get_edge
-from app.services.projects import get_project
-from app.services.records import JobRecord
+from app.services.entities.configs import get_config
+from app.services.entities.edges import get_edge
+from app.services.entities.job_status import TERMINAL, TRANSITIONS, parse_status
+from app.services.entities.projects import get_project
+from app.services.entities.records import JobRecord
+from app.services.security.auth import Actor, require, user_name
 from app.storage import Database
 from app.storage.models import Job, JobEdge, JobStatus, JobStatusEvent, Role, User, utcnow
-
-S = JobStatus
-TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    S.QUEUED: frozenset({S.STARTING, S.STOPPED, S.FAILED}),
-    S.STARTING: frozenset({S.RUNNING, S.FAILED, S.STOPPED}),
-    S.RUNNING: frozenset({S.FINISHED, S.FAILED, S.STOPPED}),
-    S.FINISHED: frozenset(),
-    S.FAILED: frozenset(),
-    S.STOPPED: frozenset(),
-}
-TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-LEVEL_ORDER = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def parse_status(value: str) -> JobStatus:
-    try:
-        return JobStatus(value.upper())
-    except ValueError:
-        allowed = ", ".join(s.value for s in JobStatus)
-        raise InvalidInput(f"unknown job status {value!r}: use one of {allowed}") from None
 
 
 def _record(job: Job, creator: str | None) -> JobRecord:

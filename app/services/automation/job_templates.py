@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from app.core.fl_config import describe_validation_error
 from app.errors import FedDeckError, InvalidInput, NotFound
-from app.services.auth import Actor
-from app.services.configs import get_config
-from app.services.edges import get_edge
-from app.services.projects import get_project
-from app.services.records import JobRecord
+from app.services.entities.configs import get_config
+from app.services.entities.edges import get_edge
+from app.services.entities.projects import get_project
+from app.services.entities.records import JobRecord
+from app.services.security.auth import Actor
 from app.storage import Database
 from app.storage.models import EdgeStatus, JobStatus
 

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Conflict, NotFound
-from app.services.auth import Actor, require, validate_name
-from app.services.records import GroupRecord
+from app.services.entities.records import GroupRecord
+from app.services.security.auth import Actor, require, validate_name
 from app.storage import Database
 from app.storage.models import Group, Membership, Role, User
 

@@ -10,9 +10,9 @@ from sqlalchemy import delete, func, select
 
 from app.core.artifacts import load_weights
 from app.errors import InvalidInput, NotFound
-from app.services.auth import SYSTEM, Actor, require
-from app.services.jobs import LEVEL_ORDER
-from app.services.records import Record
+from app.services.entities.job_status import LEVEL_ORDER
+from app.services.entities.records import Record
+from app.services.security.auth import SYSTEM, Actor, require
 from app.storage import Database
 from app.storage.models import (
     Edge,

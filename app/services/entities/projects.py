@@ -6,11 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import Conflict, NotFound
-from app.services.auth import Actor, require, validate_name
-from app.services.groups import get_group
-from app.services.records import ProjectRecord
+from app.services.entities.groups import get_group
+from app.services.entities.job_status import TERMINAL
+from app.services.entities.records import ProjectRecord
+from app.services.security.auth import Actor, require, validate_name
 from app.storage import Database
-from app.storage.models import Project, Role
+from app.storage.models import Job, Project, Role
 
 
 def _record(p: Project) -> ProjectRecord:
@@ -79,9 +80,6 @@ class ProjectService:
         """Refused while a run of the project is open: its topics carry the project name."""
         require(actor, Role.OPERATOR, "rename projects")
         validate_name("project", new_name)
-        from app.services.jobs import TERMINAL
-        from app.storage.models import Job
-
         with self._db.session() as s:
             proj = get_project(s, name)
             if new_name != name and s.scalar(select(Project.id).where(Project.name == new_name)):
@@ -97,8 +95,6 @@ class ProjectService:
 
     def remove(self, actor: Actor, name: str) -> None:
         require(actor, Role.OPERATOR, "remove projects")
-        from app.storage.models import Job
-
         with self._db.session() as s:
             proj = get_project(s, name)
             if s.scalar(select(Job.id).where(Job.project_id == proj.id).limit(1)):

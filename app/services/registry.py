@@ -1,0 +1,57 @@
+"""`Services`: one service per entity on one database, as the window and the CLI use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.services.automation.flows import FlowService
+from app.services.automation.schedules import ScheduleService
+from app.services.entities.configs import ConfigService
+from app.services.entities.edges import EdgeService
+from app.services.entities.groups import GroupService
+from app.services.entities.jobs import JobService
+from app.services.entities.projects import ProjectService
+from app.services.entities.run_data import RunDataService
+from app.services.entities.users import UserService
+from app.services.security.auth import SYSTEM, Actor
+from app.storage import Database, open_database
+
+__all__ = ["SYSTEM", "Actor", "Services"]
+
+
+@dataclass
+class Services:
+    db: Database
+    users: UserService
+    groups: GroupService
+    projects: ProjectService
+    edges: EdgeService
+    configs: ConfigService
+    jobs: JobService
+    run_data: RunDataService
+    schedules: ScheduleService
+    flows: FlowService
+
+    @classmethod
+    def for_database(cls, db: Database) -> Services:
+        return cls(
+            db=db,
+            users=UserService(db),
+            groups=GroupService(db),
+            projects=ProjectService(db),
+            edges=EdgeService(db),
+            configs=ConfigService(db),
+            jobs=JobService(db),
+            run_data=RunDataService(db),
+            schedules=ScheduleService(db),
+            flows=FlowService(db),
+        )
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Open (and migrate) the settings' database."""
+        return cls.for_database(open_database(settings.db_url))
+
+    def close(self) -> None:
+        self.db.close()
