@@ -123,26 +123,22 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     """The FL server process for one run (started by the launcher)."""
     import logging
 
-    from app.backends.embedded import client_url
-    from app.backends.factory import create_hub
-    from app.core.server import FLServer
-    from app.services.runs.launcher import build_run_spec, write_outcome
+    from app.services.runs.serving import serve_run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    spec = build_run_spec(ctx.services, ctx.settings, args.run, resume=args.resume)
-    url = client_url(args.hub or ctx.settings.hub_url)
-    hub = create_hub(
-        url, f"server-{args.run}", token=ctx.settings.hub_token, limits=ctx.settings.wire
+
+    def stop_on_signals(server) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: server.request_stop())
+
+    outcome = serve_run(
+        ctx.services,
+        ctx.settings,
+        args.run,
+        args.hub or ctx.settings.hub_url,
+        resume=args.resume,
+        on_server=stop_on_signals,
     )
-    hub.connect(timeout=30)
-    server = FLServer(hub, spec)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: server.request_stop())
-    try:
-        outcome = server.serve()
-    finally:
-        hub.close()
-    write_outcome(ctx.settings, args.run, outcome.state, outcome.reason, outcome.rounds_done)
     if outcome.state == "FAILED":
         raise RunFailed(f"run {args.run} failed: {outcome.reason}")
     return {

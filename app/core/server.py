@@ -13,15 +13,13 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from app.core.algorithms import ClientUpdate, build_strategy, is_finite, sample_clients
 from app.core.artifacts import save_weights
 from app.core.datasets import load_dataset
-from app.core.fl_config import FLConfig
+from app.core.run_dir import RunDir
 from app.core.run_protocol import (
     FAILED,
     FINISHED,
@@ -34,34 +32,12 @@ from app.core.run_protocol import (
     RunAddress,
     log_message,
 )
+from app.core.run_spec import RunOutcome, RunSpec, StoredModel
 from app.wire import topics
 from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    run_id: int
-    project: str
-    config: FLConfig
-    edges: list[str]  # device ids, in partition order
-    artifacts_dir: Path
-    join_timeout_s: float = 60.0
-    # Start from another run's aggregated model: {"job_id", "round", "path", "sha256"}.
-    init_model: dict | None = None
-    # Resume this run after a crash from its own last aggregate: {"round", "path", "sha256"}.
-    resume: dict | None = None
-
-
-@dataclass
-class RunOutcome:
-    state: str
-    rounds_done: int
-    reason: str = ""
-    test_accuracy: float | None = None
-    history: list[dict] = field(default_factory=list)
 
 
 class _Stopped(Exception):
@@ -149,17 +125,17 @@ class FLServer:
         ]
         try:
             if self.spec.resume:
-                done = int(self.spec.resume["round"])
-                weights = self._initial_weights(weights, {**self.spec.resume, "job_id": "this"})
+                done = self.spec.resume.after_round
+                weights = self._initial_weights(weights, self.spec.resume.model)
                 # Server-side optimiser state (FedAdam & co.) restarts; FedAvg resumes exactly.
                 first_round, outcome.rounds_done = done + 1, done
                 rng = np.random.default_rng([cfg.training.seed, first_round])
                 self.say("WARNING", f"server restarted: resuming after round {done}")
             elif self.spec.init_model:
-                source = self.spec.init_model
-                weights = self._initial_weights(weights, source)
-                origin = f"run {source.get('job_id')} round {source.get('round')}"
-                self.say("INFO", f"starting from the aggregated model of {origin}")
+                weights = self._initial_weights(weights, self.spec.init_model)
+                self.say(
+                    "INFO", f"starting from the aggregated model of {self.spec.init_model.origin}"
+                )
             self._invite_edges()
             self._status(RUNNING, first_round - 1)
             for rnd in range(first_round, cfg.training.rounds + 1):
@@ -196,14 +172,16 @@ class FLServer:
             self.hub.unsubscribe(sub)
         return outcome
 
-    def _initial_weights(self, fresh: dict[str, np.ndarray], source: dict) -> dict[str, np.ndarray]:
+    def _initial_weights(
+        self, fresh: dict[str, np.ndarray], source: StoredModel
+    ) -> dict[str, np.ndarray]:
         """A stored model, checked: intact (SHA-256) and the same tensors as ours."""
         from app.core.artifacts import ArtifactCorrupted, load_weights
 
-        origin = f"run {source.get('job_id')} round {source.get('round')}"
+        origin = source.origin
         try:
-            loaded = load_weights(Path(source["path"]), source["sha256"])
-        except (ArtifactCorrupted, KeyError) as exc:
+            loaded = load_weights(source.path, source.sha256)
+        except ArtifactCorrupted as exc:
             raise RuntimeError(f"initial model from {origin} refused: {exc}") from exc
         expected = {k: (v.shape, v.dtype) for k, v in fresh.items()}
         got = {k: (v.shape, v.dtype) for k, v in loaded.items()}
@@ -325,12 +303,7 @@ class FLServer:
         return None
 
     def _store(self, rnd: int, node: str, weights) -> None:
-        path = (
-            self.spec.artifacts_dir
-            / f"run-{self.spec.run_id}"
-            / f"round-{rnd:04d}"
-            / f"{node}.safetensors"
-        )
+        path = RunDir(self.spec.artifacts_dir, self.spec.run_id).model(rnd, node)
         stored = save_weights(
             path, weights, {"run_id": str(self.spec.run_id), "round": str(rnd), "node": node}
         )

@@ -10,7 +10,8 @@ import signal
 import psutil
 import pytest
 
-from app.services.runs.launcher import JobLauncher, pid_path
+from app.core.run_dir import RunDir
+from app.services.runs.launcher import JobLauncher
 from app.services.security.auth import SYSTEM
 from tests.fl.test_runs_e2e import make_run as make_run
 
@@ -29,7 +30,7 @@ def test_a_killed_server_is_relaunched_and_resumes(make_run):
     run = make_run("grpc", edges=2, rounds=6)
     run.start()
     run.wait_round(2)
-    pid = int(pid_path(run.settings, run.job_id).read_text())
+    pid = int(RunDir(run.settings.artifacts_dir, run.job_id).pid_file.read_text())
     os.kill(pid, signal.SIGKILL)
     job = run.finish()
     assert job.status == "FINISHED", job.status_reason
@@ -40,7 +41,7 @@ def test_a_killed_server_is_relaunched_and_resumes(make_run):
     assert counts["aggregate_artifacts"] == 6 and counts["client_artifacts"] == 12
     texts = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id)]
     assert any("resuming after round" in t for t in texts)
-    assert int(pid_path(run.settings, run.job_id).read_text()) != pid
+    assert int(RunDir(run.settings.artifacts_dir, run.job_id).pid_file.read_text()) != pid
 
 
 def test_a_restarted_control_center_follows_a_live_run(make_run):
@@ -60,7 +61,9 @@ def test_a_restarted_control_center_fails_a_run_whose_server_is_gone(make_run):
     lost = make_run("grpc", edges=2, rounds=50)
     lost.start()
     lost.wait_round(1)
-    server = psutil.Process(int(pid_path(lost.settings, lost.job_id).read_text()))
+    server = psutil.Process(
+        int(RunDir(lost.settings.artifacts_dir, lost.job_id).pid_file.read_text())
+    )
     old = lost.cluster.launcher  # the old control center is gone: it neither restarts
     old._should_restart = lambda job_id: False  # the server nor settles the job
     old._settle = lambda *a: None

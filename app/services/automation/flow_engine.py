@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from app.core.run_spec import StoredModel
 from app.errors import FedDeckError
 from app.services.automation import leases
 from app.services.automation.flow_definitions import StepCondition, StepDef
@@ -165,7 +167,7 @@ class FlowEngine:
         if not models:
             return None
         last = models[-1]
-        return {"job_id": job_id, "round": last.round, "path": last.path, "sha256": last.sha256}
+        return StoredModel(Path(last.path), last.sha256, job_id, last.round).to_json()
 
     def _launch(self, actor, flow_name, step: StepDef, attempt, init_model, previous: str):
         try:

@@ -8,7 +8,6 @@ with the reason, so no job stays RUNNING forever.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import subprocess
 import threading
@@ -17,13 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
+from app.core.run_dir import RunDir
 from app.core.run_protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.local_edges import spawn_feddeck, stop_processes
-from app.services.security.auth import SYSTEM, Actor
+from app.services.runs.serving import serve_run
+from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role
 from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
@@ -32,14 +33,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_SERVER_RESTARTS = 2  # a server that keeps crashing is a bug, not bad luck
-
-
-def outcome_path(settings: Settings, run_id: int) -> Path:
-    return settings.artifacts_dir / f"run-{run_id}" / "outcome.json"
-
-
-def pid_path(settings: Settings, run_id: int) -> Path:
-    return settings.artifacts_dir / f"run-{run_id}" / "server.pid"
 
 
 class JobLauncher:
@@ -58,14 +51,11 @@ class JobLauncher:
         self.in_process = in_process
         self._procs: dict[int, subprocess.Popen] = {}
         self._threads: dict[int, threading.Thread] = {}
-        self._servers: dict[int, object] = {}
         self._restarts: dict[int, int] = {}
         self._stopping: set[int] = set()
         self.on_exit: Callable[[int], None] | None = None
 
     def start(self, actor: Actor, job_id: int) -> None:
-        from app.services.security.auth import require
-
         require(actor, Role.OPERATOR, "start jobs")
         job = self.services.jobs.get(actor, job_id)
         if job.status != JobStatus.QUEUED.value:
@@ -84,11 +74,12 @@ class JobLauncher:
         self._spawn(job_id, resume=False)
 
     def _spawn(self, job_id: int, resume: bool) -> None:
-        log_file = self.settings.artifacts_dir / f"run-{job_id}" / "server.log"
+        run_dir = self._run_dir(job_id)
+        log_file = run_dir.server_log
         args = ["--db-url", self.settings.db_url, "server", "--run", str(job_id)]
         args += ["--hub", self.hub_url, *(["--resume"] if resume else [])]
         proc = spawn_feddeck(self.settings, args, log_file)
-        pid_path(self.settings, job_id).write_text(str(proc.pid))
+        run_dir.pid_file.write_text(str(proc.pid))
         self._procs[job_id] = proc
         threading.Thread(
             target=self._watch,
@@ -98,29 +89,24 @@ class JobLauncher:
         ).start()
 
     def _serve_in_thread(self, job_id: int) -> None:
-        from app.backends.factory import create_hub
-        from app.core.server import FLServer
-
-        hub = create_hub(
-            self.hub_url,
-            f"server-{job_id}",
-            token=self.settings.hub_token,
-            limits=self.settings.wire,
-        )
         try:
-            hub.connect()
-            server = FLServer(hub, build_run_spec(self.services, self.settings, job_id))
-            self._servers[job_id] = server
-            outcome = server.serve()
-            write_outcome(self.settings, job_id, outcome.state, outcome.reason, outcome.rounds_done)
+            serve_run(
+                self.services,
+                self.settings,
+                job_id,
+                self.hub_url,
+                connect_timeout=10,
+            )
             self._settle(job_id, "")
         except Exception as exc:
             log.exception("in-process server for job %s failed", job_id)
             self._settle(job_id, f"server failed: {exc}")
         finally:
-            hub.close()
             if self.on_exit:
                 self.on_exit(job_id)
+
+    def _run_dir(self, job_id: int) -> RunDir:
+        return RunDir(self.settings.artifacts_dir, job_id)
 
     def _watch(self, job_id: int, proc: subprocess.Popen, log_file: Path) -> None:
         code = proc.wait()
@@ -134,7 +120,7 @@ class JobLauncher:
 
     def _should_restart(self, job_id: int) -> bool:
         """A server that died without a result, on a run nobody is stopping."""
-        if job_id in self._stopping or outcome_path(self.settings, job_id).exists():
+        if job_id in self._stopping or self._run_dir(job_id).outcome_file.exists():
             return False
         if self._restarts.get(job_id, 0) >= MAX_SERVER_RESTARTS:
             return False
@@ -165,7 +151,7 @@ class JobLauncher:
             for job in self.services.jobs.list(SYSTEM, status=status):
                 if job.id in self._procs or job.id in self._threads:
                     continue
-                pid = _live_server_pid(self.settings, job.id)
+                pid = _live_server_pid(self._run_dir(job.id))
                 if pid is None:
                     reason = "the control center restarted and the run's server was gone"
                     self._settle(job.id, reason)
@@ -192,10 +178,10 @@ class JobLauncher:
         """After the server ended: make sure the job's status says how, even if the hub
         lost its last words. The server's outcome file is the authority; without one the
         server crashed and the run FAILED."""
-        try:
-            outcome = json.loads(outcome_path(self.settings, job_id).read_text())
-        except (OSError, ValueError):
-            outcome = {"state": "FAILED", "reason": crash_reason or "server ended without a result"}
+        outcome = self._run_dir(job_id).read_outcome() or {
+            "state": "FAILED",
+            "reason": crash_reason or "server ended without a result",
+        }
         settled = self.services.jobs.settle(
             SYSTEM,
             job_id,
@@ -233,8 +219,6 @@ class JobLauncher:
 
     def stop(self, actor: Actor, job_id: int, grace_s: float = 20.0) -> None:
         """Ask the server to stop at its next step; terminate it if it does not."""
-        from app.services.security.auth import require
-
         require(actor, Role.OPERATOR, "stop jobs")
         job = self.services.jobs.get(actor, job_id)
         if JobStatus(job.status) in TERMINAL:
@@ -266,40 +250,15 @@ class JobLauncher:
         stop_processes(self._procs.values())
 
 
-def _live_server_pid(settings: Settings, job_id: int) -> int | None:
-    """The pid of run `job_id`'s server if that process still runs (and is that server)."""
+def _live_server_pid(run_dir: RunDir) -> int | None:
+    """The pid of the run's server if that process still runs (and is that server)."""
     import psutil
 
+    job_id = run_dir.run_id
     try:
-        pid = int(pid_path(settings, job_id).read_text())
+        pid = int(run_dir.pid_file.read_text())
         cmdline = psutil.Process(pid).cmdline()
     except (OSError, ValueError, psutil.Error):
         return None
     joined = " ".join(cmdline)
     return pid if " server " in f" {joined} " and f"--run {job_id}" in joined else None
-
-
-def build_run_spec(services: Services, settings: Settings, job_id: int, resume: bool = False):
-    from app.core.fl_config import parse_config
-    from app.core.server import RunSpec
-
-    job = services.jobs.get(SYSTEM, job_id)
-    last = services.run_data.last_aggregate(job_id) if resume else None
-    devices = [services.edges.get(SYSTEM, name).device_id for name in job.edges]
-    return RunSpec(
-        job.id,
-        job.project,
-        parse_config(job.config_snapshot, f"job {job_id} config"),
-        devices,
-        settings.artifacts_dir,
-        init_model=job.init_model,
-        resume=({"round": last.round, "path": last.path, "sha256": last.sha256} if last else None),
-    )
-
-
-def write_outcome(
-    settings: Settings, run_id: int, state: str, reason: str, rounds_done: int
-) -> None:
-    path = outcome_path(settings, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"state": state, "reason": reason, "rounds_done": rounds_done}))

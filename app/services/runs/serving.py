@@ -1,0 +1,80 @@
+"""Serving one run: read its job, connect to the hub, run the FL server, write how it
+ended. The same steps whether the server is its own process (`feddeck server`) or a thread
+of the control center (tests, the in-process demo)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from app.config import Settings
+from app.core.fl_config import parse_config
+from app.core.run_dir import RunDir
+from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
+from app.errors import InvalidInput
+from app.services.registry import SYSTEM, Services
+
+log = logging.getLogger(__name__)
+
+
+def build_run_spec(
+    services: Services, settings: Settings, job_id: int, resume: bool = False
+) -> RunSpec:
+    """Everything the server needs from the database, read once before it starts."""
+    job = services.jobs.get(SYSTEM, job_id)
+    devices = [services.edges.get(SYSTEM, name).device_id for name in job.edges]
+    init_model = None
+    if job.init_model:
+        try:
+            init_model = StoredModel.from_json(job.init_model)
+        except ValueError as exc:
+            raise InvalidInput(f"job {job_id}: initial model: {exc}") from None
+    last = services.run_data.last_aggregate(job_id) if resume else None
+    return RunSpec(
+        job.id,
+        job.project,
+        parse_config(job.config_snapshot, f"job {job_id} config"),
+        devices,
+        settings.artifacts_dir,
+        init_model=init_model,
+        resume=(
+            Resume(last.round, StoredModel(Path(last.path), last.sha256, job_id, last.round))
+            if last
+            else None
+        ),
+    )
+
+
+def serve_run(
+    services: Services,
+    settings: Settings,
+    job_id: int,
+    hub_url: str,
+    *,
+    resume: bool = False,
+    connect_timeout: float = 30.0,
+    on_server: Callable[[object], None] | None = None,
+) -> RunOutcome:
+    """Serve run `job_id` to its end and record the outcome in its run folder.
+    `on_server` sees the FLServer before it starts (to wire a stop request to it)."""
+    from app.backends.embedded import client_url
+    from app.backends.factory import create_hub
+    from app.core.server import FLServer
+
+    spec = build_run_spec(services, settings, job_id, resume=resume)
+    hub = create_hub(
+        client_url(hub_url), f"server-{job_id}", token=settings.hub_token, limits=settings.wire
+    )
+    try:
+        hub.connect(timeout=connect_timeout)
+        server = FLServer(hub, spec)
+        if on_server is not None:
+            on_server(server)
+        outcome = server.serve()
+    finally:
+        hub.close()
+    RunDir(settings.artifacts_dir, job_id).write_outcome(
+        outcome.state, outcome.reason, outcome.rounds_done
+    )
+    return outcome
