@@ -58,6 +58,7 @@ def run_app(settings: Settings, start_demo: bool = False) -> int:
         window = MainWindow(ctx)
         window.show()
         run_in_background(
+            window,
             ctx.center.start,
             on_result=lambda _c: window.set_hub_state("connected"),
             on_error=lambda exc: window.set_hub_state(f"not started ({exc})"),

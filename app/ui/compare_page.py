@@ -54,7 +54,7 @@ class ComparePage(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         run_in_background(
-            load_comparison, self.ctx.services, self.ctx.actor, on_result=self._loaded
+            self, load_comparison, self.ctx.services, self.ctx.actor, on_result=self._loaded
         )
 
     def _loaded(self, result) -> None:

@@ -135,7 +135,7 @@ class ConfigDialog(QDialog):
             data = self.form_data()
             job = lambda: services.configs.save_dict(actor, data)  # noqa: E731
         self.buttons.setEnabled(False)
-        run_in_background(job, on_result=self._done, on_error=self._failed)
+        run_in_background(self, job, on_result=self._done, on_error=self._failed)
 
     def _done(self, record) -> None:
         self.saved.emit(record)

@@ -32,8 +32,9 @@ class ConfigsPage(TablePage):
         self.add_action("Import TOML…", self.import_toml, "Ctrl+I", needs="operator")
         self.add_action("Diff versions", self.diff, "Ctrl+Shift+D")
 
-    def load(self):
-        return self.ctx.services.configs.list(self.ctx.actor, all_versions=True)
+    def query(self):
+        services, actor = self.ctx.services, self.ctx.actor
+        return lambda: services.configs.list(actor, all_versions=True)
 
     @staticmethod
     def _key(record):

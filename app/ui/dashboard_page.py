@@ -97,6 +97,7 @@ class DashboardPage(QWidget):
             return
         self._loading = True
         run_in_background(
+            self,
             load_dashboard,
             self._services,
             self._actor,

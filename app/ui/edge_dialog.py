@@ -57,6 +57,7 @@ class RegisterEdgeDialog(QDialog):
         tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
         self.buttons.setEnabled(False)
         run_in_background(
+            self,
             self.ctx.services.edges.register,
             self.ctx.actor,
             self.name.text().strip(),

@@ -80,8 +80,9 @@ class EdgesPage(TablePage):
         self.add_action("Start local demo edges…", self.start_demo, needs="operator")
         ctx.live.event.connect(self._on_live)
 
-    def load(self):
-        return self.ctx.services.edges.list(self.ctx.actor)
+    def query(self):
+        services, actor = self.ctx.services, self.ctx.actor
+        return lambda: services.edges.list(actor)
 
     def _on_live(self, event: LiveEvent) -> None:
         if event.kind == "sample":

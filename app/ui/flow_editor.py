@@ -88,7 +88,7 @@ class FlowEditor(QDialog):
             self.editing is not None,
         )
         self.buttons.setEnabled(False)
-        run_in_background(save, on_result=self._done, on_error=self._failed)
+        run_in_background(self, save, on_result=self._done, on_error=self._failed)
 
     def _done(self, record) -> None:
         self.saved.emit(record)

@@ -4,6 +4,7 @@ new/edit in TOML with a live drawing, run, stop, and a link from each step to it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -74,6 +75,11 @@ def _load_flows(services, actor) -> list[FlowRow]:
     return [FlowRow(f, last.get(f.name)) for f in services.flows.list(actor)]
 
 
+def _fetch_runs(services, actor, flow: FlowRecord) -> tuple[FlowRecord, list[FlowRunRecord]]:
+    """The flow's runs, newest first."""
+    return flow, services.flows.runs(actor, flow.name)
+
+
 class FlowsPage(TablePage):
     title = "Flows"
     open_run = Signal(int)
@@ -124,11 +130,11 @@ class FlowsPage(TablePage):
         self.timer.timeout.connect(self._tick)
         ctx.live.event.connect(self._on_live)
 
-    def load(self):
-        return _load_flows(self.ctx.services, self.ctx.actor)
+    def query(self):
+        return partial(_load_flows, self.ctx.services, self.ctx.actor)
 
-    def _loaded(self, rows) -> None:
-        super()._loaded(rows)
+    def show_rows(self, rows) -> None:
+        super().show_rows(rows)
         if not self.selected() and rows:
             select_row(self.table, 0)
         self.load_runs()
@@ -138,14 +144,15 @@ class FlowsPage(TablePage):
         rows = self.selected()
         if not rows:
             return
-        # Bound methods, not lambdas: Qt drops the delivery if the page is gone by then.
         run_in_background(
-            self._fetch_runs, rows[0].flow, on_result=self._runs_loaded, on_error=self._failed
+            self,
+            _fetch_runs,
+            self.ctx.services,
+            self.ctx.actor,
+            rows[0].flow,
+            on_result=self._runs_loaded,
+            on_error=self._failed,
         )
-
-    def _fetch_runs(self, flow: FlowRecord) -> tuple[FlowRecord, list[FlowRunRecord]]:
-        """Worker thread: the flow's runs, newest first."""
-        return flow, self.ctx.services.flows.runs(self.ctx.actor, flow.name)
 
     def _runs_loaded(self, result: tuple[FlowRecord, list[FlowRunRecord]]) -> None:
         flow, runs = result

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QLabel
 from app.services.entities.records import JobRecord
 from app.services.runs.events import LiveEvent
 from app.ui.launch_dialog import LaunchDialog
-from app.ui.table_page import TablePage
+from app.ui.table_page import Listing, TablePage
 
 STATUSES = ["", "QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED"]
 
@@ -60,30 +60,31 @@ class JobsPage(TablePage):
             self.toolbar.addWidget(text)
             self.toolbar.addWidget(combo)
             combo.currentIndexChanged.connect(self.refresh)
-        self._filters_loaded = False
         ctx.live.event.connect(self._on_live)
 
-    def load(self):
+    def query(self):
         status = self.status_filter.currentText() if self.status_filter.currentIndex() else None
         project = (
             self.project_filter.currentText() if self.project_filter.currentIndex() > 0 else None
         )
         tag = self.tag_filter.currentText() if self.tag_filter.currentIndex() > 0 else None
         services, actor = self.ctx.services, self.ctx.actor
-        jobs = services.jobs.list(actor, status=status, tag=tag, project=project)
-        accuracy = services.run_data.latest_accuracy(actor)
-        self._choices = (
-            sorted(p.name for p in services.projects.list(actor)),
-            sorted({t for j in services.jobs.list(actor) for t in j.tags}),
-        )
-        return [JobRow(j, accuracy.get(j.id)) for j in jobs]
 
-    def _loaded(self, rows) -> None:
-        super()._loaded(rows)
-        projects, tags = self._choices
+        def load() -> Listing:
+            jobs = services.jobs.list(actor, status=status, tag=tag, project=project)
+            accuracy = services.run_data.latest_accuracy(actor)
+            choices = {
+                "project": sorted(p.name for p in services.projects.list(actor)),
+                "tag": sorted({t for j in services.jobs.list(actor) for t in j.tags}),
+            }
+            return Listing([JobRow(j, accuracy.get(j.id)) for j in jobs], choices)
+
+        return load
+
+    def show_choices(self, choices: dict[str, list[str]]) -> None:
         for combo, values, everything in (
-            (self.project_filter, projects, "All projects"),
-            (self.tag_filter, tags, "All tags"),
+            (self.project_filter, choices["project"], "All projects"),
+            (self.tag_filter, choices["tag"], "All tags"),
         ):
             current = combo.currentText()
             wanted = [everything, *values]

@@ -60,7 +60,7 @@ class LaunchDialog(QDialog):
         self.resize(520, 480)
         self.buttons.setEnabled(False)
         run_in_background(
-            _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
+            self, _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
         )
 
     def _fill(self, choices) -> None:
@@ -123,7 +123,7 @@ class LaunchDialog(QDialog):
             return job.id
 
         self.buttons.setEnabled(False)
-        run_in_background(create_and_start, on_result=self._done, on_error=self._failed)
+        run_in_background(self, create_and_start, on_result=self._done, on_error=self._failed)
 
     def _done(self, job_id: int) -> None:
         self.launched.emit(job_id)

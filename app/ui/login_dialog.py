@@ -58,13 +58,15 @@ class LoginDialog(QDialog):
         self.buttons.setEnabled(False)
         self.error.setText("Checking…")
         run_in_background(
-            self._authenticate, name, password, on_result=self._done, on_error=self._failed
+            self,
+            _authenticate,
+            self._services,
+            self._first_run,
+            name,
+            password,
+            on_result=self._done,
+            on_error=self._failed,
         )
-
-    def _authenticate(self, name: str, password: str) -> Actor:
-        if self._first_run:
-            self._services.users.create_first_admin(name, password)
-        return self._services.users.login(name, password)
 
     def _done(self, actor: Actor) -> None:
         self.actor = actor
@@ -73,3 +75,9 @@ class LoginDialog(QDialog):
     def _failed(self, exc: Exception) -> None:
         self.buttons.setEnabled(True)
         self.error.setText(str(exc))
+
+
+def _authenticate(services: Services, first_run: bool, name: str, password: str) -> Actor:
+    if first_run:
+        services.users.create_first_admin(name, password)
+    return services.users.login(name, password)

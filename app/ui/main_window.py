@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().showMessage("Starting the demo: edge processes, then a FedAvg run…")
         run_in_background(
+            self,
             self.ctx.center.start_demo_run,
             self.ctx.actor,
             on_result=self._demo_started,

@@ -27,14 +27,19 @@ class UsersPage(TablePage):
         self.add_action("Rename group…", self.rename_group, "F2", needs="admin")
         self.add_action("Remove", self.remove, "Del", needs="admin")
 
-    def load(self):
-        if not self.ctx.can("admin"):
-            raise PermissionError(
-                "Users & groups are for admins; you can see your own account only."
-            )
-        users = self.ctx.services.users.list(self.ctx.actor)
-        groups = self.ctx.services.groups.list(self.ctx.actor)
-        return [("user", u) for u in users] + [("group", g) for g in groups]
+    def query(self):
+        services, actor, admin = self.ctx.services, self.ctx.actor, self.ctx.can("admin")
+
+        def load():
+            if not admin:
+                raise PermissionError(
+                    "Users & groups are for admins; you can see your own account only."
+                )
+            users = services.users.list(actor)
+            groups = services.groups.list(actor)
+            return [("user", u) for u in users] + [("group", g) for g in groups]
+
+        return load
 
     @staticmethod
     def _key(record):
@@ -139,8 +144,9 @@ class ProjectsPage(TablePage):
         services, actor = self.ctx.services, self.ctx.actor
         self.remove_selected("projects", lambda p: services.projects.remove(actor, p.name))
 
-    def load(self):
-        return self.ctx.services.projects.list(self.ctx.actor)
+    def query(self):
+        services, actor = self.ctx.services, self.ctx.actor
+        return lambda: services.projects.list(actor)
 
     def rename(self) -> None:
         project = self.one_selected("project")
@@ -154,7 +160,7 @@ class ProjectsPage(TablePage):
 
     def create(self) -> None:
         run_in_background(
-            self.ctx.services.groups.list, self.ctx.actor, on_result=self._create_with
+            self, self.ctx.services.groups.list, self.ctx.actor, on_result=self._create_with
         )
 
     def _create_with(self, groups) -> None:

@@ -22,7 +22,7 @@ from app.ui.run_models import ModelsTab
 from app.ui.run_overview import OverviewTab
 from app.ui.run_topology import TopologyTab
 from app.ui.settings_dialog import preferences
-from app.ui.workers import run_in_background
+from app.ui.workers import Worker, run_in_background
 
 TERMINAL = ("FINISHED", "FAILED", "STOPPED")
 
@@ -36,7 +36,7 @@ class RunDetailPage(QWidget):
         self.view: RunView | None = None
         self._drawn = -1
         self._loading_id: int | None = None
-        self._request = 0
+        self._fetching: Worker | None = None
         self._missed: list[LiveEvent] = []  # events that arrive while a run loads
         self.run_choice = QComboBox(minimumWidth=320)
         self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
@@ -79,7 +79,9 @@ class RunDetailPage(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        run_in_background(self.ctx.services.jobs.list, self.ctx.actor, on_result=self._fill_choices)
+        run_in_background(
+            self, self.ctx.services.jobs.list, self.ctx.actor, on_result=self._fill_choices
+        )
 
     def _fill_choices(self, jobs) -> None:
         current = self.view.job.id if self.view else None
@@ -97,26 +99,26 @@ class RunDetailPage(QWidget):
         if self._loading_id != job_id:
             self._missed = []  # what was buffered belongs to another run
         self._loading_id = job_id
-        self._request += 1
-        request = self._request
-        # Bound methods, not lambdas: Qt drops the delivery if the page is gone by then.
-        run_in_background(
-            self._fetch, request, job_id, on_result=self._loaded, on_error=self._load_failed
+        if self._fetching is not None:
+            self._fetching.cancel()  # its answer is for a run no longer wanted
+        self._fetching = run_in_background(
+            self,
+            load_run_view,
+            self.ctx.services,
+            self.ctx.actor,
+            job_id,
+            on_result=self._loaded,
+            on_error=self._load_failed,
         )
 
-    def _fetch(self, request: int, job_id: int) -> tuple[int, RunView]:
-        """Worker thread: the run as stored, tagged with the request it answers."""
-        return request, load_run_view(self.ctx.services, self.ctx.actor, job_id)
-
     def _load_failed(self, exc: Exception) -> None:
+        self._fetching = None
         self._loading_id = None
         self._missed = []
         self.heading.setText(str(exc))
 
-    def _loaded(self, result: tuple[int, RunView]) -> None:
-        request, view = result
-        if request != self._request:
-            return  # a newer load is on its way; keep buffering for it
+    def _loaded(self, view: RunView) -> None:
+        self._fetching = None
         self._loading_id = None
         for event in self._missed:  # what happened between the database read and now
             view.apply(event)

@@ -77,6 +77,7 @@ class ModelsTab(QWidget):
         )
         if path:
             run_in_background(
+                self,
                 self.ctx.services.run_data.export_artifact,
                 self.ctx.actor,
                 artifact.id,

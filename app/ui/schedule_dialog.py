@@ -154,7 +154,7 @@ class ScheduleDialog(QDialog):
         self.resize(560, 700)
         self.buttons.setEnabled(False)
         run_in_background(
-            _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
+            self, _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
         )
 
     def _show_record(self, r: ScheduleRecord) -> None:
@@ -229,7 +229,10 @@ class ScheduleDialog(QDialog):
         call = schedules.create if self.record is None else schedules.update
         self.buttons.setEnabled(False)
         run_in_background(
-            partial(call, ctx.actor, name, **values), on_result=self._done, on_error=self._failed
+            self,
+            partial(call, ctx.actor, name, **values),
+            on_result=self._done,
+            on_error=self._failed,
         )
 
     def _done(self, record) -> None:

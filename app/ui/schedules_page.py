@@ -56,8 +56,9 @@ class SchedulesPage(TablePage):
         self.add_action("Delete", self.delete, "Del", needs="operator")
         ctx.live.event.connect(self._on_live)
 
-    def load(self):
-        return self.ctx.services.schedules.list(self.ctx.actor)
+    def query(self):
+        services, actor = self.ctx.services, self.ctx.actor
+        return lambda: services.schedules.list(actor)
 
     def _on_live(self, event) -> None:
         if event.kind == "automation" and self.isVisible():

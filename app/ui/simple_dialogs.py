@@ -62,7 +62,9 @@ class FormDialog(QDialog):
             label.hide()
         self.general.clear()
         self.buttons.setEnabled(False)
-        run_in_background(self._submit, self.values(), on_result=self._done, on_error=self._failed)
+        run_in_background(
+            self, self._submit, self.values(), on_result=self._done, on_error=self._failed
+        )
 
     def _done(self, result) -> None:
         self.done.emit(result)

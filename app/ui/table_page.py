@@ -1,10 +1,14 @@
 """A page that lists records: search box, sortable table, a toolbar of actions.
 
-Subclasses give `title`, `columns`, `load()` (runs on a worker thread) and add actions.
+Subclasses give `title`, `columns` and `query()`, and add actions. `query()` runs on the
+GUI thread, reads the page's filters and returns the call that loads the rows; only that
+call runs on a worker thread, and it hands back the rows and the filters' choices together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt
@@ -27,6 +31,19 @@ from app.ui.record_model import SORT_ROLE, RecordTableModel
 from app.ui.simple_dialogs import FormDialog, line
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a page's query returns: its rows, and the values each of its filters offers."""
+
+    rows: list[Any]
+    choices: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _listing(load: Callable[[], Listing | list[Any]]) -> Listing:
+    result = load()
+    return result if isinstance(result, Listing) else Listing(list(result))
 
 
 def select_row(view: QAbstractItemView, row: int, keep: bool = False) -> None:
@@ -107,17 +124,28 @@ class TablePage(QWidget):
         return action
 
     # -- loading ----------------------------------------------------------------------------
-    def load(self) -> list[Any]:
+    def query(self) -> Callable[[], Listing | list[Any]]:
+        """GUI thread: the call that loads the rows as the filters stand now. It runs on a
+        worker thread, so it must not touch widgets."""
         raise NotImplementedError
 
     def refresh(self) -> None:
         if self._loading:
             return
         self._loading = True
-        run_in_background(self.load, on_result=self._loaded, on_error=self._failed)
+        run_in_background(
+            self, _listing, self.query(), on_result=self._loaded, on_error=self._failed
+        )
 
-    def _loaded(self, rows: list[Any]) -> None:
+    def _loaded(self, listing: Listing) -> None:
         self._loading = False
+        self.show_rows(listing.rows)
+        self.show_choices(listing.choices)
+
+    def show_choices(self, choices: dict[str, list[str]]) -> None:
+        """The filters' values as the last load found them; pages with filters override."""
+
+    def show_rows(self, rows: list[Any]) -> None:
         selected = {self._key(r) for r in self.selected()}
         first = not self.model.rows
         self.model.set_rows(rows)
@@ -189,7 +217,7 @@ class TablePage(QWidget):
                 done(result)
             self.refresh()
 
-        run_in_background(fn, *args, on_result=finished, on_error=self._failed)
+        run_in_background(self, fn, *args, on_result=finished, on_error=self._failed)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

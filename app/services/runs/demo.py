@@ -27,7 +27,7 @@ from app.services.security.auth import SYSTEM
 from app.services.security.hub_access import HubAccess
 
 SAMPLE_CONFIG = (
-    Path(__file__).resolve().parents[2] / "resources" / "configs" / "digits-mlp-fedavg.toml"
+    Path(__file__).resolve().parents[3] / "resources" / "configs" / "digits-mlp-fedavg.toml"
 )
 DEMO_PROJECT = "demo"
 
