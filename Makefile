@@ -16,6 +16,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.services import Actor, Services
 from app.services.runs.control_center import ControlCenter
-from app.storage.models import Role
+from app.services.security.auth import Role
 from app.ui.bridge import LiveBridge
 
 

@@ -102,9 +102,7 @@ def test_a_list_page_builds_its_query_on_the_gui_thread(admin_ctx, qtbot):
 
         def query(self):
             threads.append(("query", QThread.currentThread() is qapp_thread))
-            return lambda: threads.append(("load", QThread.currentThread() is qapp_thread)) or [
-                "a"
-            ]
+            return lambda: threads.append(("load", QThread.currentThread() is qapp_thread)) or ["a"]
 
     qapp_thread = QApplication.instance().thread()
     page = Probe(admin_ctx)
