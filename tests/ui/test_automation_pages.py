@@ -125,10 +125,19 @@ def test_a_flow_written_in_the_window_runs_and_links_to_its_jobs(qtbot, admin_ct
     qtbot.waitUntil(win.isActiveWindow, timeout=3000)
     qtbot.keyClick(page.table, Qt.Key.Key_F9)
 
+    qtbot.waitUntil(lambda: bool(services.flows.runs(actor, "chain")), timeout=10000)  # F9 did it
+
     def run_status():
         return page.runs.rows[0].status if page.runs.rows else None
 
-    qtbot.waitUntil(lambda: run_status() == "FINISHED", timeout=90000)
+    def stored():
+        run = services.flows.runs(actor, "chain")[0]
+        return run.status, [(s["step"], s["status"], s["job_status"]) for s in run.steps]
+
+    try:
+        qtbot.waitUntil(lambda: run_status() == "FINISHED", timeout=90000)
+    except Exception as exc:  # say whether the run or the page fell behind
+        raise AssertionError(f"page shows {run_status()}; stored: {stored()}") from exc
     qtbot.waitUntil(
         lambda: [s.get("status") for s in page.graph.steps] == ["SUCCEEDED"] * 2, timeout=10000
     )
