@@ -20,6 +20,8 @@ TORCH_MODULES = {
     "app.core.server",
     "app.core.edge",
     "app.core.centralized",
+    "app.core.tasks.runtime",
+    "app.core.tasks.simulated",
 }
 
 
@@ -97,11 +99,11 @@ def test_the_cycle_finder_sees_a_cycle():
 
 
 def test_every_core_module_is_under_the_torch_rule():
-    """A new app.core module must be named in the torch contract or in TORCH_MODULES."""
+    """A new module under app.core must be named in the torch contract or in TORCH_MODULES."""
     (torch_rule,) = [c for c in _contracts() if c.get("forbidden_modules") == ["torch"]]
     sources = set(torch_rule["source_modules"])
     graph = grimp.build_graph("app", cache_dir=None)
-    core = {m for m in graph.find_children("app.core")}
+    core = {m for m in graph.find_descendants("app.core") if not graph.find_children(m)}
     assert core - sources == TORCH_MODULES
     assert not sources & TORCH_MODULES
 

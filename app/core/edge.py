@@ -1,5 +1,11 @@
 """The edge agent: announces itself, heartbeats its load, joins runs, trains, uploads.
 
+A run's task comes with its invitation: built-in tasks from this install, shipped ones
+only if the agent's operator trusts the signing center (`trust_center`). The task reads
+this device's own data (`data`: key → folder); only sample counts leave the device.
+Whatever the agent will not or cannot do is answered with REFUSED and the reason; a task
+that raises mid-run is reported FAILED; the agent itself keeps running.
+
 Threads: the hub's dispatch thread only queues work; training runs on the agent's worker
 thread (so a long epoch never delays messages); the heartbeat has its own thread.
 """
@@ -7,12 +13,25 @@ thread (so a long epoch never delays messages); the heartbeat has its own thread
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import tempfile
 import threading
+from pathlib import Path
 
 from app.core.fl_config import FLConfig
-from app.core.run_protocol import JOIN, JOINED, LEAVE, STOP, RunAddress, log_message
+from app.core.run_protocol import (
+    FAILED,
+    JOIN,
+    JOINED,
+    LEAVE,
+    REFUSED,
+    STOP,
+    RunAddress,
+    log_message,
+)
 from app.core.system_stats import SystemSampler, hardware_facts
+from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
@@ -24,18 +43,51 @@ class _Run:
     def __init__(self, address: RunAddress, config: FLConfig, partition: int, parts: int) -> None:
         self.address, self.config = address, config
         self.partition, self.parts = partition, parts
+        self.task = None
+        self.task_config: dict = {}
         self.model = None
-        self.x = self.y = None
+        self.train_data = self.validation = None
+        self.samples = self.validation_samples = 0
+        self.device = None
+        self.logger: logging.Logger | None = None
         self.subs: list = []
 
 
+class _HubLog(logging.Handler):
+    """A task's log lines, sent to the run's log topic (the control center's log view)."""
+
+    def __init__(self, agent: EdgeAgent, run: _Run) -> None:
+        super().__init__(logging.INFO)
+        self.agent, self.run = agent, run
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.agent.say(self.run, record.levelname, record.getMessage()[:2000])
+        except Exception:  # a log line must never break training
+            self.handleError(record)
+
+
 class EdgeAgent:
-    def __init__(self, hub: Hub, device_id: str, name: str = "", heartbeat_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        device_id: str,
+        name: str = "",
+        heartbeat_s: float = 2.0,
+        *,
+        data: dict[str, Path] | None = None,
+        trust_center: str | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.hub, self.device_id, self.name = hub, device_id, name or device_id
         self.heartbeat_s = heartbeat_s
+        self.data = dict(data or {})
+        self.trust_center = trust_center
+        self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / f"feddeck-tasks-{os.getuid()}"
         self._work: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._runs: dict[int, _Run] = {}
+        self._progress: dict[int, float] = {}
         self._sampler = SystemSampler()
         self._worker_thread = threading.Thread(target=self._worker, name="edge-worker", daemon=True)
 
@@ -67,7 +119,12 @@ class EdgeAgent:
             self._announce("TRAINING" if self._runs else "IDLE")  # seen again after a reconnect
 
     def _announce(self, state: str) -> None:
-        body = {"state": state, "name": self.name, "hardware": hardware_facts()}
+        body = {
+            "state": state,
+            "name": self.name,
+            "hardware": hardware_facts(),
+            "data_keys": sorted(self.data),
+        }
         try:
             self.hub.publish(
                 topics.edge_topic(self.device_id, "status"), Message(MessageType.STATUS, body=body)
@@ -80,6 +137,8 @@ class EdgeAgent:
         while not self._stop.is_set():
             body = self._sampler.sample()
             body["runs"] = sorted(self._runs)
+            if self._progress:
+                body["progress"] = {str(k): round(v, 3) for k, v in self._progress.items()}
             try:
                 self.hub.publish(
                     topics.edge_topic(self.device_id, "system"),
@@ -130,22 +189,27 @@ class EdgeAgent:
     def _handle_control(self, message: Message) -> None:
         body = message.body
         if body.get("action") == JOIN:
-            self._join(body)
+            self._join(message)
         elif body.get("action") in (LEAVE, STOP):
             self._leave(body.get("run_id"))
 
-    def _join(self, body: dict) -> None:
+    def _join(self, message: Message) -> None:
         from app.core.fl_config import parse_config
 
+        body = message.body
         run_id, parts, index = body.get("run_id"), body.get("num_partitions"), body.get("partition")
         if not all(isinstance(v, int) for v in (run_id, parts, index)) or not 0 <= index < parts:
             raise ValueError(f"malformed join request: {body}")
         if run_id in self._runs:  # a restarted server invites again: start afresh
             self._leave(run_id)
-        run = _Run(
-            RunAddress(str(body["project"]), run_id), parse_config(body["config"]), index, parts
-        )
-        self._prepare(run)
+        address = RunAddress(str(body["project"]), run_id)
+        try:
+            run = _Run(address, parse_config(body["config"]), index, parts)
+            self._prepare(run, body.get("task"), message.tensors.get("task_archive"))
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, FedDeckError) else f"{type(exc).__name__}: {exc}"
+            self._refuse(address, reason)
+            return
         run.subs = [
             self.hub.subscribe(run.address.model_down, self._on_run_message),
             self.hub.subscribe(run.address.server_control, self._on_run_message),
@@ -155,62 +219,124 @@ class EdgeAgent:
         self.say(
             run,
             "INFO",
-            f"joined run {run_id}: partition {index + 1} of {parts}, {len(run.y)} samples",
+            f"joined run {run_id} ({run.task.name}): {run.samples} training and "
+            f"{run.validation_samples} validation samples, on {run.device}",
         )
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
             Message(
-                MessageType.STATUS, run_id=run_id, body={"state": JOINED, "samples": len(run.y)}
+                MessageType.STATUS,
+                run_id=run_id,
+                body={
+                    "state": JOINED,
+                    "samples": run.samples,
+                    "validation_samples": run.validation_samples,
+                    "device": str(run.device),
+                },
             ),
         )
 
-    def _prepare(self, run: _Run) -> None:
+    def _refuse(self, address: RunAddress, reason: str, state: str = REFUSED) -> None:
+        level = "ERROR"
+        getattr(log, level.lower())("%s: run %s %s: %s", self.name, address.run_id, state, reason)
+        self.hub.publish(address.topic(self.device_id, "logs"), log_message(address, level, reason))
+        self.hub.publish(
+            address.topic(self.device_id, "status"),
+            Message(
+                MessageType.STATUS, run_id=address.run_id, body={"state": state, "reason": reason}
+            ),
+        )
+
+    def _prepare(self, run: _Run, announced, archive) -> None:
+        """Find, check and import the task, load this device's data, build the model."""
         import torch
 
-        from app.core.datasets import load_dataset
-        from app.core.models import build_model
-        from app.core.partition import partition
+        from app.core.tasks.delivery import TaskRefused, edge_task_folder
+        from app.core.tasks.runtime import load_task, num_samples, pick_device
 
         torch.set_num_threads(1)  # many agents share one machine in demos
-        cfg = run.config
-        data = load_dataset(cfg.dataset, cfg.training.seed)
-        share = partition(data.y_train, run.parts, cfg.partitioning)[run.partition]
-        run.x, run.y = data.x_train[share], data.y_train[share]
-        run.model = build_model(cfg.model, data.input_shape, data.num_classes)
+        if not isinstance(announced, dict):
+            raise TaskRefused("the join request names no task")
+        data = archive.tobytes() if archive is not None else None
+        folder = edge_task_folder(announced, data, self.trust_center, self.cache_dir)
+        task = load_task(folder, str(announced["sha256"]))
+        key = task.manifest.data_key
+        if key and key not in self.data:
+            have = ", ".join(sorted(self.data)) or "none"
+            raise TaskRefused(
+                f"task {task.name} reads data {key!r}, which this edge does not have "
+                f"(it has: {have}); start it with --data {key}=PATH"
+            )
+        run.device = pick_device(run.config.training.device)
+        run.task = task
+        run.task_config = task.config_for(
+            run.config, partition=run.partition, num_partitions=run.parts
+        )
+        run.train_data, run.validation = task.load_data(
+            self.data.get(key) if key else None, run.task_config
+        )
+        run.samples, run.validation_samples = (
+            num_samples(run.train_data),
+            num_samples(run.validation),
+        )
+        run.model = task.build_model(run.task_config)
+        run.logger = logging.getLogger(f"feddeck.task.{self.device_id}.{run.address.run_id}")
+        run.logger.propagate = False
+        run.logger.setLevel(logging.INFO)
+        run.logger.addHandler(_HubLog(self, run))
 
     def _train(self, message: Message) -> None:
-        from app.core.models import set_weights
-        from app.core.training import train_local
-
         run = self._runs.get(message.run_id)
         if run is None or self.device_id not in message.body.get("selected", []):
             return
+        try:
+            self._train_round(run, message)
+        except Exception as exc:
+            from app.core.tasks.runtime import TaskFailed
+
+            if not isinstance(exc, TaskFailed | ValueError):
+                raise
+            self._refuse(run.address, str(exc), state=FAILED)
+            self._leave(run.address.run_id)
+
+    def _train_round(self, run: _Run, message: Message) -> None:
+        from app.core.models import get_weights, set_weights
+        from app.core.tasks.runtime import TaskContext
+
         rnd = int(message.round or 0)
         set_weights(run.model, message.tensors)
         cfg = run.config.training
-        result = train_local(
-            run.model,
-            run.x,
-            run.y,
-            cfg,
+        ctx = TaskContext(
+            device=run.device,
+            round=rnd,
+            training=cfg,
             seed=cfg.seed * 100_003 + rnd * 101 + run.partition,
+            logger=run.logger,
+            progress=lambda f: self._progress.__setitem__(run.address.run_id, float(f)),
             prox_mu=float(message.body.get("prox_mu", 0.0)),
         )
+        evaluation = None
+        if cfg.eval_every and rnd % cfg.eval_every == 0 and run.validation_samples:
+            evaluation = run.task.evaluate(run.model, run.validation, run.task_config, ctx)
+            evaluation["num_samples"] = run.validation_samples
+        trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
+        self._progress.pop(run.address.run_id, None)
+        body = {"num_samples": run.samples, "device": str(run.device)}
+        if evaluation:
+            body["eval"] = evaluation
         self.hub.publish(
             run.address.topic(self.device_id, "model/up"),
             Message(
                 MessageType.MODEL_UP,
                 run_id=run.address.run_id,
                 round=rnd,
-                body={"num_samples": result.num_samples},
-                tensors=result.weights,
+                body=body,
+                tensors=get_weights(run.model),
             ),
         )
-        values = {
-            "train_loss": result.loss,
-            "train_accuracy": result.accuracy,
-            "num_samples": result.num_samples,
-        }
+        values = {**trained, "num_samples": run.samples}
+        if evaluation:
+            values.update({f"val_{k}": v for k, v in evaluation.items() if k != "num_samples"})
         self.hub.publish(
             run.address.topic(self.device_id, "metrics"),
             Message(
@@ -220,12 +346,8 @@ class EdgeAgent:
                 body={"node": self.device_id, "values": values},
             ),
         )
-        self.say(
-            run,
-            "INFO",
-            f"round {rnd}: trained on {result.num_samples} samples, "
-            f"loss {result.loss:.4f}, accuracy {result.accuracy:.3f}",
-        )
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
+        self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
 
     def _leave(self, run_id: int | None) -> None:
         run = self._runs.pop(run_id, None) if run_id is not None else None
@@ -233,5 +355,8 @@ class EdgeAgent:
             return
         for sub in run.subs:
             self.hub.unsubscribe(sub)
+        if run.logger is not None:
+            run.logger.handlers.clear()
+        self._progress.pop(run_id, None)
         self.say(run, "INFO", f"left run {run_id}")
         self._announce("TRAINING" if self._runs else "IDLE")

@@ -6,6 +6,7 @@ for both. Unknown keys are refused so that a typo never silently falls back to a
 
 from __future__ import annotations
 
+import math
 import tomllib
 from typing import Annotated, Any, Literal
 
@@ -57,11 +58,55 @@ class TrainingSpec(_Strict):
     local_epochs: int = Field(default=1, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1, le=65_536)
     lr: float = Field(default=0.05, gt=0.0, le=10.0)
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="SGD only")
+    nesterov: bool = Field(default=False, description="SGD with momentum only")
+    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0)
+    lr_schedule: Literal["constant", "step", "cosine"] = "constant"
+    lr_step_rounds: int = Field(default=10, ge=1, description="step: decay every N rounds")
+    lr_gamma: float = Field(default=0.5, gt=0.0, le=1.0, description="step: the decay factor")
+    lr_min: float = Field(default=0.0, ge=0.0, description="cosine: the last round's lr")
+    grad_clip: float | None = Field(default=None, gt=0.0, description="max gradient L2 norm")
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+        description="auto: the edge's GPU when it has one",
+    )
+    eval_every: int = Field(
+        default=1, ge=0, description="federated evaluation every N rounds (0: never)"
+    )
     fraction_fit: float = Field(default=1.0, gt=0.0, le=1.0)
     min_clients: int = Field(default=1, ge=1)
     round_timeout_s: float = Field(default=120.0, gt=0.0)
     seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingSpec:
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs optimizer 'sgd' with momentum > 0")
+        if self.lr_schedule == "cosine" and self.lr_min >= self.lr:
+            raise ValueError("lr_min must be below lr for a cosine schedule")
+        return self
+
+    def lr_at(self, rnd: int) -> float:
+        """The learning rate of round `rnd` (1-based) under the schedule."""
+        if self.lr_schedule == "step":
+            return self.lr * self.lr_gamma ** ((rnd - 1) // self.lr_step_rounds)
+        if self.lr_schedule == "cosine":
+            progress = (rnd - 1) / max(self.rounds - 1, 1)
+            return self.lr_min + (self.lr - self.lr_min) * (1 + math.cos(math.pi * progress)) / 2
+        return self.lr
+
+
+class TaskRef(_Strict):
+    """The task the config federates: a stored task by name (and version, else the latest
+    when a job is created), or, without a name, the built-in task of `dataset.name`."""
+
+    name: Name | None = None
+    version: int | None = Field(default=None, ge=1)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="hyperparameters over the task's defaults"
+    )
 
 
 class FLConfig(_Strict):
@@ -72,6 +117,11 @@ class FLConfig(_Strict):
     partitioning: PartitionSpec = PartitionSpec()
     algorithm: AlgorithmSpec = AlgorithmSpec()
     training: TrainingSpec = TrainingSpec()
+    task: TaskRef = TaskRef()
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name or self.dataset.name
 
     @model_validator(mode="after")
     def _consistent(self) -> FLConfig:
@@ -105,4 +155,4 @@ def config_from_toml(text: str, source: str = "config") -> FLConfig:
 
 
 def config_to_toml(config: FLConfig) -> str:
-    return tomli_w.dumps(config.model_dump(mode="json"))
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))

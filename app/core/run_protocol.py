@@ -12,6 +12,7 @@ JOIN, LEAVE, STOP = "join", "leave", "stop"
 # Run states the server announces (the control center maps them onto Job status)
 RUNNING, FINISHED, FAILED, STOPPED = "RUNNING", "FINISHED", "FAILED", "STOPPED"
 JOINED = "JOINED"
+REFUSED = "REFUSED"  # an edge will not take part; the body says why
 
 
 @dataclass(frozen=True)

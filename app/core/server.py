@@ -10,6 +10,7 @@ fewer than `min_clients` remain.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -18,7 +19,6 @@ import numpy as np
 
 from app.core.algorithms import ClientUpdate, build_strategy, is_finite, sample_clients
 from app.core.artifacts import save_weights
-from app.core.datasets import load_dataset
 from app.core.run_dir import RunDir
 from app.core.run_protocol import (
     FAILED,
@@ -26,6 +26,7 @@ from app.core.run_protocol import (
     JOIN,
     JOINED,
     LEAVE,
+    REFUSED,
     RUNNING,
     STOP,
     STOPPED,
@@ -33,6 +34,7 @@ from app.core.run_protocol import (
     log_message,
 )
 from app.core.run_spec import RunOutcome, RunSpec, StoredModel
+from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
@@ -53,6 +55,8 @@ class FLServer:
         self._stop = threading.Event()
         self._offline: set[str] = set()
         self._joined: set[str] = set()
+        self._refused: dict[str, str] = {}  # edge → why it will not (or no longer) train
+        self._device: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
@@ -60,9 +64,19 @@ class FLServer:
         self._inbox.put((topic, message))
 
     def _on_run_status(self, topic: str, message: Message) -> None:
-        if message.body.get("state") == JOINED and message.sender in self.spec.edges:
+        state, node = message.body.get("state"), message.sender
+        if node not in self.spec.edges:
+            return
+        if state == JOINED:
             with self._lock:
-                self._joined.add(message.sender)
+                self._joined.add(node)
+                self._device[node] = str(message.body.get("device", ""))
+        elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
+            reason = str(message.body.get("reason", ""))[:500] or "no reason given"
+            with self._lock:
+                self._refused[node] = reason
+                self._offline.add(node)
+            self._inbox.put(("offline", message))
 
     def _on_edge_status(self, topic: str, message: Message) -> None:
         node = topic.split("/")[2]
@@ -102,17 +116,31 @@ class FLServer:
             return [e for e in self.spec.edges if e in self._joined and e not in self._offline]
 
     # -- the run --------------------------------------------------------------------------
+    def _load_task(self):
+        """The run's task, imported here; its model, and its test set if it gives one."""
+        from app.core.tasks.delivery import TaskRefused, server_task_folder
+        from app.core.tasks.runtime import TaskFailed, load_task
+
+        run_dir = RunDir(self.spec.artifacts_dir, self.spec.run_id)
+        try:
+            task = load_task(
+                server_task_folder(self.spec.task, run_dir.path), self.spec.task.sha256
+            )
+            config = task.config_for(self.config, partition=0, num_partitions=len(self.spec.edges))
+            model = task.build_model(config)
+            test_data = task.load_test_data(config)
+        except (TaskRefused, TaskFailed, FedDeckError) as exc:
+            raise RuntimeError(str(exc)) from exc
+        return task, config, model, test_data
+
     def serve(self) -> RunOutcome:
         import torch
 
-        from app.core.models import build_model, get_weights
-        from app.core.training import evaluate_weights
+        from app.core.models import get_weights, set_weights
+        from app.core.tasks.runtime import TaskContext, TaskFailed
 
         torch.manual_seed(self.config.training.seed)
         cfg = self.config
-        data = load_dataset(cfg.dataset, cfg.training.seed)
-        model = build_model(cfg.model, data.input_shape, data.num_classes)
-        weights = get_weights(model)
         strategy = build_strategy(cfg.algorithm)
         rng = np.random.default_rng(cfg.training.seed)
         first_round = 1
@@ -124,6 +152,8 @@ class FLServer:
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         try:
+            task, config, model, test_data = self._load_task()
+            weights = get_weights(model)
             if self.spec.resume:
                 done = self.spec.resume.after_round
                 weights = self._initial_weights(weights, self.spec.resume.model)
@@ -139,21 +169,26 @@ class FLServer:
             self._invite_edges()
             self._status(RUNNING, first_round - 1)
             for rnd in range(first_round, cfg.training.rounds + 1):
-                weights = self._round(rnd, weights, strategy, rng)
-                loss, acc = evaluate_weights(model, weights, data.x_test, data.y_test)
+                weights, evals = self._round(rnd, weights, strategy, rng)
                 self._store(rnd, "aggregate", weights)
-                self._metrics(rnd, {"test_loss": loss, "test_accuracy": acc})
+                values = _federated(evals)
+                if test_data is not None:
+                    set_weights(model, weights)
+                    ctx = TaskContext(
+                        torch.device("cpu"), rnd, cfg.training, cfg.training.seed, log
+                    )
+                    tested = task.evaluate(model, test_data, config, ctx)
+                    values.update({f"test_{k}": v for k, v in tested.items()})
+                self._metrics(rnd, values)
+                acc = values.get("test_accuracy", values.get("fed_val_accuracy"))
                 outcome.rounds_done, outcome.test_accuracy = rnd, acc
-                outcome.history.append({"round": rnd, "test_accuracy": acc, "test_loss": loss})
+                outcome.history.append({"round": rnd, **values})
                 self._status(RUNNING, rnd, test_accuracy=acc)
-                self.say(
-                    "INFO",
-                    f"round {rnd}/{cfg.training.rounds}: test accuracy {acc:.4f}, loss {loss:.4f}",
-                )
+                self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {_summary(values)}")
             outcome.state = FINISHED
         except _Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
-        except RuntimeError as exc:
+        except (RuntimeError, TaskFailed) as exc:
             outcome.state, outcome.reason = FAILED, str(exc)
         if outcome.state != FINISHED:
             self.say("ERROR" if outcome.state == FAILED else "WARNING", outcome.reason)
@@ -193,7 +228,8 @@ class FLServer:
         return {k: np.array(loaded[k]) for k in fresh}
 
     def _invite_edges(self) -> None:
-        cfg = self.config
+        cfg, task = self.config, self.spec.task
+        payload = {} if task.builtin else {"task_archive": np.frombuffer(task.archive, np.uint8)}
         for index, edge in enumerate(self.spec.edges):
             body = {
                 "action": JOIN,
@@ -202,21 +238,36 @@ class FLServer:
                 "partition": index,
                 "num_partitions": len(self.spec.edges),
                 "config": cfg.model_dump(mode="json"),
+                "task": task.announcement(),
             }
             self.hub.publish(
                 topics.edge_topic(edge, "control"),
-                Message(MessageType.CONTROL, run_id=self.spec.run_id, body=body),
+                Message(MessageType.CONTROL, run_id=self.spec.run_id, body=body, tensors=payload),
             )
         deadline = time.monotonic() + self.spec.join_timeout_s
-        while time.monotonic() < deadline and len(self._alive()) < len(self.spec.edges):
+        while time.monotonic() < deadline and len(self._alive()) + len(self._refused_now()) < len(
+            self.spec.edges
+        ):
             if self._stop.wait(0.05):
                 raise _Stopped
-        joined = self._alive()
-        self.say("INFO", f"{len(joined)} of {len(self.spec.edges)} edges joined")
+        joined, refused = self._alive(), self._refused_now()
+        for edge, reason in sorted(refused.items()):
+            self.say("ERROR", f"edge {edge} refused the run: {reason}")
+        devices = sorted({self._device.get(e) or "?" for e in joined})
+        self.say(
+            "INFO",
+            f"{len(joined)} of {len(self.spec.edges)} edges joined, on {', '.join(devices) or '-'}",
+        )
         if len(joined) < cfg.training.min_clients:
+            why = "; ".join(f"{e}: {r}" for e, r in sorted(refused.items()))
             raise RuntimeError(
                 f"only {len(joined)} edges joined; min_clients is {cfg.training.min_clients}"
+                + (f" (refused: {why})" if why else "")
             )
+
+    def _refused_now(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._refused)
 
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
@@ -236,7 +287,7 @@ class FLServer:
                 tensors=weights,
             ),
         )
-        updates = self._collect(rnd, set(selected), weights)
+        updates, evals = self._collect(rnd, set(selected), weights)
         if len(updates) < cfg.min_clients:
             missing = sorted(set(selected) - {u.node for u in updates})
             raise RuntimeError(
@@ -245,11 +296,13 @@ class FLServer:
             )
         for update in updates:
             self._store(rnd, update.node, update.weights)
-        return strategy.step(weights, updates)
+        return strategy.step(weights, updates), evals
 
-    def _collect(self, rnd: int, waiting: set[str], reference) -> list[ClientUpdate]:
+    def _collect(self, rnd: int, waiting: set[str], reference):
+        """The round's updates, and each updater's evaluation of the global model."""
         deadline = time.monotonic() + self.config.training.round_timeout_s
         updates: dict[str, ClientUpdate] = {}
+        evals: dict[str, dict[str, float]] = {}
         while waiting - set(updates) - self._offline_set():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -275,7 +328,10 @@ class FLServer:
             updates[message.sender] = ClientUpdate(
                 message.sender, message.tensors, int(message.body["num_samples"])
             )
-        return [updates[k] for k in sorted(updates)]
+            evaluated = _evaluation(message.body.get("eval"))
+            if evaluated:
+                evals[message.sender] = evaluated
+        return [updates[k] for k in sorted(updates)], evals
 
     def _offline_set(self) -> set[str]:
         with self._lock:
@@ -329,3 +385,34 @@ class FLServer:
                 body={"node": "aggregate", "values": values},
             ),
         )
+
+
+def _evaluation(body: object) -> dict[str, float] | None:
+    """An edge's evaluation of the global model: finite numbers and a positive count."""
+    if not isinstance(body, dict):
+        return None
+    values = {
+        k: float(v)
+        for k, v in body.items()
+        if isinstance(k, str) and isinstance(v, int | float) and math.isfinite(v)
+    }
+    return values if values.get("num_samples", 0) > 0 else None
+
+
+def _federated(evals: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The edges' evaluations averaged by their sample counts: fed_val_<metric>."""
+    total = sum(e["num_samples"] for e in evals.values())
+    if not total:
+        return {}
+    names = set.intersection(*(set(e) for e in evals.values())) - {"num_samples"}
+    out = {
+        f"fed_val_{n}": sum(e[n] * e["num_samples"] for e in evals.values()) / total
+        for n in sorted(names)
+    }
+    out["fed_val_samples"] = float(total)
+    return out
+
+
+def _summary(values: dict[str, float]) -> str:
+    shown = [k for k in ("test_accuracy", "test_loss", "fed_val_accuracy") if k in values]
+    return ", ".join(f"{k.replace('_', ' ')} {values[k]:.4f}" for k in shown) or "no evaluation"

@@ -20,10 +20,49 @@ class TrainResult:
     accuracy: float
 
 
-def _optimizer(model: nn.Module, spec: TrainingSpec) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, spec: TrainingSpec, lr: float) -> torch.optim.Optimizer:
+    params, decay = model.parameters(), spec.weight_decay
     if spec.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=spec.lr)
-    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=0.9)
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=decay
+    )
+
+
+class _Step:
+    """One optimisation step with the config's extras: FedProx's term and gradient clipping."""
+
+    def __init__(self, model: nn.Module, spec: TrainingSpec, lr: float, prox) -> None:
+        self.model, self.spec, self.prox = model, spec, prox
+        self.opt = _optimizer(model, spec, lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[float, int]:
+        logits = self.model(xb)
+        loss = self.loss_fn(logits, yb)
+        if self.prox is not None:
+            loss = loss + self.prox(self.model)
+        self.opt.zero_grad()
+        loss.backward()
+        if self.spec.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.grad_clip)
+        self.opt.step()
+        return loss.item() * len(yb), int((logits.argmax(1) == yb).sum())
+
+
+def _fedprox(model: nn.Module, mu: float):
+    if mu <= 0:
+        return None
+    anchor = [p.detach().clone() for p in model.parameters()]
+
+    def term(m: nn.Module) -> torch.Tensor:
+        return (
+            mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(m.parameters(), anchor, strict=True))
+        )
+
+    return term
 
 
 def train_local(
@@ -34,45 +73,89 @@ def train_local(
     seed: int,
     prox_mu: float = 0.0,
     epochs: int | None = None,
+    device: torch.device | str = "cpu",
+    lr: float | None = None,
 ) -> TrainResult:
-    """Train in place; with prox_mu > 0 adds FedProx's (mu/2)·||w - w_start||²."""
+    """Train in place on arrays; with prox_mu > 0 adds FedProx's (mu/2)·||w - w_start||²."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    anchor = [p.detach().clone() for p in model.parameters()] if prox_mu > 0 else None
-    opt = _optimizer(model, spec)
-    loss_fn = nn.CrossEntropyLoss()
+    model.to(device)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    step = _Step(model, spec, spec.lr if lr is None else lr, _fedprox(model, prox_mu))
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for _ in range(epochs or spec.local_epochs):
-        order = torch.from_numpy(rng.permutation(len(x)))
+        order = torch.from_numpy(rng.permutation(len(x))).to(device)
         for start in range(0, len(x), spec.batch_size):
             batch = order[start : start + spec.batch_size]
-            logits = model(xt[batch])
-            loss = loss_fn(logits, yt[batch])
-            if anchor is not None:
-                prox = sum(
-                    ((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True)
-                )
-                loss = loss + prox_mu / 2 * prox
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total_loss += loss.item() * len(batch)
-            correct += int((logits.argmax(1) == yt[batch]).sum())
+            loss, right = step(xt[batch], yt[batch])
+            total_loss += loss
+            correct += right
             seen += len(batch)
     return TrainResult(
         get_weights(model), len(x), total_loss / max(seen, 1), correct / max(seen, 1)
     )
 
 
+def train_on_loader(
+    model: nn.Module,
+    loader,
+    spec: TrainingSpec,
+    seed: int,
+    samples: int,
+    device,
+    lr: float,
+    prox_mu: float = 0.0,
+    progress=None,
+) -> TrainResult:
+    """The same loop over a DataLoader of (input, label) batches (a torch Dataset)."""
+    torch.manual_seed(seed)
+    model.to(device)
+    step = _Step(model, spec, lr, _fedprox(model, prox_mu))
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    batches = max(len(loader), 1) * spec.local_epochs
+    for epoch in range(spec.local_epochs):
+        for i, (xb, yb) in enumerate(loader):
+            loss, right = step(xb.to(device).float(), yb.to(device).long())
+            total_loss += loss
+            correct += right
+            seen += len(yb)
+            if progress is not None:
+                progress((epoch * len(loader) + i + 1) / batches)
+    return TrainResult(
+        get_weights(model), samples, total_loss / max(seen, 1), correct / max(seen, 1)
+    )
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device | str = "cpu"
+) -> tuple[float, float]:
     """(loss, accuracy) on a held-out set."""
+    if len(y) == 0:
+        return float("nan"), float("nan")
+    model.to(device)
     model.eval()
-    logits = model(torch.from_numpy(x))
-    loss = nn.functional.cross_entropy(logits, torch.from_numpy(y))
-    return float(loss), float((logits.argmax(1).numpy() == y).mean())
+    logits = model(torch.from_numpy(x).to(device))
+    loss = nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
+    return float(loss), float((logits.argmax(1).cpu().numpy() == y).mean())
+
+
+@torch.no_grad()
+def evaluate_loader(model: nn.Module, loader, device) -> tuple[float, float]:
+    model.to(device)
+    model.eval()
+    total, correct, seen = 0.0, 0, 0
+    for xb, yb in loader:
+        xb, yb = xb.to(device).float(), yb.to(device).long()
+        logits = model(xb)
+        total += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+        seen += len(yb)
+    if not seen:
+        return float("nan"), float("nan")
+    return total / seen, correct / seen
 
 
 def evaluate_weights(model: nn.Module, weights: dict[str, np.ndarray], x, y) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.config import Settings
 from app.services.automation.flows import FlowService
@@ -13,6 +14,7 @@ from app.services.entities.groups import GroupService
 from app.services.entities.jobs import JobService
 from app.services.entities.projects import ProjectService
 from app.services.entities.run_data import RunDataService
+from app.services.entities.tasks import TaskService
 from app.services.entities.users import UserService
 from app.services.security.auth import SYSTEM, Actor
 from app.storage import Database, open_database
@@ -32,9 +34,10 @@ class Services:
     run_data: RunDataService
     schedules: ScheduleService
     flows: FlowService
+    tasks: TaskService
 
     @classmethod
-    def for_database(cls, db: Database) -> Services:
+    def for_database(cls, db: Database, data_dir: Path | None = None) -> Services:
         return cls(
             db=db,
             users=UserService(db),
@@ -46,12 +49,13 @@ class Services:
             run_data=RunDataService(db),
             schedules=ScheduleService(db),
             flows=FlowService(db),
+            tasks=TaskService(db, data_dir),
         )
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Open (and migrate) the settings' database."""
-        return cls.for_database(open_database(settings.db_url))
+        return cls.for_database(open_database(settings.db_url), settings.data_dir)
 
     def close(self) -> None:
         self.db.close()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -136,6 +137,33 @@ class Edge(Base):
     status: Mapped[str] = mapped_column(String(16), default=EdgeStatus.OFFLINE.value)
     last_seen: Mapped[datetime | None]
     hardware: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The --data keys the agent was started with (their names only; the data stays there).
+    data_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    """One version of a task: its normalised archive, named by its SHA-256 and signed by
+    this control center. Adding changed code adds a row with version + 1."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_tasks_name_version"),
+        UniqueConstraint("name", "sha256", name="uq_tasks_name_sha256"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(32))  # task.toml's own version string
+    description: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519, hex
+    requirements: Mapped[list[str]] = mapped_column(JSON, default=list)
+    data_key: Mapped[str] = mapped_column(String(64), default="")
+    manifest: Mapped[dict[str, Any]]
+    size: Mapped[int] = mapped_column(Integer)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -172,6 +200,10 @@ class Job(Base):
     # Where the run's starting weights come from, when not from the model's own init:
     # {"job_id", "round", "path", "sha256"} of another run's aggregated model.
     init_model: Mapped[dict[str, Any] | None]
+    # The task version the run uses, fixed at creation (built-in tasks: version 0).
+    task_name: Mapped[str | None] = mapped_column(String(64))
+    task_version: Mapped[int | None] = mapped_column(Integer)
+    task_sha256: Mapped[str | None] = mapped_column(String(64))
     project: Mapped[Project] = relationship()
     config: Mapped[Config | None] = relationship()
     edges: Mapped[list[JobEdge]] = relationship(cascade="all, delete-orphan")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
+
 from app.backends.base import AckWaiter, BaseHub
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.backends.grpc.server import channel_options

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.errors import FedDeckError
 from app.wire import topics

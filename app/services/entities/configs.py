@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse_config
 from app.errors import InvalidInput, NotFound
 from app.services.entities.records import ConfigRecord
+from app.services.entities.tasks import resolve_task
 from app.services.security.auth import Actor, require
 from app.storage import Database
 from app.storage.models import Config, Role
@@ -43,6 +44,10 @@ class ConfigService:
         require(actor, Role.OPERATOR, "save configs")
         body = config.model_dump(mode="json")
         with self._db.session() as s:
+            try:
+                resolve_task(s, config.task_name, config.task.version)
+            except (NotFound, InvalidInput) as exc:
+                raise InvalidInput(f"config {config.name!r}: {exc}") from None
             latest = s.scalar(select(func.max(Config.version)).where(Config.name == config.name))
             row = Config(
                 name=config.name, version=(latest or 0) + 1, body=body, created_by=actor.id

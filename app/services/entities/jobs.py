@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from app.core.fl_config import parse_config
 from app.errors import InvalidInput, NotFound
 from app.services.entities.configs import get_config
 from app.services.entities.edges import get_edge
 from app.services.entities.job_status import TERMINAL, TRANSITIONS, parse_status
 from app.services.entities.projects import get_project
 from app.services.entities.records import JobRecord
+from app.services.entities.tasks import resolve_task
 from app.services.security.auth import Actor, require, user_name
 from app.storage import Database
 from app.storage.models import Job, JobEdge, JobStatus, JobStatusEvent, Role, User, utcnow
@@ -39,6 +41,9 @@ def _record(job: Job, creator: str | None) -> JobRecord:
         started_at=job.started_at,
         finished_at=job.finished_at,
         init_model=job.init_model,
+        task_name=job.task_name,
+        task_version=job.task_version,
+        task_sha256=job.task_sha256,
         history=[
             {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
         ],
@@ -102,7 +107,13 @@ class JobService:
                     f"config {cfg.name!r} v{cfg.version} needs at least {min_clients} edges "
                     f"(training.min_clients); {len(edge_names)} given"
                 )
+            task = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}").task
+            task_name = task.name or cfg.body.get("dataset", {}).get("name", "digits")
+            task_version, task_sha256 = resolve_task(s, task_name, task.version)
             job = Job(
+                task_name=task_name,
+                task_version=task_version,
+                task_sha256=task_sha256,
                 name=name,
                 tags=sorted({t.strip() for t in tags if t.strip()}),
                 project=proj,

@@ -87,3 +87,21 @@ class JobRecord(Record):
     finished_at: datetime | None
     init_model: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    task_name: str | None = None
+    task_version: int | None = None
+    task_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskRecord(Record):
+    name: str
+    version: int  # 0: built into FedDeck
+    label: str  # task.toml's version
+    description: str
+    sha256: str
+    requirements: list[str]
+    data_key: str
+    size: int
+    builtin: bool
+    created_by: str | None = None
+    created_at: datetime | None = None

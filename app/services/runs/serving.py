@@ -12,6 +12,7 @@ from app.config import Settings
 from app.core.fl_config import parse_config
 from app.core.run_dir import RunDir
 from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
+from app.core.tasks.builtin import builtin_sha256
 from app.errors import InvalidInput
 from app.services.registry import SYSTEM, Services
 
@@ -31,12 +32,19 @@ def build_run_spec(
         except ValueError as exc:
             raise InvalidInput(f"job {job_id}: initial model: {exc}") from None
     last = services.run_data.last_aggregate(job_id) if resume else None
+    config = parse_config(job.config_snapshot, f"job {job_id} config")
+    if job.task_name is None:  # a job from before tasks: the built-in task of its dataset
+        name = config.task_name
+        task = services.tasks.shipped(SYSTEM, name, 0, builtin_sha256(name))
+    else:
+        task = services.tasks.shipped(SYSTEM, job.task_name, job.task_version, job.task_sha256)
     return RunSpec(
         job.id,
         job.project,
-        parse_config(job.config_snapshot, f"job {job_id} config"),
+        config,
         devices,
         settings.artifacts_dir,
+        task,
         init_model=init_model,
         resume=(
             Resume(last.round, StoredModel(Path(last.path), last.sha256, job_id, last.round))

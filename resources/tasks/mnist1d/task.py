@@ -1,0 +1,17 @@
+"""Built-in task: the mnist1d data set, shared out among the run's edges (a simulation)."""
+
+from app.core.tasks import simulated
+
+DATASET = "mnist1d"
+
+
+def build_model(config):
+    return simulated.build_model(DATASET, config)
+
+
+def load_data(data_dir, config):
+    return simulated.load_data(DATASET, config)
+
+
+def load_test_data(config):
+    return simulated.load_test_data(DATASET, config)
