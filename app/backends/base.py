@@ -68,6 +68,7 @@ class BaseHub(ABC):
                 )
             for chunk in split(frame, self.limits.chunk_size):
                 self._send_chunk(topic, chunk)
+                self.stats.bytes_out += len(chunk)
         self.stats.published += 1
         return stamped
 
@@ -156,6 +157,7 @@ class BaseHub(ABC):
                 for listener in list(self._state_listeners):
                     self._call(listener, data)
                 continue
+            self.stats.bytes_in += len(data)
             try:
                 frame = self._reassembler.feed(data)
                 if frame is None:

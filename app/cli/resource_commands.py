@@ -16,6 +16,11 @@ def edge_add(ctx: CliContext, args: argparse.Namespace):
         print(
             f"edge {new.edge.name!r} registered (device id {new.edge.device_id}).", file=sys.stderr
         )
+        print(
+            "To run tasks this center ships, start the agent with "
+            f"--trust-center {ctx.services.tasks.center_fingerprint()}",
+            file=sys.stderr,
+        )
         print("Its token is shown only now; give it to the edge agent:", file=sys.stderr)
         return new.token
     return new
@@ -44,6 +49,47 @@ def edge_tags(ctx: CliContext, args: argparse.Namespace):
 def edge_remove(ctx: CliContext, args: argparse.Namespace):
     ctx.services.edges.remove(ctx.actor(), args.name)
     return {"removed": args.name}
+
+
+def task_add(ctx: CliContext, args: argparse.Namespace):
+    record, new = ctx.services.tasks.add(ctx.actor(), Path(args.dir))
+    if not ctx.as_json:
+        what = "added as version" if new else "unchanged: already stored as version"
+        print(
+            f"task {record.name} {what} {record.version} ({record.sha256[:16]}…)", file=sys.stderr
+        )
+    return record
+
+
+def task_list(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.tasks.list(ctx.actor(), all_versions=args.all)
+
+
+def task_show(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.tasks.get(ctx.actor(), args.name, args.version)
+
+
+def task_export(ctx: CliContext, args: argparse.Namespace):
+    """The stored archive, byte for byte (its SHA-256 is the task's)."""
+    record = ctx.services.tasks.get(ctx.actor(), args.name, args.version)
+    data = ctx.services.tasks.archive(ctx.actor(), args.name, args.version)
+    out = Path(args.output or f"{record.name}-{record.version}.tar")
+    if out.exists() and not args.force:
+        raise InvalidInput(f"{out} exists; pass --force to overwrite it")
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    return {
+        "exported": record.name,
+        "version": record.version,
+        "file": str(out),
+        "sha256": record.sha256,
+    }
+
+
+def center_fingerprint(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.tasks.center_fingerprint()
 
 
 def config_create(ctx: CliContext, args: argparse.Namespace):
@@ -110,6 +156,33 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = edge.add_parser("remove", parents=[common], help="remove an edge (revokes its token)")
     p.add_argument("name")
     p.set_defaults(handler=edge_remove)
+
+    task = sub.add_parser("task", help="tasks: model and training code").add_subparsers(
+        required=True
+    )
+    p = task.add_parser("add", parents=[common], help="store a task folder (new version)")
+    p.add_argument("dir", help="the folder with task.toml")
+    p.set_defaults(handler=task_add)
+    p = task.add_parser("list", parents=[common], help="list tasks (latest versions)")
+    p.add_argument("--all", action="store_true", help="every version")
+    p.set_defaults(
+        handler=task_list, columns=("name", "version", "label", "data_key", "sha256", "builtin")
+    )
+    for verb, handler, text in (
+        ("show", task_show, "a task's details"),
+        ("export", task_export, "write a task's archive (.tar)"),
+    ):
+        p = task.add_parser(verb, parents=[common], help=text)
+        p.add_argument("name")
+        p.add_argument("--version", type=int, help="default: the latest")
+        if verb == "export":
+            p.add_argument("--output", "-o", help="file to write (default: NAME-VERSION.tar)")
+            p.add_argument("--force", action="store_true", help="overwrite --output")
+        p.set_defaults(handler=handler)
+    p = sub.add_parser(
+        "fingerprint", parents=[common], help="this control center's signing key fingerprint"
+    )
+    p.set_defaults(handler=center_fingerprint)
 
     config = sub.add_parser("config", help="training configs").add_subparsers(required=True)
     p = config.add_parser("create", parents=[common], help="import a TOML config (new version)")

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from app.cli.context import CliContext
 from app.errors import InvalidInput
@@ -159,6 +160,7 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
 
     from app.backends.factory import create_hub
     from app.core.edge import EdgeAgent
+    from app.core.tasks.signature import normalise_fingerprint
     from app.wire import topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -178,9 +180,23 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
         will_topic=topics.edge_topic(device_id, "status"),
         limits=ctx.settings.wire,
     )
-    agent = EdgeAgent(hub, device_id, args.name or device_id, heartbeat_s=args.heartbeat)
+    data = parse_data_options(args.data)
+    trusted = normalise_fingerprint(args.trust_center) if args.trust_center else None
+    agent = EdgeAgent(
+        hub,
+        device_id,
+        args.name or device_id,
+        heartbeat_s=args.heartbeat,
+        data=data,
+        trust_center=trusted,
+        cache_dir=ctx.settings.data_dir / "task-cache",
+    )
     agent.start()
     print(f"edge {agent.name} ({device_id}) connected to {args.hub}", file=sys.stderr)
+    if data:
+        print(f"data: {', '.join(f'{k}={v}' for k, v in sorted(data.items()))}", file=sys.stderr)
+    if trusted:
+        print(f"runs tasks shipped by center {trusted[:16]}…", file=sys.stderr)
     try:
         wait_for_signal()
     finally:
@@ -195,6 +211,37 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="the edge's token from `feddeck edge add`")
     p.add_argument("--name", help="display name (default: the device id)")
     p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between load samples")
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="a data folder of this device, by the key tasks ask for (repeatable)",
+    )
+    p.add_argument(
+        "--trust-center",
+        metavar="FINGERPRINT",
+        help="run tasks shipped and signed by this control center (printed by `edge add`)",
+    )
+
+
+def parse_data_options(values: list[str]) -> dict[str, Path]:
+    """`--data KEY=PATH` options: keys like task data keys, folders or files that exist."""
+    data: dict[str, Path] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        key = key.strip()
+        if not sep or not key or not path:
+            raise InvalidInput(f"--data {value!r}: give KEY=PATH")
+        if not key.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidInput(f"--data {value!r}: the key may hold letters, digits, . _ - only")
+        if key in data:
+            raise InvalidInput(f"--data {key}: given twice")
+        folder = Path(path).expanduser().resolve()
+        if not folder.exists():
+            raise InvalidInput(f"--data {key}={path}: no such file or folder")
+        data[key] = folder
+    return data
 
 
 def demo_run(ctx: CliContext, args: argparse.Namespace):

@@ -168,10 +168,17 @@ class FLServer:
                 )
             self._invite_edges()
             self._status(RUNNING, first_round - 1)
+            model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
+                before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
                 weights, evals = self._round(rnd, weights, strategy, rng)
                 self._store(rnd, "aggregate", weights)
                 values = _federated(evals)
+                # What crossed the hub to and from this server in the round: the model down
+                # (once: the hub fans it out), each update up, and small messages.
+                values["hub_bytes_in"] = float(self.hub.stats.bytes_in - before[0])
+                values["hub_bytes_out"] = float(self.hub.stats.bytes_out - before[1])
+                values["model_bytes"] = float(model_bytes)
                 if test_data is not None:
                     set_weights(model, weights)
                     ctx = TaskContext(

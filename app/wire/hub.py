@@ -43,6 +43,8 @@ class HubStats:
     delivered: int = 0
     rejected: int = 0
     handler_errors: int = 0
+    bytes_out: int = 0  # chunk bytes this node handed to the transport
+    bytes_in: int = 0  # chunk bytes that reached this node
     reasons: Counter = field(default_factory=Counter)
 
 

@@ -33,6 +33,7 @@ def _record(e: Edge) -> EdgeRecord:
         status=e.status,
         last_seen=e.last_seen,
         hardware=dict(e.hardware),
+        data_keys=list(e.data_keys or []),
     )
 
 

@@ -48,6 +48,7 @@ class EdgeRecord(Record):
     status: str
     last_seen: datetime | None
     hardware: dict[str, Any]
+    data_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

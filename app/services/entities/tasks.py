@@ -81,6 +81,12 @@ class TaskService:
         self._db = db
         self._data_dir = data_dir
 
+    def center_fingerprint(self) -> str:
+        """What an edge's operator passes to --trust-center to run this center's tasks."""
+        if self._data_dir is None:
+            raise InvalidInput("no data dir to keep the center's signing key in")
+        return center_key(self._data_dir).fingerprint
+
     def add(self, actor: Actor, folder: Path) -> tuple[TaskRecord, bool]:
         """Store the task in `folder`; returns its record and whether it was new."""
         require(actor, Role.OPERATOR, "add tasks")

@@ -237,6 +237,9 @@ class IngestService:
             edge.last_seen = _at(m)
             if isinstance(m.body.get("hardware"), dict):
                 edge.hardware = m.body["hardware"]
+            keys = m.body.get("data_keys")
+            if isinstance(keys, list) and all(isinstance(k, str) and len(k) <= 64 for k in keys):
+                edge.data_keys = sorted(set(keys))[:64]
             return [LiveEvent("edge", data={"edge": name, "status": edge.status})]
         if kind == "system" and m.type == MessageType.SYSTEM:
             b = m.body

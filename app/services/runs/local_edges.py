@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 from app.config import Settings
 
@@ -35,7 +36,16 @@ class LocalEdges:
         self.procs: list[subprocess.Popen] = []
         self.agents: list = []
 
-    def start(self, name: str, device_id: str, token: str) -> None:
+    def start(
+        self,
+        name: str,
+        device_id: str,
+        token: str,
+        *,
+        data: dict[str, Path] | None = None,
+        trust_center: str | None = None,
+    ) -> None:
+        """One edge agent: a thread on a local hub, else a `feddeck edge` process."""
         if self.hub_url.startswith("local://"):  # one process: the agent is a thread
             from app.backends.factory import create_hub
             from app.core.edge import EdgeAgent
@@ -45,6 +55,9 @@ class LocalEdges:
                 device_id,
                 name,
                 self.heartbeat_s,
+                data=data,
+                trust_center=trust_center,
+                cache_dir=self.settings.data_dir / "task-cache" / name,
             )
             agent.start()
             self.agents.append(agent)
@@ -60,6 +73,10 @@ class LocalEdges:
             "--heartbeat",
             str(self.heartbeat_s),
         ]
+        for key, path in sorted((data or {}).items()):
+            args += ["--data", f"{key}={path}"]
+        if trust_center:
+            args += ["--trust-center", trust_center]
         log_file = self.settings.data_dir / "logs" / f"{name}.log"
         self.procs.append(spawn_feddeck(self.settings, args, log_file))
 

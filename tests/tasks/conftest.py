@@ -1,0 +1,120 @@
+"""A control center with edges of its own choosing (data folders, trust), on a real hub."""
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.backends.embedded import start_embedded_hub
+from app.backends.factory import create_hub
+from app.config import Settings
+from app.services import Services
+from app.services.runs.ingest import IngestService
+from app.services.runs.launcher import JobLauncher
+from app.services.runs.local_edges import LocalEdges
+from app.services.security.auth import SYSTEM
+from app.services.security.hub_access import HubAccess
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
+
+
+def doc_block(lang: str, starts: str) -> str:
+    """The code block of docs/tasks.md in `lang` whose text starts with `starts`."""
+    for block in re.findall(rf"```{lang}\n(.*?)```", DOCS.read_text(), flags=re.S):
+        if block.startswith(starts):
+            return block
+    raise AssertionError(f"docs/tasks.md has no {lang} block starting {starts!r}")
+
+
+def write_doc_task(folder: Path) -> Path:
+    """The example task exactly as docs/tasks.md gives it."""
+    folder.mkdir(parents=True)
+    (folder / "task.toml").write_text(doc_block("toml", 'name = "cancer-mlp"'))
+    (folder / "task.py").write_text(doc_block("python", '"""Breast-cancer diagnosis'))
+    return folder
+
+
+def write_doc_data(root: Path) -> list[Path]:
+    """The example's three site folders, made by the docs' own script."""
+    script = doc_block("bash", "python - <<'PY'\n").split("\n", 1)[1].rsplit("PY", 1)[0]
+    exec(compile(script.replace("/tmp/cancer", str(root)), "docs/tasks.md", "exec"), {})
+    return sorted(root.glob("site-*"))
+
+
+class Center:
+    """Hub, ingest and launcher as the control center runs them, and edges it starts."""
+
+    def __init__(self, tmp_path: Path, backend: str) -> None:
+        self.settings = Settings.load(data_dir=tmp_path / f"center-{backend}")
+        self.services = Services.open(self.settings)
+        self.embedded = start_embedded_hub(
+            backend if backend != "local" else "local",
+            limits=self.settings.wire,
+            access=HubAccess.for_settings(self.services.db, self.settings),
+        )
+        self.hub_url = self.embedded.url if backend != "local" else f"local://tasks-{id(self)}"
+        self.hub = create_hub(self.hub_url, "center", token=self.settings.hub_token)
+        self.hub.connect()
+        self.ingest = IngestService(self.services.db, self.hub).start()
+        self.launcher = JobLauncher(
+            self.services,
+            self.settings,
+            self.hub,
+            self.hub_url,
+            in_process=backend == "local",
+            events=self.ingest.events,
+        )
+        self.ended = {}
+        self.launcher.on_exit = lambda job_id: self.ended.setdefault(
+            job_id, threading.Event()
+        ).set()
+        self.edges = LocalEdges(self.settings, self.hub_url, heartbeat_s=0.5)
+        self.services.groups.add(SYSTEM, "lab")
+        self.services.projects.create(SYSTEM, "lab", "lab")
+
+    def edge(self, name: str, **options) -> None:
+        new = self.services.edges.register(SYSTEM, name)
+        self.edges.start(name, new.edge.device_id, new.token, **options)
+
+    def wait_online(self, names, timeout=60) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = {e.name: e.status for e in self.services.edges.list(SYSTEM)}
+            if all(status.get(n) == "IDLE" for n in names):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"edges not online: {status}")
+
+    def run(self, config: str, edges, timeout=240):
+        job = self.services.jobs.create(SYSTEM, "run", "lab", config, edges)
+        self.ended.setdefault(job.id, threading.Event())
+        self.launcher.start(SYSTEM, job.id)
+        assert self.ended[job.id].wait(timeout), "run did not end"
+        self.ingest.settle()
+        return self.services.jobs.get(SYSTEM, job.id)
+
+    def close(self) -> None:
+        self.launcher.shutdown()
+        self.edges.stop()
+        self.ingest.drain(10)
+        self.ingest.stop()
+        self.hub.close()
+        self.embedded.stop()
+        self.services.close()
+
+
+@pytest.fixture
+def make_center(tmp_path):
+    centers = []
+
+    def make(backend: str) -> Center:
+        center = Center(tmp_path, backend)
+        centers.append(center)
+        return center
+
+    yield make
+    for center in centers:
+        center.close()
