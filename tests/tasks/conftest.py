@@ -73,6 +73,9 @@ class Center:
         self.services.groups.add(SYSTEM, "lab")
         self.services.projects.create(SYSTEM, "lab", "lab")
 
+    def _ended(self, job_id: int) -> None:
+        self.ended.setdefault(job_id, threading.Event()).set()
+
     def edge(self, name: str, **options) -> None:
         new = self.services.edges.register(SYSTEM, name)
         self.edges.start(name, new.edge.device_id, new.token, **options)
