@@ -229,6 +229,7 @@ class EdgeAgent:
                 run_id=run_id,
                 body={
                     "state": JOINED,
+                    "name": self.name,
                     "samples": run.samples,
                     "validation_samples": run.validation_samples,
                     "device": str(run.device),
@@ -237,13 +238,16 @@ class EdgeAgent:
         )
 
     def _refuse(self, address: RunAddress, reason: str, state: str = REFUSED) -> None:
-        level = "ERROR"
-        getattr(log, level.lower())("%s: run %s %s: %s", self.name, address.run_id, state, reason)
-        self.hub.publish(address.topic(self.device_id, "logs"), log_message(address, level, reason))
+        log.error("%s: run %s %s: %s", self.name, address.run_id, state, reason)
+        self.hub.publish(
+            address.topic(self.device_id, "logs"), log_message(address, "ERROR", reason)
+        )
         self.hub.publish(
             address.topic(self.device_id, "status"),
             Message(
-                MessageType.STATUS, run_id=address.run_id, body={"state": state, "reason": reason}
+                MessageType.STATUS,
+                run_id=address.run_id,
+                body={"state": state, "reason": reason, "name": self.name},
             ),
         )
 

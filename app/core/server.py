@@ -73,10 +73,13 @@ class FLServer:
                 self._device[node] = str(message.body.get("device", ""))
         elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
             reason = str(message.body.get("reason", ""))[:500] or "no reason given"
+            name = str(message.body.get("name", ""))[:64]
             with self._lock:
-                self._refused[node] = reason
+                self._refused[f"{name} ({node})" if name and name != node else node] = reason
                 self._offline.add(node)
             self._inbox.put(("offline", message))
+            if state == FAILED:
+                self.say("ERROR", f"edge {name or node} left the run: {reason}")
 
     def _on_edge_status(self, topic: str, message: Message) -> None:
         node = topic.split("/")[2]

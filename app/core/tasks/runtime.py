@@ -30,12 +30,12 @@ from torch import nn
 
 from app.core.fl_config import FLConfig, TrainingSpec
 from app.core.tasks.manifest import TaskManifest, read_manifest
-from app.errors import InvalidInput
+from app.errors import FedDeckError, InvalidInput
 
 log = logging.getLogger(__name__)
 
 
-class TaskFailed(RuntimeError):
+class TaskFailed(FedDeckError):
     """The task's own code raised: the message names the call and the error."""
 
 
