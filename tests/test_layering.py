@@ -22,6 +22,7 @@ TORCH_MODULES = {
     "app.core.centralized",
     "app.core.tasks.runtime",
     "app.core.tasks.simulated",
+    "app.core.tasks.tabular",
 }
 
 

@@ -88,6 +88,15 @@ def task_export(ctx: CliContext, args: argparse.Namespace):
     }
 
 
+def task_example_data(ctx: CliContext, args: argparse.Namespace):
+    from app.core.tasks.examples import write_example
+
+    root = Path(args.dir)
+    config = write_example(args.example, root, args.sites)
+    sites = [str(root / f"site-{i}") for i in range(1, args.sites + 1)]
+    return {"example": args.example, "config": str(config), "sites": sites}
+
+
 def center_fingerprint(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.tasks.center_fingerprint()
 
@@ -179,6 +188,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
             p.add_argument("--output", "-o", help="file to write (default: NAME-VERSION.tar)")
             p.add_argument("--force", action="store_true", help="overwrite --output")
         p.set_defaults(handler=handler)
+    p = task.add_parser(
+        "example-data", parents=[common], help="write example data: a folder per site, a config"
+    )
+    p.add_argument("example", choices=["wine", "digits-images"])
+    p.add_argument("dir", help="an empty or new folder")
+    p.add_argument("--sites", type=int, default=3, help="how many sites (edges), default 3")
+    p.set_defaults(handler=task_example_data)
     p = sub.add_parser(
         "fingerprint", parents=[common], help="this control center's signing key fingerprint"
     )
