@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 from PySide6.QtCore import Signal
@@ -30,7 +31,9 @@ CHOICES = {
     "dataset.name": ["digits", "mnist1d", "synthetic"],
     "partitioning.kind": ["iid", "dirichlet", "shards"],
     "algorithm.name": ["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"],
-    "training.optimizer": ["sgd", "adam"],
+    "training.optimizer": ["sgd", "adam", "adamw"],
+    "training.lr_schedule": ["constant", "step", "cosine"],
+    "training.device": ["auto", "cpu", "cuda"],
 }
 NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "partitioning.alpha": (3, -1.0, 1000.0),
@@ -40,6 +43,8 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "training.local_epochs": (None, -1, 1000),
     "training.batch_size": (None, -1, 65_536),
     "training.lr": (5, -1.0, 10.0),
+    "training.weight_decay": (5, -1.0, 1.0),
+    "training.eval_every": (None, -1, 100_000),
     "training.min_clients": (None, -1, 1000),
     "training.round_timeout_s": (1, -1.0, 86_400.0),
 }
@@ -58,7 +63,8 @@ class ConfigDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         base = base or FLConfig(name="new-config")
-        data = base.model_dump(mode="json")
+        data = base.model_dump(mode="json", exclude_none=True)
+        self._base = data  # what the form does not show (task params, algorithm betas…) stays
         self.setWindowTitle(
             f"Edit {base.name} (saves a new version)" if base.name != "new-config" else "New config"
         )
@@ -75,6 +81,10 @@ class ConfigDialog(QDialog):
 
         add("name", QLineEdit(base.name))
         add("description", QLineEdit(base.description))
+        self.task = QComboBox()
+        self.task.addItem("the built-in task of dataset.name", None)
+        self._task_wanted = base.task.name
+        add("task.name", self.task)
         for path, items in CHOICES.items():
             box = QComboBox()
             box.addItems(items)
@@ -103,12 +113,27 @@ class ConfigDialog(QDialog):
         layout.addWidget(self.tabs)
         layout.addWidget(self.general)
         layout.addWidget(self.buttons)
-        self.resize(520, 720)
+        self.resize(520, 760)
+        run_in_background(self, ctx.services.tasks.list, ctx.actor, on_result=self._fill_tasks)
+
+    def _fill_tasks(self, tasks) -> None:
+        for t in tasks:
+            kind = "built in" if t.builtin else f"v{t.version}"
+            key = f", data {t.data_key!r}" if t.data_key else ""
+            self.task.addItem(f"{t.name} ({kind}{key})", t.name)
+        if self._task_wanted:
+            index = self.task.findData(self._task_wanted)
+            if index < 0:  # a task no longer listed: keep it, the save will say why
+                self.task.addItem(self._task_wanted, self._task_wanted)
+                index = self.task.count() - 1
+            self.task.setCurrentIndex(index)
 
     def form_data(self) -> dict:
-        data: dict = {}
+        data = copy.deepcopy(self._base)
         for path, widget in self.widgets.items():
-            if isinstance(widget, QComboBox):
+            if widget is self.task:
+                value = widget.currentData()
+            elif isinstance(widget, QComboBox):
                 value = widget.currentText()
             elif isinstance(widget, QLineEdit):
                 value = widget.text()
@@ -120,7 +145,12 @@ class ConfigDialog(QDialog):
             *parents, leaf = path.split(".")
             for key in parents:
                 node = node.setdefault(key, {})
-            node[leaf] = value
+            if path == "task.name" and value != self._task_wanted:
+                node.pop("version", None)  # the version pinned belonged to the other task
+            if value is None:
+                node.pop(leaf, None)
+            else:
+                node[leaf] = value
         return data
 
     def _save(self) -> None:

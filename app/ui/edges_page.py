@@ -65,6 +65,7 @@ class EdgesPage(TablePage):
         ("Tags", lambda e: e.tags),
         ("Device id", lambda e: e.device_id),
         ("CPU / memory", lambda e: e.name),
+        ("Data keys", lambda e: e.data_keys),
     ]
 
     def __init__(self, ctx, parent=None) -> None:

@@ -25,7 +25,12 @@ def _choices(services, actor):
         services.projects.list(actor),
         services.configs.list(actor, all_versions=True),
         services.edges.list(actor),
+        {t.name: t.data_key for t in services.tasks.list(actor)},
     )
+
+
+def task_of(body: dict) -> str:
+    return (body.get("task") or {}).get("name") or body.get("dataset", {}).get("name", "")
 
 
 class LaunchDialog(QDialog):
@@ -41,9 +46,12 @@ class LaunchDialog(QDialog):
         self.name = QLineEdit(template.name + " (clone)" if template else "")
         self.tags = QLineEdit(", ".join(template.tags) if template else "")
         self.error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
+        self.task = QLabel(wordWrap=True)
+        self._edges, self._data_keys, self._bodies = [], {}, {}
         form = QFormLayout()
         form.addRow("&Project", self.project)
         form.addRow("&Config", self.config)
+        form.addRow("Task", self.task)
         form.addRow("&Edges", self.edges)
         form.addRow("&Name", self.name)
         form.addRow("&Tags", self.tags)
@@ -64,13 +72,15 @@ class LaunchDialog(QDialog):
         )
 
     def _fill(self, choices) -> None:
-        projects, configs, edges = choices
+        projects, configs, edges, self._data_keys = choices
+        self._edges = edges
         for p in projects:
             self.project.addItem(p.name)
         for c in sorted(configs, key=lambda c: (c.name, -c.version)):
             self.config.addItem(f"{c.name}  v{c.version}", (c.name, c.version))
+            self._bodies[(c.name, c.version)] = c.body
         for e in edges:
-            item = QListWidgetItem(f"{e.name}   [{e.status}]")
+            item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, e.name)
             online = e.status in ("IDLE", "TRAINING")
             item.setFlags(
@@ -83,9 +93,8 @@ class LaunchDialog(QDialog):
                 if online and (chosen or self.template is None)
                 else Qt.CheckState.Unchecked
             )
-            if not online:
-                item.setToolTip(f"{e.name} is {e.status}: it cannot take part now")
             self.edges.addItem(item)
+        self.config.currentIndexChanged.connect(self._show_task)
         if self.template is not None:
             self.project.setCurrentText(self.template.project)
             index = self.config.findData((self.template.config_name, self.template.config_version))
@@ -93,7 +102,33 @@ class LaunchDialog(QDialog):
                 self.config.setCurrentIndex(index)
         if not self.name.text() and configs:
             self.name.setText(f"{self.config.currentData()[0]} run")
+        self._show_task()
         self.buttons.setEnabled(True)
+
+    def _show_task(self) -> None:
+        """The chosen config's task, and which edges hold the data key it reads."""
+        body = self._bodies.get(self.config.currentData(), {})
+        task = task_of(body)
+        key = self._data_keys.get(task, "")
+        have = [e.name for e in self._edges if key in e.data_keys]
+        if not body:
+            self.task.setText("")
+        elif task not in self._data_keys:
+            self.task.setText(f"{task}: no such task (Tasks page)")
+        elif key:
+            self.task.setText(f"{task}, reads data {key!r}: {len(have)} of the edges have it")
+        else:
+            self.task.setText(f"{task}: its data ships with it")
+        for i, e in enumerate(self._edges):
+            item = self.edges.item(i)
+            lacks = bool(key) and key not in e.data_keys
+            item.setText(f"{e.name}   [{e.status}]" + (f"   — no {key!r} data" if lacks else ""))
+            if e.status not in ("IDLE", "TRAINING"):
+                item.setToolTip(f"{e.name} is {e.status}: it cannot take part now")
+            elif lacks:
+                item.setToolTip(f"{e.name} was not started with --data {key}=…: it would refuse")
+            else:
+                item.setToolTip("")
 
     def checked_edges(self) -> list[str]:
         items = (self.edges.item(i) for i in range(self.edges.count()))

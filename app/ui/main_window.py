@@ -24,8 +24,10 @@ from app.ui.people_pages import ProjectsPage, UsersPage
 from app.ui.run_detail_page import RunDetailPage
 from app.ui.schedules_page import SchedulesPage
 from app.ui.settings_dialog import SettingsDialog, preferences
+from app.ui.tasks_page import TasksPage
 
-# The page registry, in navigation order; Ctrl+1…Ctrl+9, then Ctrl+0, select them.
+# The page registry, in navigation order; Ctrl+1…Ctrl+9, then Ctrl+0, select the first ten,
+# Ctrl+PgDown and Ctrl+PgUp step through all of them.
 PAGES = (
     DashboardPage,
     JobsPage,
@@ -34,6 +36,7 @@ PAGES = (
     SchedulesPage,
     FlowsPage,
     EdgesPage,
+    TasksPage,
     ConfigsPage,
     ProjectsPage,
     UsersPage,
@@ -61,6 +64,14 @@ class MainWindow(QMainWindow):
                 go = QAction(self, shortcut=QKeySequence(f"Ctrl+{n % 10}"))
                 go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
                 self.addAction(go)
+        for keys, step in (("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):
+            turn = QAction(self, shortcut=QKeySequence(keys))
+            turn.triggered.connect(
+                lambda _=False, step=step: self.nav.setCurrentRow(
+                    (self.nav.currentRow() + step) % len(PAGES)
+                )
+            )
+            self.addAction(turn)
         if not ctx.can("admin"):
             item = self.nav.item(PAGES.index(UsersPage))
             item.setToolTip("Users & groups: needs the admin role")

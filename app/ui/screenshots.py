@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         services.groups.add(actor, "lab", "the ML lab")
         services.projects.create(actor, "digits", "lab", "handwritten digits, 4 sites")
-        for path in sorted((Path(__file__).parents[2] / "resources" / "configs").glob("*.toml")):
+        resources = Path(__file__).parents[2] / "resources"
+        for path in sorted((resources / "configs").glob("*.toml")):
             services.configs.import_toml(actor, path)
+        services.tasks.add(actor, resources / "example-tasks" / "cancer-mlp")
         edges = ctx.center.start_demo_edges(actor, 4)
         config = services.configs.save(actor, demo_config(DemoOptions(edges=4, rounds=20)))
         finished = services.jobs.create(

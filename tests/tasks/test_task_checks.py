@@ -3,6 +3,7 @@ task folder's format, archive and loader."""
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,11 @@ def test_a_module_without_the_interface_or_that_fails_to_import_is_refused(tmp_p
     folder = make_task(tmp_path / "u", body="import no_such_module_anywhere\n")
     with pytest.raises(TaskFailed, match=r"importing task\.py raised ModuleNotFoundError"):
         load_task(folder, "b" * 64)
+
+
+def test_the_example_task_in_resources_is_the_one_the_docs_show(tmp_path):
+    from tests.tasks.conftest import write_doc_task
+
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "example-tasks" / "cancer-mlp"
+    written = write_doc_task(tmp_path / "cancer-mlp")
+    assert archive.sha256(archive.pack(shipped)) == archive.sha256(archive.pack(written))

@@ -25,7 +25,7 @@ def window(qtbot, admin_ctx):
 
 
 def test_every_page_opens_and_loads(qtbot, window):
-    for row, page_type in enumerate(PAGES):
+    for row, page_type in enumerate(PAGES[:10]):
         key = Qt.Key(Qt.Key.Key_0 + (row + 1) % 10)  # Ctrl+1 … Ctrl+9, Ctrl+0
         qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
         page = window.pages[page_type]
@@ -33,6 +33,9 @@ def test_every_page_opens_and_loads(qtbot, window):
         if isinstance(page, TablePage):
             qtbot.waitUntil(lambda p=page: not p._loading, timeout=5000)
             assert page.status.text() == "", page.status.text()
+    for page_type in PAGES[10:]:  # past Ctrl+0: Ctrl+PgDown steps on
+        qtbot.keyClick(window, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(window.pages[page_type].isVisible, timeout=3000)
     assert "connected" in window.hub_label.text()
 
 
