@@ -55,9 +55,28 @@ def _open_nvml():
 
 
 def hardware_facts() -> dict[str, object]:
-    return {
+    facts: dict[str, object] = {
         "platform": platform.platform(),
         "cpus": psutil.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
     }
+    gpus = _gpu_names()
+    if gpus:
+        facts["gpus"] = gpus
+    return facts
+
+
+def _gpu_names() -> list[str]:
+    """The NVIDIA GPUs NVML sees (none without the library or a GPU)."""
+    nvml, _handle = _open_nvml()
+    if nvml is None:
+        return []
+    try:
+        names = []
+        for i in range(nvml.nvmlDeviceGetCount()):
+            name = nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
+            names.append(name.decode() if isinstance(name, bytes) else str(name))
+        return names
+    except Exception:
+        return []
