@@ -1,4 +1,5 @@
-"""Training curves: global test accuracy and loss per round, each client's local metrics."""
+"""Training curves: the global model's accuracy and loss per round, on the server's test set
+and on the edges' validation splits (federated evaluation), and each client's local loss."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def show_grid(plot: pg.PlotWidget, on: bool) -> None:
 class CurvesTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.accuracy = make_plot("Test accuracy (global model)", "accuracy")
+        self.accuracy = make_plot("Accuracy of the global model", "accuracy")
         self.loss = make_plot("Loss", "loss")
         self.clients = make_plot("Clients: local training loss", "loss")
         self._curves: dict[str, pg.PlotDataItem] = {}
@@ -93,9 +94,15 @@ class CurvesTab(QWidget):
         small = len(x) <= SYMBOLS_UP_TO
         for plot in (self.accuracy, self.loss, self.clients):
             show_grid(plot, small)
-        self._set(self._curve(self.accuracy, "acc", "test accuracy", PALETTE[0]), x, y)
-        x, y = view.series("aggregate", "test_loss")
-        self._set(self._curve(self.loss, "loss", "test loss", PALETTE[1]), x, y)
+        for plot, metric, label, color in (
+            (self.accuracy, "test_accuracy", "server test set", PALETTE[0]),
+            (self.accuracy, "fed_val_accuracy", "edges' validation", PALETTE[2]),
+            (self.loss, "test_loss", "server test set", PALETTE[1]),
+            (self.loss, "fed_val_loss", "edges' validation", PALETTE[3]),
+        ):
+            x, y = view.series("aggregate", metric)
+            if len(x) or metric in self._curves:  # a line only for what the run measures
+                self._set(self._curve(plot, metric, label, color), x, y)
         for i, node in enumerate(view.nodes()):
             color = PALETTE[i % len(PALETTE)]
             x, y = view.series(node, "train_loss")

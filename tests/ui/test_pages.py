@@ -124,12 +124,14 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
     )
 
     def plotted_rounds():
-        curve = detail.curves._curves.get("acc")
+        curve = detail.curves._curves.get("test_accuracy")
         return [] if curve is None or curve.xData is None else list(curve.xData)
 
     qtbot.waitUntil(lambda: plotted_rounds() == [1, 2, 3], timeout=10000)
-    rounds, accuracy = detail.curves._curves["acc"].getData()
+    rounds, accuracy = detail.curves._curves["test_accuracy"].getData()
     assert list(rounds) == [1, 2, 3] and 0 < accuracy[-1] <= 1
+    federated = detail.curves._curves["fed_val_accuracy"].getData()[1]  # the edges' own view
+    assert len(federated) == 3 and 0 < federated[-1] <= 1
     detail.tabs.setCurrentWidget(detail.logs)
     qtbot.waitUntil(lambda: detail.logs.proxy.rowCount() > 5, timeout=5000)
     assert {"server", "demo-edge-1"} <= {r.node for r in detail.logs.model.rows}
