@@ -319,10 +319,30 @@ class EdgeAgent:
             progress=lambda f: self._progress.__setitem__(run.address.run_id, float(f)),
             prox_mu=float(message.body.get("prox_mu", 0.0)),
         )
+        # The model received is round rnd - 1's aggregate: evaluate that on this edge's
+        # validation split (every eval_every rounds, and once more after the last round).
+        evaluated, evaluate_only = rnd - 1, bool(message.body.get("evaluate_only"))
         evaluation = None
-        if cfg.eval_every and rnd % cfg.eval_every == 0 and run.validation_samples:
+        due = evaluate_only or (cfg.eval_every and evaluated % cfg.eval_every == 0)
+        if cfg.eval_every and evaluated >= 1 and due and run.validation_samples:
             evaluation = run.task.evaluate(run.model, run.validation, run.task_config, ctx)
             evaluation["num_samples"] = run.validation_samples
+            self._publish_metrics(
+                run,
+                evaluated,
+                {f"val_{k}": v for k, v in evaluation.items() if k != "num_samples"},
+            )
+        if evaluate_only:
+            self.hub.publish(
+                run.address.topic(self.device_id, "model/up"),
+                Message(
+                    MessageType.MODEL_UP,
+                    run_id=run.address.run_id,
+                    round=rnd,
+                    body={"evaluate_only": True, "eval": evaluation or {}},
+                ),
+            )
+            return
         trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
         self._progress.pop(run.address.run_id, None)
         body = {"num_samples": run.samples, "device": str(run.device)}
@@ -338,9 +358,11 @@ class EdgeAgent:
                 tensors=get_weights(run.model),
             ),
         )
-        values = {**trained, "num_samples": run.samples}
-        if evaluation:
-            values.update({f"val_{k}": v for k, v in evaluation.items() if k != "num_samples"})
+        self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
+        self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
+
+    def _publish_metrics(self, run: _Run, rnd: int, values: dict[str, float]) -> None:
         self.hub.publish(
             run.address.topic(self.device_id, "metrics"),
             Message(
@@ -350,8 +372,6 @@ class EdgeAgent:
                 body={"node": self.device_id, "values": values},
             ),
         )
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
-        self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
 
     def _leave(self, run_id: int | None) -> None:
         run = self._runs.pop(run_id, None) if run_id is not None else None

@@ -176,12 +176,13 @@ class FLServer:
                 before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
                 weights, evals = self._round(rnd, weights, strategy, rng)
                 self._store(rnd, "aggregate", weights)
-                values = _federated(evals)
                 # What crossed the hub to and from this server in the round: the model down
                 # (once: the hub fans it out), each update up, and small messages.
-                values["hub_bytes_in"] = float(self.hub.stats.bytes_in - before[0])
-                values["hub_bytes_out"] = float(self.hub.stats.bytes_out - before[1])
-                values["model_bytes"] = float(model_bytes)
+                values = {
+                    "hub_bytes_in": float(self.hub.stats.bytes_in - before[0]),
+                    "hub_bytes_out": float(self.hub.stats.bytes_out - before[1]),
+                    "model_bytes": float(model_bytes),
+                }
                 if test_data is not None:
                     set_weights(model, weights)
                     ctx = TaskContext(
@@ -190,11 +191,25 @@ class FLServer:
                     tested = task.evaluate(model, test_data, config, ctx)
                     values.update({f"test_{k}": v for k, v in tested.items()})
                 self._metrics(rnd, values)
-                acc = values.get("test_accuracy", values.get("fed_val_accuracy"))
-                outcome.rounds_done, outcome.test_accuracy = rnd, acc
+                outcome.rounds_done = rnd
                 outcome.history.append({"round": rnd, **values})
-                self._status(RUNNING, rnd, test_accuracy=acc)
+                if test_data is not None:
+                    outcome.test_accuracy = values.get("test_accuracy")
+                if rnd > 1:  # the edges evaluated the aggregate they received: round rnd - 1's
+                    self._record_federated(rnd - 1, evals, outcome, test_data is None)
+                self._status(RUNNING, rnd, test_accuracy=outcome.test_accuracy)
                 self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {_summary(values)}")
+            if cfg.training.eval_every and outcome.rounds_done:
+                final = self._final_evaluation(outcome.rounds_done, weights)
+                self._record_federated(outcome.rounds_done, final, outcome, test_data is None)
+                if final:
+                    fed = _federated(final)
+                    self.say(
+                        "INFO",
+                        f"the final model on the edges' validation splits: accuracy "
+                        f"{fed.get('fed_val_accuracy', float('nan')):.4f} over "
+                        f"{fed['fed_val_samples']:.0f} samples",
+                    )
             outcome.state = FINISHED
         except _Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
@@ -274,6 +289,58 @@ class FLServer:
                 f"only {len(joined)} edges joined; min_clients is {cfg.training.min_clients}"
                 + (f" (refused: {why})" if why else "")
             )
+
+    def _record_federated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
+        """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
+        values = _federated(evals)
+        if not values:
+            return
+        self._metrics(rnd, values)
+        for entry in outcome.history:
+            if entry["round"] == rnd:
+                entry.update(values)
+        if headline:  # no server-side test set: the edges' view is the run's accuracy
+            outcome.test_accuracy = values.get("fed_val_accuracy", outcome.test_accuracy)
+
+    def _final_evaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
+        """After the last round no update brings the edges' evaluation of the last aggregate:
+        ask the edges still in the run for it alone."""
+        waiting = set(self._alive())
+        if not waiting:
+            return {}
+        body = {"round": rnd + 1, "selected": sorted(waiting), "evaluate_only": True}
+        self.hub.publish(
+            self.run.model_down,
+            Message(
+                MessageType.MODEL_DOWN,
+                run_id=self.spec.run_id,
+                round=rnd + 1,
+                body=body,
+                tensors=weights,
+            ),
+        )
+        deadline = time.monotonic() + self.config.training.round_timeout_s
+        evals: dict[str, dict[str, float]] = {}
+        while waiting - set(evals) - self._offline_set() and time.monotonic() < deadline:
+            try:
+                kind, message = self._inbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if self._stop.is_set():
+                raise _Stopped
+            if (
+                kind in ("offline", "stop")
+                or message.type != MessageType.MODEL_UP
+                or message.round != rnd + 1
+                or message.sender not in waiting
+            ):
+                continue
+            evaluated = _evaluation(message.body.get("eval"))
+            if evaluated:
+                evals[message.sender] = evaluated
+            else:  # nothing to evaluate on (no validation split): it is done all the same
+                evals[message.sender] = {}
+        return {node: e for node, e in evals.items() if e}
 
     def _refused_now(self) -> dict[str, str]:
         with self._lock:

@@ -34,6 +34,14 @@ class TaskRow:
         )
 
 
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
 def load_tasks(services, actor) -> Listing:
     tasks = services.tasks.list(actor, all_versions=True)
     edges: list[EdgeRecord] = services.edges.list(actor)
@@ -53,7 +61,7 @@ class TasksPage(TablePage):
         ("Data", lambda r: r.data),
         ("Requirements", lambda r: r.task.requirements),
         ("SHA-256", lambda r: r.task.sha256[:16] + "…"),
-        ("Size (KB)", lambda r: round(r.task.size / 1024, 1)),
+        ("Size", lambda r: human_size(r.task.size)),
         ("Added", lambda r: r.task.created_at),
         ("Description", lambda r: r.task.description),
     ]
