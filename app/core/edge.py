@@ -48,6 +48,7 @@ class _Run:
         self.model = None
         self.train_data = self.validation = None
         self.samples = self.validation_samples = 0
+        self.labels: dict[str, int] | None = None
         self.device = None
         self.logger: logging.Logger | None = None
         self.subs: list = []
@@ -220,7 +221,8 @@ class EdgeAgent:
             run,
             "INFO",
             f"joined run {run_id} ({run.task.name}): {run.samples} training and "
-            f"{run.validation_samples} validation samples, on {run.device}",
+            f"{run.validation_samples} validation samples, on {run.device}"
+            + (f"; labels {run.labels}" if run.labels else ""),
         )
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
@@ -233,6 +235,7 @@ class EdgeAgent:
                     "samples": run.samples,
                     "validation_samples": run.validation_samples,
                     "device": str(run.device),
+                    **({"labels": run.labels} if run.labels else {}),
                 },
             ),
         )
@@ -283,6 +286,7 @@ class EdgeAgent:
             num_samples(run.train_data),
             num_samples(run.validation),
         )
+        run.labels = task.label_histogram(run.train_data, run.task_config)
         run.model = task.build_model(run.task_config)
         run.logger = logging.getLogger(f"feddeck.task.{self.device_id}.{run.address.run_id}")
         run.logger.propagate = False

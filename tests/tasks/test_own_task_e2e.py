@@ -73,3 +73,5 @@ def test_the_documented_task_federates_on_each_edges_own_data(make_center, tmp_p
         assert received < smallest_site, (rnd, received, smallest_site)
     logs = services.run_data.logs(SYSTEM, job.id)
     assert any("mean loss" in line.text and line.node != "server" for line in logs)  # ctx.logger
+    joined = [line.text for line in logs if "joined run" in line.text]
+    assert len(joined) == 3 and all("labels {'0': " in text for text in joined)

@@ -8,6 +8,7 @@ The task module's interface (docs/tasks.md):
     train(model, train_data, config, ctx) -> dict[str, float]        optional
     evaluate(model, data, config, ctx) -> dict[str, float]           optional
     load_test_data(config) -> data | None                            optional, server side
+    label_histogram(train_data, config) -> dict[str, int]            optional, reported
 
 Data is a torch Dataset of (input, label) pairs, or a pair of arrays (x, y).
 """
@@ -118,6 +119,18 @@ class Task:
         if not hasattr(self.module, "load_test_data"):
             return None
         return self._call("load_test_data", config)
+
+    def label_histogram(self, data: Any, config: dict[str, Any]) -> dict[str, int] | None:
+        """What the task lets an edge say about its labels (counts only), if anything."""
+        if not hasattr(self.module, "label_histogram"):
+            return None
+        counts = self._call("label_histogram", data, config)
+        if not isinstance(counts, dict) or len(counts) > 1000:
+            raise TaskFailed(f"task {self.name}: label_histogram must return label → count")
+        try:
+            return {str(k)[:64]: int(v) for k, v in counts.items()}
+        except (TypeError, ValueError):
+            raise TaskFailed(f"task {self.name}: label_histogram counts must be integers") from None
 
     def train(self, model: nn.Module, data: Any, config: dict, ctx: TaskContext) -> dict:
         ctx.remember_global(model)

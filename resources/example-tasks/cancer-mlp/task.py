@@ -51,3 +51,8 @@ def train(model, train_data, config, ctx):
             ctx.progress(done / batches)
     ctx.logger.info("round %d: mean loss %.4f over %d batches", ctx.round, total / done, done)
     return {"train_loss": total / done}
+
+
+def label_histogram(train_data, config):
+    labels, counts = np.unique(train_data[1], return_counts=True)
+    return {str(label): int(count) for label, count in zip(labels, counts, strict=True)}
