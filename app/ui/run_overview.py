@@ -18,6 +18,13 @@ from app.core.fl_config import FLConfig, config_to_toml
 from app.ui.run_data import RunView
 
 
+def _task(job) -> str:
+    if not job.task_name:
+        return "-"
+    version = "built in" if job.task_version == 0 else f"v{job.task_version}"
+    return f"{job.task_name} {version} · SHA-256 {(job.task_sha256 or '')[:16]}…"
+
+
 class OverviewTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -28,6 +35,7 @@ class OverviewTab(QWidget):
                 "Status",
                 "Project",
                 "Config",
+                "Task",
                 "Edges",
                 "Tags",
                 "Started by",
@@ -77,6 +85,7 @@ class OverviewTab(QWidget):
             "Status": f"{job.status} · round {job.current_round}/{job.total_rounds}",
             "Project": job.project,
             "Config": f"{job.config_name} v{job.config_version}",
+            "Task": _task(job),
             "Edges": ", ".join(job.edges),
             "Tags": ", ".join(job.tags) or "-",
             "Started by": job.created_by or "-",
