@@ -49,6 +49,10 @@ class _Run:
         self.train_data = self.validation = None
         self.samples = self.validation_samples = 0
         self.labels: dict[str, int] | None = None
+        # A round sent again (the server saw this edge reconnect) is not trained twice:
+        # the update is sent again, in case it was what got lost.
+        self.last_round = 0
+        self.last_upload: Message | None = None
         self.device = None
         self.logger: logging.Logger | None = None
         self.subs: list = []
@@ -312,6 +316,12 @@ class EdgeAgent:
         from app.core.tasks.runtime import TaskContext
 
         rnd = int(message.round or 0)
+        evaluate_only = bool(message.body.get("evaluate_only"))
+        if rnd <= run.last_round and not evaluate_only:
+            if rnd == run.last_round and run.last_upload is not None:
+                self.hub.publish(run.address.topic(self.device_id, "model/up"), run.last_upload)
+            return
+        run.last_round = rnd
         set_weights(run.model, message.tensors)
         cfg = run.config.training
         ctx = TaskContext(
@@ -325,7 +335,7 @@ class EdgeAgent:
         )
         # The model received is round rnd - 1's aggregate: evaluate that on this edge's
         # validation split (every eval_every rounds, and once more after the last round).
-        evaluated, evaluate_only = rnd - 1, bool(message.body.get("evaluate_only"))
+        evaluated = rnd - 1
         evaluation = None
         due = evaluate_only or (cfg.eval_every and evaluated % cfg.eval_every == 0)
         if cfg.eval_every and evaluated >= 1 and due and run.validation_samples:
@@ -352,16 +362,14 @@ class EdgeAgent:
         body = {"num_samples": run.samples, "device": str(run.device)}
         if evaluation:
             body["eval"] = evaluation
-        self.hub.publish(
-            run.address.topic(self.device_id, "model/up"),
-            Message(
-                MessageType.MODEL_UP,
-                run_id=run.address.run_id,
-                round=rnd,
-                body=body,
-                tensors=get_weights(run.model),
-            ),
+        run.last_upload = Message(
+            MessageType.MODEL_UP,
+            run_id=run.address.run_id,
+            round=rnd,
+            body=body,
+            tensors=get_weights(run.model),
         )
+        self.hub.publish(run.address.topic(self.device_id, "model/up"), run.last_upload)
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
         self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")

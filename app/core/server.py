@@ -83,10 +83,14 @@ class FLServer:
 
     def _on_edge_status(self, topic: str, message: Message) -> None:
         node = topic.split("/")[2]
-        if node in self.spec.edges and message.body.get("state") == "OFFLINE":
+        if node not in self.spec.edges:
+            return
+        if message.body.get("state") == "OFFLINE":
             with self._lock:
                 self._offline.add(node)
             self._inbox.put(("offline", message))
+        elif message.body.get("state") == "TRAINING":  # an edge that (re)connected mid-run
+            self._inbox.put(("back", message))
 
     def _on_control(self, topic: str, message: Message) -> None:
         if message.body.get("action") == STOP:
@@ -333,6 +337,7 @@ class FLServer:
                 or message.type != MessageType.MODEL_UP
                 or message.round != rnd + 1
                 or message.sender not in waiting
+                or not message.body.get("evaluate_only")
             ):
                 continue
             evaluated = _evaluation(message.body.get("eval"))
@@ -364,7 +369,7 @@ class FLServer:
                 tensors=weights,
             ),
         )
-        updates, evals = self._collect(rnd, set(selected), weights)
+        updates, evals = self._collect(rnd, set(selected), weights, body)
         if len(updates) < cfg.min_clients:
             missing = sorted(set(selected) - {u.node for u in updates})
             raise RuntimeError(
@@ -375,8 +380,10 @@ class FLServer:
             self._store(rnd, update.node, update.weights)
         return strategy.step(weights, updates), evals
 
-    def _collect(self, rnd: int, waiting: set[str], reference):
-        """The round's updates, and each updater's evaluation of the global model."""
+    def _collect(self, rnd: int, waiting: set[str], reference, body: dict):
+        """The round's updates, and each updater's evaluation of the global model. An edge
+        that reconnects while its update is due may have missed the model (a broker that
+        restarted drops what it had not delivered yet): it is sent the round again."""
         deadline = time.monotonic() + self.config.training.round_timeout_s
         updates: dict[str, ClientUpdate] = {}
         evals: dict[str, dict[str, float]] = {}
@@ -394,6 +401,21 @@ class FLServer:
                 continue
             if self._stop.is_set():
                 raise _Stopped
+            if kind == "back":
+                node = message.sender
+                if node in waiting - set(updates) - self._offline_set():
+                    self.say("INFO", f"round {rnd}: {node} reconnected; sending it the round again")
+                    self.hub.publish(
+                        self.run.model_down,
+                        Message(
+                            MessageType.MODEL_DOWN,
+                            run_id=self.spec.run_id,
+                            round=rnd,
+                            body={**body, "selected": [node]},
+                            tensors=reference,
+                        ),
+                    )
+                continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
             problem = self._check_update(rnd, message, waiting, reference)

@@ -96,3 +96,32 @@ def test_a_run_survives_a_hub_restart(make_run, backend):
     assert job.status == "FINISHED", job.status_reason
     assert job.current_round == 6
     assert aggregate_rounds(run) == [1, 2, 3, 4, 5, 6]  # nothing the center needed was lost
+
+
+def test_an_edge_that_reconnects_mid_round_is_sent_the_round_again(make_run):
+    """A broker that restarts drops what it had not delivered: the edge that missed the
+    round's model says it is back, gets the round again, and the round is complete."""
+    from app.wire.hub import HubState
+    from app.wire.messages import MessageType
+
+    run = make_run("local", edges=2, rounds=4, round_timeout_s=60)
+    agent = run.cluster.edges.agents[0]
+    deliver = agent._on_run_message
+    dropped = []
+
+    def lossy(topic, message):
+        if message.type == MessageType.MODEL_DOWN and message.round == 2 and not dropped:
+            dropped.append(message.round)  # lost on the way, as in a broker restart
+            agent._on_hub_state(HubState.CONNECTED)  # …and the edge comes back
+            return
+        deliver(topic, message)
+
+    agent._on_run_message = lossy  # the run's subscriptions are made at join, with this
+    run.start()
+    job = run.finish()
+    assert dropped == [2]
+    assert job.status == "FINISHED", job.status_reason
+    nodes = {(a.round, a.node) for a in run.services.run_data.artifacts(SYSTEM, run.job_id)}
+    assert {(r, n) for r in (1, 2, 3, 4) for n in ("demo-edge-1", "demo-edge-2")} <= nodes
+    logs = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id, "server")]
+    assert any("reconnected; sending it the round again" in t for t in logs)
