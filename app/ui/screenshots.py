@@ -19,6 +19,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtWidgets import QApplication
 
 from app.config import Settings
+from app.core.fl_config import config_from_toml
+from app.core.tasks.examples import write_example
 from app.services import Services
 from app.services.runs.demo import DemoOptions, demo_config
 
@@ -130,6 +132,17 @@ def main(argv: list[str] | None = None) -> int:
         for path in sorted((resources / "configs").glob("*.toml")):
             services.configs.import_toml(actor, path)
         services.tasks.add(actor, resources / "example-tasks" / "cancer-mlp")
+        # Two sites with tables of their own, beside the demo edges that share digits.
+        wine = write_example("wine", data_dir / "wine", sites=2)
+        services.configs.save(actor, config_from_toml(wine.read_text()))
+        for i in (1, 2):
+            site = services.edges.register(actor, f"wine-site-{i}", tags=["wine"])
+            ctx.center.local_edges.start(
+                site.edge.name,
+                site.edge.device_id,
+                site.token,
+                data={"csv": data_dir / "wine" / f"site-{i}"},
+            )
         edges = ctx.center.start_demo_edges(actor, 4)
         config = services.configs.save(actor, demo_config(DemoOptions(edges=4, rounds=20)))
         finished = services.jobs.create(

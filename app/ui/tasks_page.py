@@ -70,7 +70,7 @@ class TasksPage(TablePage):
         super().__init__(ctx, parent)
         self.add_action("Add folder…", self.add, "Ctrl+N", needs="operator")
         self.add_action("Export archive…", self.export, "Ctrl+S")
-        self.fingerprint = QLabel()
+        self.fingerprint = QLabel(wordWrap=True)
         self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.layout().insertWidget(1, self.fingerprint)
 

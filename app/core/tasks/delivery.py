@@ -50,35 +50,37 @@ def edge_task_folder(
         requirements = [str(r) for r in announced.get("requirements", [])]
     except (KeyError, TypeError) as exc:
         raise TaskRefused(f"the join request names no usable task ({exc})") from None
-    if builtin:
-        folder = _builtin(name, sha256)
-    else:
-        public_key = bytes.fromhex(str(announced.get("public_key", "")))
-        if trusted is None:
-            raise TaskRefused(
-                f"task {name} is code shipped by a control center, and this edge runs none: "
-                f"its operator can allow this center with --trust-center {fingerprint(public_key)}"
-            )
-        if not announced.get("signature"):
-            raise TaskRefused(f"task {name} {label} is not signed")
-        if data is None:
-            raise TaskRefused(f"task {name} {label} arrived without its archive")
-        try:
-            verify(public_key, bytes.fromhex(announced["signature"]), name, label, sha256, trusted)
-        except (FedDeckError, ValueError) as exc:
-            raise TaskRefused(str(exc)) from None
-        if archive.sha256(data) != sha256:
-            raise TaskRefused(
-                f"task {name} {label}: the archive does not match its SHA-256 (altered on the way)"
-            )
-        try:
-            folder = _unpacked(data, sha256, cache_dir)
-        except FedDeckError as exc:
-            raise TaskRefused(f"task {name} {label}: {exc}") from None
     missing = missing_requirements(requirements)
     if missing:
         raise TaskRefused(f"task {name} needs what this node lacks: {', '.join(missing)}")
-    return folder
+    if builtin:
+        return _builtin(name, sha256)
+    try:
+        public_key = bytes.fromhex(str(announced.get("public_key", "")))
+        signature = bytes.fromhex(str(announced.get("signature", "")))
+    except ValueError:
+        raise TaskRefused(f"task {name} {label}: its key or signature is not hex") from None
+    if trusted is None:
+        raise TaskRefused(
+            f"task {name} is code shipped by a control center, and this edge runs none: "
+            f"its operator can allow this center with --trust-center {fingerprint(public_key)}"
+        )
+    if not signature:
+        raise TaskRefused(f"task {name} {label} is not signed")
+    if data is None:
+        raise TaskRefused(f"task {name} {label} arrived without its archive")
+    try:
+        verify(public_key, signature, name, label, sha256, trusted)
+    except FedDeckError as exc:
+        raise TaskRefused(str(exc)) from None
+    if archive.sha256(data) != sha256:
+        raise TaskRefused(
+            f"task {name} {label}: the archive does not match its SHA-256 (altered on the way)"
+        )
+    try:
+        return _unpacked(data, sha256, cache_dir)
+    except FedDeckError as exc:
+        raise TaskRefused(f"task {name} {label}: {exc}") from None
 
 
 def server_task_folder(task: TaskSpec, run_dir: Path) -> Path:
