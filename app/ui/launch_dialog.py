@@ -25,7 +25,7 @@ def _choices(services, actor):
         services.projects.list(actor),
         services.configs.list(actor, all_versions=True),
         services.edges.list(actor),
-        {t.name: t.data_key for t in services.tasks.list(actor)},
+        services.tasks.list(actor, all_versions=True),
     )
 
 
@@ -47,11 +47,13 @@ class LaunchDialog(QDialog):
         self.tags = QLineEdit(", ".join(template.tags) if template else "")
         self.error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
         self.task = QLabel(wordWrap=True)
-        self._edges, self._data_keys, self._bodies = [], {}, {}
+        self.task_version = QComboBox()
+        self._edges, self._data_keys, self._bodies, self._versions = [], {}, {}, {}
         form = QFormLayout()
         form.addRow("&Project", self.project)
         form.addRow("&Config", self.config)
         form.addRow("Task", self.task)
+        form.addRow("Task &version", self.task_version)
         form.addRow("&Edges", self.edges)
         form.addRow("&Name", self.name)
         form.addRow("&Tags", self.tags)
@@ -72,7 +74,10 @@ class LaunchDialog(QDialog):
         )
 
     def _fill(self, choices) -> None:
-        projects, configs, edges, self._data_keys = choices
+        projects, configs, edges, tasks = choices
+        for t in tasks:
+            self._data_keys[t.name] = t.data_key
+            self._versions.setdefault(t.name, []).append(t)
         self._edges = edges
         for p in projects:
             self.project.addItem(p.name)
@@ -109,6 +114,7 @@ class LaunchDialog(QDialog):
         """The chosen config's task, and which edges hold the data key it reads."""
         body = self._bodies.get(self.config.currentData(), {})
         task = task_of(body)
+        self._offer_versions(task, (body.get("task") or {}).get("version"))
         key = self._data_keys.get(task, "")
         have = [e.name for e in self._edges if key in e.data_keys]
         if not body:
@@ -130,6 +136,17 @@ class LaunchDialog(QDialog):
             else:
                 item.setToolTip("")
 
+    def _offer_versions(self, task: str, pinned: int | None) -> None:
+        """The stored versions of the config's task, the pinned (else the latest) chosen."""
+        self.task_version.clear()
+        versions = sorted(self._versions.get(task, []), key=lambda t: -t.version)
+        for t in versions:
+            label = "built in" if t.builtin else f"v{t.version} · {t.label} · {t.sha256[:12]}…"
+            self.task_version.addItem(label, None if t.builtin else t.version)
+        if pinned is not None:
+            self.task_version.setCurrentIndex(max(0, self.task_version.findData(pinned)))
+        self.task_version.setEnabled(self.task_version.count() > 1)
+
     def checked_edges(self) -> list[str]:
         items = (self.edges.item(i) for i in range(self.edges.count()))
         return [
@@ -146,14 +163,24 @@ class LaunchDialog(QDialog):
         tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
         ctx = self.ctx
         # Read the widgets here, on the GUI thread; the worker gets plain values.
-        job_name, project, edges = (
+        job_name, project, edges, task_version = (
             self.name.text(),
             self.project.currentText(),
             self.checked_edges(),
+            self.task_version.currentData(),
         )
 
         def create_and_start():
-            job = ctx.services.jobs.create(ctx.actor, job_name, project, name, edges, version, tags)
+            job = ctx.services.jobs.create(
+                ctx.actor,
+                job_name,
+                project,
+                name,
+                edges,
+                version,
+                tags,
+                task_version=task_version,
+            )
             ctx.center.launcher.start(ctx.actor, job.id)
             return job.id
 

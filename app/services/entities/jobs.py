@@ -90,7 +90,10 @@ class JobService:
         config_version: int | None = None,
         tags: Iterable[str] = (),
         init_model: dict[str, Any] | None = None,
+        task_version: int | None = None,
     ) -> JobRecord:
+        """A QUEUED job. Its task's version is `task_version` if given, else the one the
+        config pins, else the latest."""
         require(actor, Role.OPERATOR, "start jobs")
         name = name.strip()
         if not name or len(name) > 128:
@@ -109,7 +112,8 @@ class JobService:
                 )
             task = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}").task
             task_name = task.name or cfg.body.get("dataset", {}).get("name", "digits")
-            task_version, task_sha256 = resolve_task(s, task_name, task.version)
+            wanted = task.version if task_version is None else task_version
+            task_version, task_sha256 = resolve_task(s, task_name, wanted)
             job = Job(
                 task_name=task_name,
                 task_version=task_version,
