@@ -22,7 +22,9 @@ SYMBOLS_UP_TO = 60  # rounds; longer runs also lose the grid (see show_grid)
 PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
-def make_plot(title: str, y_label: str) -> pg.PlotWidget:
+def make_plot(title: str, y_label: str, legend_below: bool = False) -> pg.PlotWidget:
+    """A plot with its legend in a corner the curves leave free: bottom right for what
+    rises (accuracy), top right for what falls (loss)."""
     plot = pg.PlotWidget(background="w")
     plot.setTitle(title, color="#333", size="10pt")
     plot.setLabel("bottom", "round")
@@ -31,7 +33,7 @@ def make_plot(title: str, y_label: str) -> pg.PlotWidget:
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     plot.getAxis("left").enableAutoSIPrefix(False)
-    plot.addLegend(offset=(-10, 10), labelTextColor="#333")
+    plot.addLegend(offset=(-10, -10) if legend_below else (-10, 10), labelTextColor="#333")
     return plot
 
 
@@ -46,7 +48,7 @@ def show_grid(plot: pg.PlotWidget, on: bool) -> None:
 class CurvesTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.accuracy = make_plot("Accuracy of the global model", "accuracy")
+        self.accuracy = make_plot("Accuracy of the global model", "accuracy", legend_below=True)
         self.loss = make_plot("Loss", "loss")
         self.clients = make_plot("Clients: local training loss", "loss")
         self._curves: dict[str, pg.PlotDataItem] = {}
@@ -88,7 +90,19 @@ class CurvesTab(QWidget):
         curve.setSymbol("o" if len(x) <= SYMBOLS_UP_TO else None)
         curve.setData(x, y)
 
+    def _forget_curves(self) -> None:
+        """Another run: its clients get their own colours, not the last run's."""
+        for plot in (self.accuracy, self.loss, self.clients):
+            for curve in self._curves.values():
+                if curve in plot.listDataItems():
+                    plot.removeItem(curve)
+        for box in self._toggles.values():
+            box.deleteLater()
+        self._curves, self._toggles = {}, {}
+
     def render(self, view: RunView) -> None:
+        if self.view is not None and self.view.job.id != view.job.id:
+            self._forget_curves()
         self.view = view
         x, y = view.series("aggregate", "test_accuracy")
         small = len(x) <= SYMBOLS_UP_TO

@@ -93,6 +93,13 @@ class RunDetailPage(QWidget):
         elif jobs:
             self.show_run(jobs[0].id)
 
+    def _relabel_choice(self, job_id: int | None, status: str) -> None:
+        """The run chooser says each run's status as it changes, not as it was at open."""
+        index = self.run_choice.findData(job_id)
+        if index >= 0:
+            text = self.run_choice.itemText(index)
+            self.run_choice.setItemText(index, f"{text.rsplit(' [', 1)[0]} [{status}]")
+
     def show_run(self, job_id: int | None) -> None:
         if job_id is None:
             return
@@ -131,6 +138,8 @@ class RunDetailPage(QWidget):
         self._redraw()
 
     def _on_live(self, event: LiveEvent) -> None:
+        if event.kind == "job" and event.data.get("status"):
+            self._relabel_choice(event.run_id, event.data["status"])
         if self._loading_id is not None:
             self._missed.append(event)
             return

@@ -3,9 +3,9 @@ gRPC hub: wrong or revoked tokens, posing as another node, reading another proje
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,15 +41,17 @@ def lab(request, tmp_path):
         "a": services.jobs.create(SYSTEM, "ra", "p1", "digits-mlp", ["a"]).id,
         "b": services.jobs.create(SYSTEM, "rb", "p2", "digits-mlp", ["b"]).id,
     }
+    cleanup = []
     if request.param == "mosquitto":
         if shutil.which("mosquitto") is None:
             pytest.skip("mosquitto is not installed (`.ci/run` installs it)")
         hub = Mosquitto(tmp_path)
-        hub.conf = Path(
-            write_mosquitto_config(services.db, settings, tmp_path / "mosq", hub.port)["config"]
-        )
-        if os.geteuid() == 0:  # as root Mosquitto turns into user `mosquitto`, who may not
-            hub.conf.write_text(hub.conf.read_text() + "user root\n")  # read 0600 files
+        # As a lab runs it: started by root, Mosquitto turns into user `mosquitto` before it
+        # reads the password and ACL files, so they sit where that user can reach them.
+        mosq = Path(tempfile.mkdtemp(prefix="feddeck-mosq-"))
+        mosq.chmod(0o755)
+        cleanup.append(lambda: shutil.rmtree(mosq, ignore_errors=True))
+        hub.conf = Path(write_mosquitto_config(services.db, settings, mosq, hub.port)["config"])
         hub.start()
     else:
         access = HubAccess.for_settings(services.db, settings)
@@ -67,6 +69,7 @@ def lab(request, tmp_path):
         "hub": hub,
         "settings": settings,
         "tmp": tmp_path,
+        "mosq": hub.conf.parent if request.param == "mosquitto" else None,
         "services": services,
         "token": settings.hub_token,
         "edges": edges,
@@ -77,6 +80,8 @@ def lab(request, tmp_path):
         client.close()
     hub.stop()
     services.close()
+    for undo in cleanup:
+        undo()
 
 
 def device(lab, name):
@@ -147,7 +152,7 @@ def test_a_removed_edge_is_cut_off_and_kept_out(lab):
     if lab["kind"] == "mosquitto":  # Mosquitto learns of it from regenerated files + HUP
         lab["services"].edges.remove(SYSTEM, "a")
         write_mosquitto_config(
-            lab["services"].db, lab["settings"], lab["tmp"] / "mosq", lab["hub"].port
+            lab["services"].db, lab["settings"], lab["mosq"], lab["hub"].port
         )
         lab["hub"].proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)

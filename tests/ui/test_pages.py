@@ -128,6 +128,8 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
         return [] if curve is None or curve.xData is None else list(curve.xData)
 
     qtbot.waitUntil(lambda: plotted_rounds() == [1, 2, 3], timeout=10000)
+    chosen = detail.run_choice.itemText(detail.run_choice.findData(detail.view.job.id))
+    assert chosen.endswith("[FINISHED]")  # the chooser followed the run's status
     rounds, accuracy = detail.curves._curves["test_accuracy"].getData()
     assert list(rounds) == [1, 2, 3] and 0 < accuracy[-1] <= 1
     federated = detail.curves._curves["fed_val_accuracy"].getData()[1]  # the edges' own view
