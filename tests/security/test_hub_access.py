@@ -151,9 +151,7 @@ def test_a_removed_edge_is_cut_off_and_kept_out(lab):
     a = device(lab, "a")
     if lab["kind"] == "mosquitto":  # Mosquitto learns of it from regenerated files + HUP
         lab["services"].edges.remove(SYSTEM, "a")
-        write_mosquitto_config(
-            lab["services"].db, lab["settings"], lab["mosq"], lab["hub"].port
-        )
+        write_mosquitto_config(lab["services"].db, lab["settings"], lab["mosq"], lab["hub"].port)
         lab["hub"].proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
         with pytest.raises(HubError):
