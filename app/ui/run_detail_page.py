@@ -39,6 +39,12 @@ class RunDetailPage(QWidget):
         self._fetching: Worker | None = None
         self._missed: list[LiveEvent] = []  # events that arrive while a run loads
         self.run_choice = QComboBox(minimumWidth=320)
+        # Sized by a fixed length, not by its longest run name: a renamed status or a long
+        # name must not widen the window.
+        self.run_choice.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.run_choice.setMinimumContentsLength(36)
         self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
         self.heading = QLabel("No run selected")
         self.heading.setStyleSheet("font-size: 15px; font-weight: 600")
