@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,3 +60,73 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on a free loopback port: initdb into a temp folder,
+    pg_ctl start, one database, trust authentication on loopback only. The server refuses
+    to run as root, so as root it runs as the `postgres` user (Debian's package makes it)."""
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        if self.bin is None:
+            raise FileNotFoundError("PostgreSQL is not installed (`.ci/run` installs it)")
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="feddeck-pg-"))
+        self.user = None
+        if os.geteuid() == 0:
+            try:
+                self.user = pwd.getpwnam("postgres")
+            except KeyError:
+                raise FileNotFoundError("as root, PostgreSQL needs a `postgres` user") from None
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/feddeck_test"
+
+    def _run(self, *args: str) -> None:
+        def drop_root() -> None:
+            if self.user is not None:
+                os.setgid(self.user.pw_gid)
+                os.setuid(self.user.pw_uid)
+
+        subprocess.run(
+            [str(self.bin / args[0]), *args[1:]],
+            check=True,
+            capture_output=True,
+            preexec_fn=drop_root,
+            cwd=self.dir,
+            timeout=120,
+        )
+
+    def start(self) -> Postgres:
+        data = self.dir / "data"
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.dir / "log")
+        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", log, "-w", "start")
+        try:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                      "feddeck_test")  # fmt: skip
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of one PostgreSQL version's programs (initdb beside createdb)."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+    )
+    return versions[-1].parent if versions else None

@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 # Before any Qt import: no display on CI machines.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,15 +28,34 @@ def _isolated_env(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """FEDDECK_TEST_PG_URL, else a throwaway cluster of this machine's PostgreSQL for the
+    session. In CI a missing server fails the run instead of skipping its tests."""
+    if PG_URL:
+        yield PG_URL
+        return
+    from bench.processes import Postgres
+
+    try:
+        server = Postgres().start()
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        reason = f"PostgreSQL: {exc} {detail.decode(errors='replace')[-300:]}".strip()
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason + " (or set FEDDECK_TEST_PG_URL)")
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite-file":
         return f"sqlite:///{tmp_path / 'test.db'}"
     if request.param == "sqlite-memory":
         return "sqlite:///:memory:"
-    if not PG_URL:
-        pytest.skip("PostgreSQL: set FEDDECK_TEST_PG_URL to a reachable server to run these")
-    return PG_URL
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
