@@ -49,6 +49,27 @@ def postgres_url():
     server.stop()
 
 
+@pytest.fixture
+def fresh_postgres_url(postgres_url):
+    """A database of its own on the session's PostgreSQL, dropped after the test."""
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"feddeck_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.dispose()
+
+
 @pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite-file":

@@ -65,9 +65,14 @@ class JobStarter:
         self.services.jobs.settle(SYSTEM, job_id, status, "" if status == "FINISHED" else "boom", 1)
 
 
-@pytest.fixture
-def lab(tmp_path):
-    services = Services.for_database(open_database(f"sqlite:///{tmp_path / 'lab.db'}"))
+@pytest.fixture(params=["sqlite"])
+def lab(request, tmp_path):
+    """On SQLite; a test parametrizes `lab` indirectly with "postgresql" to run on that too."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'lab.db'}"
+    services = Services.for_database(open_database(url))
     services.users.create_first_admin("root", "rootpass123")
     admin = services.users.login("root", "rootpass123")
     services.users.add(admin, "olga", "olgapass123", Role.OPERATOR.value)

@@ -166,6 +166,7 @@ def test_a_status_condition_can_follow_a_failure(lab, starter, clock):
     assert step_states(services, operator, run.id)["alert"] == "RUNNING"
 
 
+@pytest.mark.parametrize("lab", ["sqlite", "postgresql"], indirect=True)
 def test_flow_run_lease_and_stop(lab, starter):
     from app.storage.models import utcnow
     from tests.automation.conftest import Clock

@@ -144,6 +144,7 @@ def test_missed_fires_skip_or_run_once(lab, starter, clock):
         )
 
 
+@pytest.mark.parametrize("lab", ["sqlite", "postgresql"], indirect=True)
 def test_the_lease_keeps_a_second_scheduler_out_until_it_expires(lab, starter, clock):
     services, operator = lab
     services.schedules.create(operator, "s", TEMPLATE, "interval", "10m", now=clock())

@@ -12,8 +12,8 @@ from app.services.security.auth import SYSTEM
 
 
 class Run:
-    def __init__(self, tmp_path, backend, edges, rounds, **options):
-        self.settings = Settings.load(data_dir=tmp_path / f"deck-{backend}")
+    def __init__(self, tmp_path, backend, edges, rounds, db_url=None, **options):
+        self.settings = Settings.load(data_dir=tmp_path / f"deck-{backend}", db_url=db_url)
         self.services = Services.open(self.settings)
         self.options = DemoOptions(
             edges=edges, rounds=rounds, backend=backend, heartbeat_s=0.5, **options
@@ -61,6 +61,18 @@ def make_run(tmp_path):
     yield make
     for run in runs:
         run.close()
+
+
+def test_a_run_with_edge_processes_on_postgresql(make_run, fresh_postgres_url):
+    """The database a lab would share: the server process and ingest write to PostgreSQL."""
+    run = make_run("mqtt", edges=2, rounds=3, db_url=fresh_postgres_url)
+    assert run.services.db.engine.dialect.name == "postgresql"
+    run.start()
+    job = run.finish()
+    assert job.status == "FINISHED", job.status_reason
+    counts = run.services.run_data.counts(run.job_id)
+    assert counts["metric_rounds"] == 3 and counts["client_artifacts"] == 6
+    assert counts["edges_with_samples"] == 2
 
 
 @pytest.mark.parametrize("backend", ["local", "mqtt", "grpc"])
