@@ -11,9 +11,23 @@ Column = tuple[str, Callable[[Any], Any]]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+class Bytes(int):
+    """A size: sorts as its number, shows as people read sizes (10.0 KB, 19.1 MB)."""
+
+    def __str__(self) -> str:
+        n = float(self)
+        for unit in ("B", "KB", "MB", "GB", "TB"):
+            if n < 1024 or unit == "TB":
+                return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+            n /= 1024
+        raise AssertionError("unreachable")
+
+
 def _display(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, Bytes):
+        return str(value)
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, list | tuple):

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.record_model import RecordTableModel
+from app.ui.record_model import Bytes, RecordTableModel
 from app.ui.run_data import RunView
 from app.ui.workers import run_in_background
 
@@ -22,7 +22,7 @@ COLUMNS = [
     ("Run", lambda a: a.run_id),
     ("Round", lambda a: a.round),
     ("Node", lambda a: a.node),
-    ("Size (KB)", lambda a: round(a.bytes / 1024, 1) if a.bytes else None),
+    ("Size", lambda a: Bytes(a.bytes) if a.bytes else None),
     ("SHA-256", lambda a: a.sha256),
 ]
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel
 
 from app.services.entities.records import EdgeRecord, TaskRecord
+from app.ui.record_model import Bytes
 from app.ui.table_page import Listing, TablePage
 
 
@@ -34,14 +35,6 @@ class TaskRow:
         )
 
 
-def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
-
-
 def load_tasks(services, actor) -> Listing:
     tasks = services.tasks.list(actor, all_versions=True)
     edges: list[EdgeRecord] = services.edges.list(actor)
@@ -61,7 +54,7 @@ class TasksPage(TablePage):
         ("Data", lambda r: r.data),
         ("Requirements", lambda r: r.task.requirements),
         ("SHA-256", lambda r: r.task.sha256[:16] + "…"),
-        ("Size", lambda r: human_size(r.task.size)),
+        ("Size", lambda r: Bytes(r.task.size)),
         ("Added", lambda r: r.task.created_at),
         ("Description", lambda r: r.task.description),
     ]
