@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.run_spec import StoredModel
+
 
 class ArtifactCorrupted(ValueError):
     pass
@@ -51,3 +53,20 @@ def load_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
             f"does not match the stored {expected_sha256[:12]}…"
         )
     return load(data)
+
+
+def load_start_model(fresh: dict[str, np.ndarray], source: StoredModel) -> dict[str, np.ndarray]:
+    """The stored model a run starts from, checked: intact (SHA-256) and the same tensors
+    as the run's own model `fresh`. RuntimeError with the reason otherwise."""
+    try:
+        loaded = load_weights(source.path, source.sha256)
+    except ArtifactCorrupted as exc:
+        raise RuntimeError(f"initial model from {source.origin} refused: {exc}") from exc
+    expected = {k: (v.shape, v.dtype) for k, v in fresh.items()}
+    got = {k: (v.shape, v.dtype) for k, v in loaded.items()}
+    if expected != got:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
+        raise RuntimeError(
+            f"initial model from {source.origin} does not fit this run's model: differs in {diff}"
+        )
+    return {k: np.array(loaded[k]) for k in fresh}

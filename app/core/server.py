@@ -10,16 +10,16 @@ fewer than `min_clients` remain.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
 
 import numpy as np
 
-from app.core.algorithms import ClientUpdate, build_strategy, is_finite, sample_clients
-from app.core.artifacts import save_weights
+from app.core.algorithms import ClientUpdate, build_strategy, sample_clients
+from app.core.artifacts import load_start_model
 from app.core.run_dir import RunDir
+from app.core.run_members import RunMembers
 from app.core.run_protocol import (
     FAILED,
     FINISHED,
@@ -31,9 +31,10 @@ from app.core.run_protocol import (
     STOP,
     STOPPED,
     RunAddress,
-    log_message,
 )
-from app.core.run_spec import RunOutcome, RunSpec, StoredModel
+from app.core.run_spec import RunOutcome, RunSpec
+from app.core.server_outbox import ServerOutbox
+from app.core.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.hub import Hub
@@ -53,11 +54,8 @@ class FLServer:
         self.config = spec.config
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
-        self._offline: set[str] = set()
-        self._joined: set[str] = set()
-        self._refused: dict[str, str] = {}  # edge → why it will not (or no longer) train
-        self._device: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.members = RunMembers(spec.edges)
+        self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -68,15 +66,13 @@ class FLServer:
         if node not in self.spec.edges:
             return
         if state == JOINED:
-            with self._lock:
-                self._joined.add(node)
-                self._device[node] = str(message.body.get("device", ""))
+            self.members.joined(node, str(message.body.get("device", "")))
         elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
             reason = str(message.body.get("reason", ""))[:500] or "no reason given"
             name = str(message.body.get("name", ""))[:64]
-            with self._lock:
-                self._refused[f"{name} ({node})" if name and name != node else node] = reason
-                self._offline.add(node)
+            self.members.refused(
+                node, f"{name} ({node})" if name and name != node else node, reason
+            )
             self._inbox.put(("offline", message))
             if state == FAILED:
                 self.say("ERROR", f"edge {name or node} left the run: {reason}")
@@ -86,8 +82,7 @@ class FLServer:
         if node not in self.spec.edges:
             return
         if message.body.get("state") == "OFFLINE":
-            with self._lock:
-                self._offline.add(node)
+            self.members.went_offline([node])
             self._inbox.put(("offline", message))
         elif message.body.get("state") == "TRAINING":  # an edge that (re)connected mid-run
             self._inbox.put(("back", message))
@@ -103,30 +98,25 @@ class FLServer:
 
     # -- helpers --------------------------------------------------------------------------
     def say(self, level: str, text: str) -> None:
-        getattr(log, level.lower(), log.info)("run %s: %s", self.spec.run_id, text)
-        self.hub.publish(self.run.topic(topics.SERVER, "logs"), log_message(self.run, level, text))
+        self.out.say(level, text)
 
-    def _status(self, state: str, round_: int, **extra) -> None:
-        body = {
-            "state": state,
-            "round": round_,
-            "total_rounds": self.config.training.rounds,
-            **extra,
-        }
+    def _send_model(self, rnd: int, body: dict, weights) -> None:
         self.hub.publish(
-            self.run.topic(topics.SERVER, "status"),
-            Message(MessageType.STATUS, run_id=self.spec.run_id, round=round_, body=body),
+            self.run.model_down,
+            Message(
+                MessageType.MODEL_DOWN,
+                run_id=self.spec.run_id,
+                round=rnd,
+                body=body,
+                tensors=weights,
+            ),
         )
-
-    def _alive(self) -> list[str]:
-        with self._lock:
-            return [e for e in self.spec.edges if e in self._joined and e not in self._offline]
 
     # -- the run --------------------------------------------------------------------------
     def _load_task(self):
         """The run's task, imported here; its model, and its test set if it gives one."""
-        from app.core.tasks.delivery import TaskRefused, server_task_folder
-        from app.core.tasks.runtime import TaskFailed, load_task
+        from app.core.tasks.delivery import server_task_folder
+        from app.core.tasks.runtime import load_task
 
         run_dir = RunDir(self.spec.artifacts_dir, self.spec.run_id)
         try:
@@ -136,7 +126,7 @@ class FLServer:
             config = task.config_for(self.config, partition=0, num_partitions=len(self.spec.edges))
             model = task.build_model(config)
             test_data = task.load_test_data(config)
-        except (TaskRefused, TaskFailed, FedDeckError) as exc:
+        except FedDeckError as exc:  # refused or raised: the run fails with the reason
             raise RuntimeError(str(exc)) from exc
         return task, config, model, test_data
 
@@ -163,23 +153,23 @@ class FLServer:
             weights = get_weights(model)
             if self.spec.resume:
                 done = self.spec.resume.after_round
-                weights = self._initial_weights(weights, self.spec.resume.model)
+                weights = load_start_model(weights, self.spec.resume.model)
                 # Server-side optimiser state (FedAdam & co.) restarts; FedAvg resumes exactly.
                 first_round, outcome.rounds_done = done + 1, done
                 rng = np.random.default_rng([cfg.training.seed, first_round])
                 self.say("WARNING", f"server restarted: resuming after round {done}")
             elif self.spec.init_model:
-                weights = self._initial_weights(weights, self.spec.init_model)
+                weights = load_start_model(weights, self.spec.init_model)
                 self.say(
                     "INFO", f"starting from the aggregated model of {self.spec.init_model.origin}"
                 )
             self._invite_edges()
-            self._status(RUNNING, first_round - 1)
+            self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
                 before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
                 weights, evals = self._round(rnd, weights, strategy, rng)
-                self._store(rnd, "aggregate", weights)
+                self.out.store(rnd, "aggregate", weights)
                 # What crossed the hub to and from this server in the round: the model down
                 # (once: the hub fans it out), each update up, and small messages.
                 values = {
@@ -194,20 +184,20 @@ class FLServer:
                     )
                     tested = task.evaluate(model, test_data, config, ctx)
                     values.update({f"test_{k}": v for k, v in tested.items()})
-                self._metrics(rnd, values)
+                self.out.metrics(rnd, values)
                 outcome.rounds_done = rnd
                 outcome.history.append({"round": rnd, **values})
                 if test_data is not None:
                     outcome.test_accuracy = values.get("test_accuracy")
                 if rnd > 1:  # the edges evaluated the aggregate they received: round rnd - 1's
-                    self._record_federated(rnd - 1, evals, outcome, test_data is None)
-                self._status(RUNNING, rnd, test_accuracy=outcome.test_accuracy)
-                self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {_summary(values)}")
+                    self._recordfederated(rnd - 1, evals, outcome, test_data is None)
+                self.out.status(RUNNING, rnd, test_accuracy=outcome.test_accuracy)
+                self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {summary(values)}")
             if cfg.training.eval_every and outcome.rounds_done:
-                final = self._final_evaluation(outcome.rounds_done, weights)
-                self._record_federated(outcome.rounds_done, final, outcome, test_data is None)
+                final = self._finalevaluation(outcome.rounds_done, weights)
+                self._recordfederated(outcome.rounds_done, final, outcome, test_data is None)
                 if final:
-                    fed = _federated(final)
+                    fed = federated(final)
                     self.say(
                         "INFO",
                         f"the final model on the edges' validation splits: accuracy "
@@ -225,7 +215,7 @@ class FLServer:
             self.run.server_control,
             Message(MessageType.CONTROL, run_id=self.spec.run_id, body={"action": LEAVE}),
         )
-        self._status(
+        self.out.status(
             outcome.state,
             outcome.rounds_done,
             reason=outcome.reason,
@@ -235,26 +225,6 @@ class FLServer:
         for sub in subs:
             self.hub.unsubscribe(sub)
         return outcome
-
-    def _initial_weights(
-        self, fresh: dict[str, np.ndarray], source: StoredModel
-    ) -> dict[str, np.ndarray]:
-        """A stored model, checked: intact (SHA-256) and the same tensors as ours."""
-        from app.core.artifacts import ArtifactCorrupted, load_weights
-
-        origin = source.origin
-        try:
-            loaded = load_weights(source.path, source.sha256)
-        except ArtifactCorrupted as exc:
-            raise RuntimeError(f"initial model from {origin} refused: {exc}") from exc
-        expected = {k: (v.shape, v.dtype) for k, v in fresh.items()}
-        got = {k: (v.shape, v.dtype) for k, v in loaded.items()}
-        if expected != got:
-            diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
-            raise RuntimeError(
-                f"initial model from {origin} does not fit this run's model: differs in {diff}"
-            )
-        return {k: np.array(loaded[k]) for k in fresh}
 
     def _invite_edges(self) -> None:
         cfg, task = self.config, self.spec.task
@@ -274,15 +244,15 @@ class FLServer:
                 Message(MessageType.CONTROL, run_id=self.spec.run_id, body=body, tensors=payload),
             )
         deadline = time.monotonic() + self.spec.join_timeout_s
-        while time.monotonic() < deadline and len(self._alive()) + len(self._refused_now()) < len(
-            self.spec.edges
-        ):
+        while time.monotonic() < deadline and len(self.members.alive()) + len(
+            self.members.refusals()
+        ) < len(self.spec.edges):
             if self._stop.wait(0.05):
                 raise _Stopped
-        joined, refused = self._alive(), self._refused_now()
+        joined, refused = self.members.alive(), self.members.refusals()
         for edge, reason in sorted(refused.items()):
             self.say("ERROR", f"edge {edge} refused the run: {reason}")
-        devices = sorted({self._device.get(e) or "?" for e in joined})
+        devices = self.members.devices(joined)
         self.say(
             "INFO",
             f"{len(joined)} of {len(self.spec.edges)} edges joined, on {', '.join(devices) or '-'}",
@@ -294,38 +264,29 @@ class FLServer:
                 + (f" (refused: {why})" if why else "")
             )
 
-    def _record_federated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
+    def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
-        values = _federated(evals)
+        values = federated(evals)
         if not values:
             return
-        self._metrics(rnd, values)
+        self.out.metrics(rnd, values)
         for entry in outcome.history:
             if entry["round"] == rnd:
                 entry.update(values)
         if headline:  # no server-side test set: the edges' view is the run's accuracy
             outcome.test_accuracy = values.get("fed_val_accuracy", outcome.test_accuracy)
 
-    def _final_evaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
+    def _finalevaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
         """After the last round no update brings the edges' evaluation of the last aggregate:
         ask the edges still in the run for it alone."""
-        waiting = set(self._alive())
+        waiting = set(self.members.alive())
         if not waiting:
             return {}
         body = {"round": rnd + 1, "selected": sorted(waiting), "evaluate_only": True}
-        self.hub.publish(
-            self.run.model_down,
-            Message(
-                MessageType.MODEL_DOWN,
-                run_id=self.spec.run_id,
-                round=rnd + 1,
-                body=body,
-                tensors=weights,
-            ),
-        )
+        self._send_model(rnd + 1, body, weights)
         deadline = time.monotonic() + self.config.training.round_timeout_s
         evals: dict[str, dict[str, float]] = {}
-        while waiting - set(evals) - self._offline_set() and time.monotonic() < deadline:
+        while waiting - set(evals) - self.members.offline() and time.monotonic() < deadline:
             try:
                 kind, message = self._inbox.get(timeout=0.5)
             except queue.Empty:
@@ -340,35 +301,22 @@ class FLServer:
                 or not message.body.get("evaluate_only")
             ):
                 continue
-            evaluated = _evaluation(message.body.get("eval"))
+            evaluated = evaluation(message.body.get("eval"))
             if evaluated:
                 evals[message.sender] = evaluated
             else:  # nothing to evaluate on (no validation split): it is done all the same
                 evals[message.sender] = {}
         return {node: e for node, e in evals.items() if e}
 
-    def _refused_now(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._refused)
-
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
-        selected = sample_clients(self._alive(), cfg.fraction_fit, cfg.min_clients, rng)
+        selected = sample_clients(self.members.alive(), cfg.fraction_fit, cfg.min_clients, rng)
         if len(selected) < cfg.min_clients:
             raise RuntimeError(
                 f"round {rnd}: only {len(selected)} edges left; min_clients is {cfg.min_clients}"
             )
         body = {"round": rnd, "selected": selected, "prox_mu": strategy.client_prox_mu}
-        self.hub.publish(
-            self.run.model_down,
-            Message(
-                MessageType.MODEL_DOWN,
-                run_id=self.spec.run_id,
-                round=rnd,
-                body=body,
-                tensors=weights,
-            ),
-        )
+        self._send_model(rnd, body, weights)
         updates, evals = self._collect(rnd, set(selected), weights, body)
         if len(updates) < cfg.min_clients:
             missing = sorted(set(selected) - {u.node for u in updates})
@@ -377,7 +325,7 @@ class FLServer:
                 f"min_clients is {cfg.min_clients}"
             )
         for update in updates:
-            self._store(rnd, update.node, update.weights)
+            self.out.store(rnd, update.node, update.weights)
         return strategy.step(weights, updates), evals
 
     def _collect(self, rnd: int, waiting: set[str], reference, body: dict):
@@ -387,13 +335,12 @@ class FLServer:
         deadline = time.monotonic() + self.config.training.round_timeout_s
         updates: dict[str, ClientUpdate] = {}
         evals: dict[str, dict[str, float]] = {}
-        while waiting - set(updates) - self._offline_set():
+        while waiting - set(updates) - self.members.offline():
             left = deadline - time.monotonic()
             if left <= 0:
                 late = sorted(waiting - set(updates))
                 self.say("WARNING", f"round {rnd}: deadline passed without {', '.join(late)}")
-                with self._lock:
-                    self._offline.update(late)
+                self.members.went_offline(late)
                 break
             try:
                 kind, message = self._inbox.get(timeout=min(left, 0.5))
@@ -403,22 +350,13 @@ class FLServer:
                 raise _Stopped
             if kind == "back":
                 node = message.sender
-                if node in waiting - set(updates) - self._offline_set():
+                if node in waiting - set(updates) - self.members.offline():
                     self.say("INFO", f"round {rnd}: {node} reconnected; sending it the round again")
-                    self.hub.publish(
-                        self.run.model_down,
-                        Message(
-                            MessageType.MODEL_DOWN,
-                            run_id=self.spec.run_id,
-                            round=rnd,
-                            body={**body, "selected": [node]},
-                            tensors=reference,
-                        ),
-                    )
+                    self._send_model(rnd, {**body, "selected": [node]}, reference)
                 continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
-            problem = self._check_update(rnd, message, waiting, reference)
+            problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
             if problem:
                 self.say(
                     "WARNING", f"round {rnd}: refused the update from {message.sender}: {problem}"
@@ -427,91 +365,7 @@ class FLServer:
             updates[message.sender] = ClientUpdate(
                 message.sender, message.tensors, int(message.body["num_samples"])
             )
-            evaluated = _evaluation(message.body.get("eval"))
+            evaluated = evaluation(message.body.get("eval"))
             if evaluated:
                 evals[message.sender] = evaluated
         return [updates[k] for k in sorted(updates)], evals
-
-    def _offline_set(self) -> set[str]:
-        with self._lock:
-            return set(self._offline)
-
-    def _check_update(self, rnd, message: Message, waiting, reference) -> str | None:
-        if message.sender not in waiting:
-            return "not selected for this round"
-        if message.run_id != self.spec.run_id:
-            return f"it is for run {message.run_id}"
-        if message.round != rnd:
-            return f"it is for round {message.round}"
-        samples = message.body.get("num_samples")
-        if not isinstance(samples, int) or samples <= 0:
-            return "num_samples missing or not positive"
-        if set(message.tensors) != set(reference):
-            return "its tensors do not match the model"
-        for name, ref in reference.items():
-            got = message.tensors[name]
-            if got.shape != ref.shape or got.dtype != ref.dtype:
-                want = f"{ref.dtype}{list(ref.shape)}"
-                return f"tensor {name!r} is {got.dtype}{list(got.shape)}, expected {want}"
-        if not is_finite(message.tensors):
-            return "it holds NaN or infinite values"
-        return None
-
-    def _store(self, rnd: int, node: str, weights) -> None:
-        path = RunDir(self.spec.artifacts_dir, self.spec.run_id).model(rnd, node)
-        stored = save_weights(
-            path, weights, {"run_id": str(self.spec.run_id), "round": str(rnd), "node": node}
-        )
-        body = {
-            "round": rnd,
-            "node": node,
-            "path": str(stored.path),
-            "sha256": stored.sha256,
-            "bytes": stored.bytes,
-        }
-        self.hub.publish(
-            self.run.topic(topics.SERVER, "artifacts"),
-            Message(MessageType.ARTIFACT, run_id=self.spec.run_id, round=rnd, body=body),
-        )
-
-    def _metrics(self, rnd: int, values: dict[str, float]) -> None:
-        self.hub.publish(
-            self.run.topic(topics.SERVER, "metrics"),
-            Message(
-                MessageType.METRICS,
-                run_id=self.spec.run_id,
-                round=rnd,
-                body={"node": "aggregate", "values": values},
-            ),
-        )
-
-
-def _evaluation(body: object) -> dict[str, float] | None:
-    """An edge's evaluation of the global model: finite numbers and a positive count."""
-    if not isinstance(body, dict):
-        return None
-    values = {
-        k: float(v)
-        for k, v in body.items()
-        if isinstance(k, str) and isinstance(v, int | float) and math.isfinite(v)
-    }
-    return values if values.get("num_samples", 0) > 0 else None
-
-
-def _federated(evals: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The edges' evaluations averaged by their sample counts: fed_val_<metric>."""
-    total = sum(e["num_samples"] for e in evals.values())
-    if not total:
-        return {}
-    names = set.intersection(*(set(e) for e in evals.values())) - {"num_samples"}
-    out = {
-        f"fed_val_{n}": sum(e[n] * e["num_samples"] for e in evals.values()) / total
-        for n in sorted(names)
-    }
-    out["fed_val_samples"] = float(total)
-    return out
-
-
-def _summary(values: dict[str, float]) -> str:
-    shown = [k for k in ("test_accuracy", "test_loss", "fed_val_accuracy") if k in values]
-    return ", ".join(f"{k.replace('_', ' ')} {values[k]:.4f}" for k in shown) or "no evaluation"
