@@ -23,8 +23,14 @@ def builtin_folder(name: str) -> Path | None:
 
 
 @lru_cache(maxsize=16)
-def builtin_sha256(name: str) -> str:
+def builtin_archive(name: str) -> bytes:
+    """The built-in task's normalised archive, packed once per process (it is installed
+    code: it does not change under a running node)."""
     folder = builtin_folder(name)
     if folder is None:
         raise KeyError(name)
-    return archive.sha256(archive.pack(folder))
+    return archive.pack(folder)
+
+
+def builtin_sha256(name: str) -> str:
+    return archive.sha256(builtin_archive(name))

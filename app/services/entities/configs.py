@@ -11,6 +11,7 @@ from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse
 from app.errors import InvalidInput, NotFound
 from app.services.entities.records import ConfigRecord
 from app.services.entities.tasks import resolve_task
+from app.services.entities.versions import latest_of, pick_version
 from app.services.security.auth import Actor, require
 from app.storage import Database
 from app.storage.models import Config, Role
@@ -23,12 +24,7 @@ def _record(c: Config) -> ConfigRecord:
 
 
 def get_config(s: Session, name: str, version: int | None = None) -> Config:
-    query = select(Config).where(Config.name == name)
-    if version is None:
-        query = query.order_by(Config.version.desc()).limit(1)
-    else:
-        query = query.where(Config.version == version)
-    config = s.scalar(query)
+    config = pick_version(s, Config, name, version)
     if config is None:
         which = f"{name!r}" if version is None else f"{name!r} version {version}"
         raise NotFound(f"no config {which}")
@@ -72,12 +68,7 @@ class ConfigService:
         with self._db.session() as s:
             rows = s.scalars(select(Config).order_by(Config.name, Config.version)).all()
             records = [_record(c) for c in rows]
-        if all_versions:
-            return records
-        latest: dict[str, ConfigRecord] = {}
-        for rec in records:
-            latest[rec.name] = rec
-        return list(latest.values())
+        return records if all_versions else latest_of(records)
 
     def history(self, actor: Actor, name: str) -> list[ConfigRecord]:
         records = [c for c in self.list(actor, all_versions=True) if c.name == name]

@@ -11,10 +11,16 @@ from sqlalchemy.orm import Session, undefer
 
 from app.core.run_spec import TaskSpec
 from app.core.tasks import archive
-from app.core.tasks.builtin import builtin_folder, builtin_names, builtin_sha256
+from app.core.tasks.builtin import (
+    builtin_archive,
+    builtin_folder,
+    builtin_names,
+    builtin_sha256,
+)
 from app.core.tasks.manifest import TaskManifest, read_manifest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.records import TaskRecord
+from app.services.entities.versions import latest_of, pick_version
 from app.services.security.auth import Actor, require, user_name
 from app.services.security.center_key import center_key
 from app.storage import Database
@@ -48,18 +54,13 @@ def _builtin_record(name: str) -> TaskRecord:
         sha256=builtin_sha256(name),
         requirements=list(manifest.requirements),
         data_key=manifest.data_key,
-        size=len(archive.pack(folder)),
+        size=len(builtin_archive(name)),
         builtin=True,
     )
 
 
 def get_task(s: Session, name: str, version: int | None = None) -> Task:
-    query = select(Task).where(Task.name == name)
-    if version is None:
-        query = query.order_by(Task.version.desc()).limit(1)
-    else:
-        query = query.where(Task.version == version)
-    task = s.scalar(query)
+    task = pick_version(s, Task, name, version)
     if task is None:
         which = f"{name!r}" if version is None else f"{name!r} version {version}"
         raise NotFound(f"no task {which}; add it with: feddeck task add DIR")
@@ -127,10 +128,7 @@ class TaskService:
         records = [_builtin_record(n) for n in builtin_names()]
         with self._db.session() as s:
             rows = s.scalars(select(Task).order_by(Task.name, Task.version)).all()
-            latest = {}
-            for t in rows:
-                latest[t.name] = t
-            shown = rows if all_versions else list(latest.values())
+            shown = rows if all_versions else latest_of(rows)
             records += [_record(t, user_name(s, t.created_by)) for t in shown]
         return records
 
@@ -146,7 +144,7 @@ class TaskService:
         """The stored archive, checked against its SHA-256."""
         require(actor, Role.VIEWER, "export tasks")
         if name in builtin_names():
-            return archive.pack(builtin_folder(name))
+            return builtin_archive(name)
         with self._db.session() as s:
             task = s.scalar(
                 select(Task)
