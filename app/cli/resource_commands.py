@@ -73,13 +73,7 @@ def task_export(ctx: CliContext, args: argparse.Namespace):
     """The stored archive, byte for byte (its SHA-256 is the task's)."""
     record = ctx.services.tasks.get(ctx.actor(), args.name, args.version)
     data = ctx.services.tasks.archive(ctx.actor(), args.name, args.version)
-    out = Path(args.output or f"{record.name}-{record.version}.tar")
-    if out.exists() and not args.force:
-        raise InvalidInput(f"{out} exists; pass --force to overwrite it")
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    out = write_output(Path(args.output or f"{record.name}-{record.version}.tar"), data, args.force)
     return {
         "exported": record.name,
         "version": record.version,
@@ -120,14 +114,38 @@ def config_export(ctx: CliContext, args: argparse.Namespace):
     text = ctx.services.configs.export_toml(ctx.actor(), args.name, args.version)
     if args.output is None:
         return text
-    out = Path(args.output)
-    if out.exists() and not args.force:
+    out = write_output(Path(args.output), text.encode("utf-8"), args.force)
+    return {"exported": args.name, "file": str(out)}
+
+
+def write_output(out: Path, data: bytes, force: bool) -> Path:
+    """An export's file: refused if it exists (unless forced) or cannot be written."""
+    if out.exists() and not force:
         raise InvalidInput(f"{out} exists; pass --force to overwrite it")
     try:
-        out.write_text(text, encoding="utf-8")
+        out.write_bytes(data)
     except OSError as exc:
         raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
-    return {"exported": args.name, "file": str(out)}
+    return out
+
+
+def add_show_export(group, common, what: str, show, export, default_output: str) -> None:
+    """`show NAME [--version N]` and `export NAME [--version N] [-o F] [--force]`."""
+    for verb, handler, text in (
+        ("show", show, f"print a {what}"),
+        (
+            "export",
+            export,
+            f"write a {what}" + (" archive (.tar)" if what == "task" else " as TOML"),
+        ),
+    ):
+        p = group.add_parser(verb, parents=[common], help=text)
+        p.add_argument("name")
+        p.add_argument("--version", type=int, help="default: the latest")
+        if verb == "export":
+            p.add_argument("--output", "-o", help=f"file to write (default: {default})")
+            p.add_argument("--force", action="store_true", help="overwrite --output")
+        p.set_defaults(handler=handler)
 
 
 def db_upgrade(ctx: CliContext, args: argparse.Namespace):
@@ -177,17 +195,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(
         handler=task_list, columns=("name", "version", "label", "data_key", "sha256", "builtin")
     )
-    for verb, handler, text in (
-        ("show", task_show, "a task's details"),
-        ("export", task_export, "write a task's archive (.tar)"),
-    ):
-        p = task.add_parser(verb, parents=[common], help=text)
-        p.add_argument("name")
-        p.add_argument("--version", type=int, help="default: the latest")
-        if verb == "export":
-            p.add_argument("--output", "-o", help="file to write (default: NAME-VERSION.tar)")
-            p.add_argument("--force", action="store_true", help="overwrite --output")
-        p.set_defaults(handler=handler)
+    helps = ("a task's details", "write a task's archive (.tar)")
+    add_show_export(task, common, task_show, task_export, helps, "NAME-VERSION.tar")
     p = task.add_parser(
         "example-data", parents=[common], help="write example data: a folder per site, a config"
     )
@@ -207,17 +216,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = config.add_parser("list", parents=[common], help="list configs (latest versions)")
     p.add_argument("--all", action="store_true", help="every version")
     p.set_defaults(handler=config_list, columns=("name", "version", "created_at"))
-    for verb, handler, text in (
-        ("show", config_show, "print a config"),
-        ("export", config_export, "write a config as TOML"),
-    ):
-        p = config.add_parser(verb, parents=[common], help=text)
-        p.add_argument("name")
-        p.add_argument("--version", type=int, help="default: the latest")
-        if verb == "export":
-            p.add_argument("--output", "-o", help="file to write (default: stdout)")
-            p.add_argument("--force", action="store_true", help="overwrite --output")
-        p.set_defaults(handler=handler)
+    helps = ("print a config", "write a config as TOML")
+    add_show_export(config, common, config_show, config_export, helps, "stdout")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(required=True)
     p = db.add_parser("upgrade", parents=[common], help="apply migrations up to the newest")
