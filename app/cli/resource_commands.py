@@ -129,16 +129,9 @@ def write_output(out: Path, data: bytes, force: bool) -> Path:
     return out
 
 
-def add_show_export(group, common, what: str, show, export, default_output: str) -> None:
+def add_show_export(group, common, show, export, helps: tuple[str, str], default: str) -> None:
     """`show NAME [--version N]` and `export NAME [--version N] [-o F] [--force]`."""
-    for verb, handler, text in (
-        ("show", show, f"print a {what}"),
-        (
-            "export",
-            export,
-            f"write a {what}" + (" archive (.tar)" if what == "task" else " as TOML"),
-        ),
-    ):
+    for verb, handler, text in (("show", show, helps[0]), ("export", export, helps[1])):
         p = group.add_parser(verb, parents=[common], help=text)
         p.add_argument("name")
         p.add_argument("--version", type=int, help="default: the latest")
