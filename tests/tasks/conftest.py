@@ -2,19 +2,15 @@
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from app.backends.embedded import start_embedded_hub
-from app.backends.factory import create_hub
 from app.config import Settings
 from app.services import Services
-from app.services.runs.ingest import IngestService
-from app.services.runs.launcher import JobLauncher
-from app.services.runs.local_edges import LocalEdges
+from app.services.runs.demo import start_center
 from app.services.security.auth import SYSTEM
-from app.services.security.hub_access import HubAccess
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
 
@@ -43,33 +39,15 @@ def write_doc_data(root: Path) -> list[Path]:
 
 
 class Center:
-    """Hub, ingest and launcher as the control center runs them, and edges it starts."""
+    """The control center's live side (`start_center`), and edges it starts as it likes."""
 
     def __init__(self, tmp_path: Path, backend: str) -> None:
         self.settings = Settings.load(data_dir=tmp_path / f"center-{backend}")
         self.services = Services.open(self.settings)
-        self.embedded = start_embedded_hub(
-            backend if backend != "local" else "local",
-            limits=self.settings.wire,
-            access=HubAccess.for_settings(self.services.db, self.settings),
-        )
-        self.hub_url = self.embedded.url if backend != "local" else f"local://tasks-{id(self)}"
-        self.hub = create_hub(self.hub_url, "center", token=self.settings.hub_token)
-        self.hub.connect()
-        self.ingest = IngestService(self.services.db, self.hub).start()
-        self.launcher = JobLauncher(
-            self.services,
-            self.settings,
-            self.hub,
-            self.hub_url,
-            in_process=backend == "local",
-            events=self.ingest.events,
-        )
-        self.ended = {}
-        self.launcher.on_exit = lambda job_id: self.ended.setdefault(
-            job_id, threading.Event()
-        ).set()
-        self.edges = LocalEdges(self.settings, self.hub_url, heartbeat_s=0.5)
+        self.cluster = start_center(self.settings, self.services, backend, heartbeat_s=0.5)
+        self.launcher, self.ingest = self.cluster.launcher, self.cluster.ingest
+        self.ended: dict[int, threading.Event] = {}
+        self.launcher.on_exit = self._ended
         self.services.groups.add(SYSTEM, "lab")
         self.services.projects.create(SYSTEM, "lab", "lab")
 
@@ -78,11 +56,9 @@ class Center:
 
     def edge(self, name: str, **options) -> None:
         new = self.services.edges.register(SYSTEM, name)
-        self.edges.start(name, new.edge.device_id, new.token, **options)
+        self.cluster.edges.start(name, new.edge.device_id, new.token, **options)
 
     def wait_online(self, names, timeout=60) -> None:
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = {e.name: e.status for e in self.services.edges.list(SYSTEM)}
@@ -100,12 +76,7 @@ class Center:
         return self.services.jobs.get(SYSTEM, job.id)
 
     def close(self) -> None:
-        self.launcher.shutdown()
-        self.edges.stop()
-        self.ingest.drain(10)
-        self.ingest.stop()
-        self.hub.close()
-        self.embedded.stop()
+        self.cluster.close()
         self.services.close()
 
 

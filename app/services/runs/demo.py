@@ -95,43 +95,36 @@ def _register_edges(services: Services, count: int) -> list[tuple[str, str, str]
     return out
 
 
-def start_cluster(settings: Settings, services: Services, options: DemoOptions) -> DemoCluster:
-    if options.edges < 1 or options.edges > 64:
-        raise InvalidInput("--edges must be between 1 and 64")
-    if options.backend not in ("local", "mqtt", "grpc"):
+def start_center(
+    settings: Settings, services: Services, backend: str, heartbeat_s: float = 1.0
+) -> DemoCluster:
+    """A control center's live side on this machine, no edges yet: an embedded hub (or a
+    local router), a hub client, ingest, and a launcher (in-process servers on `local`)."""
+    if backend not in ("local", "mqtt", "grpc"):
         raise InvalidInput("--backend must be local, mqtt or grpc")
     embedded = start_embedded_hub(
-        options.backend,
+        backend,
         limits=settings.wire,
         access=HubAccess.for_settings(services.db, settings),
     )
-    hub_url = embedded.url if options.backend != "local" else f"local://demo-{time.monotonic_ns()}"
+    hub_url = embedded.url if backend != "local" else f"local://demo-{time.monotonic_ns()}"
     hub = create_hub(hub_url, "center", token=settings.hub_token, limits=settings.wire)
     hub.connect()
     ingest = IngestService(services.db, hub).start()
     launcher = JobLauncher(
-        services,
-        settings,
-        hub,
-        hub_url,
-        in_process=options.backend == "local",
-        events=ingest.events,
+        services, settings, hub, hub_url, in_process=backend == "local", events=ingest.events
     )
-    edges = _register_edges(services, options.edges)
-    local_edges = LocalEdges(settings, hub_url, options.heartbeat_s)
-    cluster = DemoCluster(
-        settings,
-        services,
-        hub_url,
-        hub,
-        ingest,
-        launcher,
-        embedded,
-        [name for name, _, _ in edges],
-        local_edges,
-    )
-    for name, device, token in edges:
-        local_edges.start(name, device, token)
+    edges = LocalEdges(settings, hub_url, heartbeat_s)
+    return DemoCluster(settings, services, hub_url, hub, ingest, launcher, embedded, [], edges)
+
+
+def start_cluster(settings: Settings, services: Services, options: DemoOptions) -> DemoCluster:
+    if options.edges < 1 or options.edges > 64:
+        raise InvalidInput("--edges must be between 1 and 64")
+    cluster = start_center(settings, services, options.backend, options.heartbeat_s)
+    for name, device, token in _register_edges(services, options.edges):
+        cluster.edge_names.append(name)
+        cluster.edges.start(name, device, token)
     return cluster
 
 
