@@ -235,3 +235,31 @@ def test_rename_and_tag_from_the_shell(tmp_path, monkeypatch, capsys):
     [project] = json.loads(capsys.readouterr().out)
     assert (project["name"], project["group"]) == ("mnist", "ml")
     assert main([*cli, "project", "rename", "mnist", "bad name"]) == 1
+
+
+def test_round_progress_prints_each_round_once(capsys):
+    from app.cli.output import round_progress
+    from app.services.runs.events import LiveEvent
+
+    def metric(rnd, **values):
+        return LiveEvent("metric", 1, {"node": "aggregate", "round": rnd, "values": values})
+
+    with_test = round_progress(2)
+    for event in (
+        metric(1, test_accuracy=0.5, hub_bytes_in=1.0),
+        metric(1, fed_val_accuracy=0.4),  # the edges' figures for round 1, a round later
+        metric(2, test_accuracy=0.75),
+        metric(2, fed_val_accuracy=0.7),
+        LiveEvent("metric", 1, {"node": "e1", "round": 2, "values": {"test_accuracy": 1.0}}),
+    ):
+        with_test(event)
+    assert capsys.readouterr().err.splitlines() == [
+        "round   1/2: test accuracy 0.5000",
+        "round   2/2: test accuracy 0.7500",
+    ]
+    without_test = round_progress()  # a task with no test set: the edges' accuracy
+    without_test(metric(1, hub_bytes_in=1.0))
+    without_test(metric(1, fed_val_accuracy=0.625))
+    assert capsys.readouterr().err.splitlines() == [
+        "round   1: validation accuracy on the edges 0.6250"
+    ]

@@ -33,6 +33,7 @@ class BaseHub(ABC):
         self.limits = limits or WireLimits()
         self.stats = HubStats()
         self.state = HubState.DISCONNECTED
+        self.fatal_error: str | None = None
         self._subs: list[Subscription] = []
         self._subs_lock = threading.Lock()
         self._tokens = itertools.count(1)

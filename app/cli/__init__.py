@@ -56,6 +56,9 @@ def _run_gui(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.services.runs.child_processes import watch_parent
+
+    watch_parent()  # a demo edge ends with the window that started it
     parser = build_parser()
     args = parser.parse_args(argv)
     as_json = getattr(args, "json", False)

@@ -9,6 +9,7 @@ import time
 
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
+from app.cli.output import round_progress
 
 JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds", "edges", "tags")
 
@@ -40,12 +41,9 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
     done = threading.Event()
     coordinator.launcher.on_exit = lambda _id: done.set()
 
-    def progress(event) -> None:
-        if event.kind == "metric" and event.data["node"] == "aggregate" and not ctx.as_json:
-            acc = event.data["values"].get("test_accuracy", float("nan"))
-            print(f"round {event.data['round']}: test accuracy {acc:.4f}", file=sys.stderr)
-
-    coordinator.ingest.events.subscribe(progress)
+    if not ctx.as_json:
+        rounds = ctx.services.jobs.get(actor, args.id).total_rounds
+        coordinator.ingest.events.subscribe(round_progress(rounds))
     try:
         coordinator.launcher.start(actor, args.id)
         print(f"job {args.id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)

@@ -62,3 +62,28 @@ def emit(result: Any, as_json: bool, columns: Sequence[str] | None = None) -> No
             print(f"{key.ljust(width)}  {shown}")
     elif plain is not None:
         print(plain)
+
+
+def round_progress(total: int | None = None):
+    """An event handler printing one line per aggregated round to stderr: the server's
+    test accuracy, or, for a task without a test set, the edges' validation accuracy.
+    The federated figures of a round arrive in a second metric event; they are printed
+    only when no test accuracy ever came (else each round would be printed twice)."""
+    seen_test = False
+
+    def on_event(event) -> None:
+        nonlocal seen_test
+        if event.kind != "metric" or event.data["node"] != "aggregate":
+            return
+        values, rnd = event.data["values"], event.data["round"]
+        of = f"/{total}" if total else ""
+        if "test_accuracy" in values:
+            seen_test = True
+            text = f"test accuracy {values['test_accuracy']:.4f}"
+        elif "fed_val_accuracy" in values and not seen_test:
+            text = f"validation accuracy on the edges {values['fed_val_accuracy']:.4f}"
+        else:
+            return
+        print(f"round {rnd:>3}{of}: {text}", file=sys.stderr)
+
+    return on_event

@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 from app.cli.context import CliContext
+from app.cli.output import round_progress
 from app.errors import InvalidInput
+from app.wire.hub import HubError
 
 
 def parse_host_port(value: str, what: str) -> tuple[str, int]:
@@ -21,9 +23,13 @@ def parse_host_port(value: str, what: str) -> tuple[str, int]:
 
 def wait_for_signal() -> None:
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set)
     stop.wait()
+
+
+def on_stop_signals(callback) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: callback())
 
 
 def hub_run(ctx: CliContext, args: argparse.Namespace):
@@ -129,8 +135,7 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def stop_on_signals(server) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: server.request_stop())
+        on_stop_signals(server.request_stop)
 
     outcome = serve_run(
         ctx.services,
@@ -155,7 +160,8 @@ class RunFailed(InvalidInput):
 
 
 def edge_run(ctx: CliContext, args: argparse.Namespace):
-    """The edge agent: runs until interrupted."""
+    """The edge agent: runs until SIGINT/SIGTERM (exit 0), or until the hub refuses it for
+    good (exit 1, with the hub's reason)."""
     import logging
 
     from app.backends.factory import create_hub
@@ -191,17 +197,21 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
         trust_center=trusted,
         cache_dir=ctx.settings.data_dir / "task-cache",
     )
-    agent.start()
+    agent.start()  # a signal while connecting ends the process at once (default handlers)
+    on_stop_signals(agent.request_stop)
     print(f"edge {agent.name} ({device_id}) connected to {args.hub}", file=sys.stderr)
     if data:
         print(f"data: {', '.join(f'{k}={v}' for k, v in sorted(data.items()))}", file=sys.stderr)
     if trusted:
         print(f"runs tasks shipped by center {trusted[:16]}…", file=sys.stderr)
     try:
-        wait_for_signal()
+        while not agent.wait(1.0):  # wakes for signals, which run between waits
+            pass
     finally:
         agent.stop()
         hub.close()
+    if agent.fatal_error:
+        raise HubError(f"{agent.fatal_error}; the edge agent stops")
     return None
 
 
@@ -257,14 +267,7 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
         edges=args.edges, rounds=args.rounds, backend=args.backend, heartbeat_s=args.heartbeat
     )
 
-    def progress(event) -> None:
-        if event.kind == "metric" and event.data["node"] == "aggregate" and not ctx.as_json:
-            acc = event.data["values"].get("test_accuracy", float("nan"))
-            print(
-                f"round {event.data['round']:>3}/{args.rounds}: test accuracy {acc:.4f}",
-                file=sys.stderr,
-            )
-
+    progress = None if ctx.as_json else round_progress(args.rounds)
     summary = run_demo(ctx.settings, options, on_event=progress)
     if summary["status"] != "FINISHED":
         raise RunFailed(f"demo run {summary['run_id']} {summary['status']}: {summary['reason']}")

@@ -4,7 +4,8 @@ A run's task comes with its invitation: built-in tasks from this install, shippe
 only if the agent's operator trusts the signing center (`trust_center`). The task reads
 this device's own data (`data`: key → folder); only sample counts leave the device.
 Whatever the agent will not or cannot do is answered with REFUSED and the reason; a task
-that raises mid-run is reported FAILED; the agent itself keeps running.
+that raises mid-run is reported FAILED; the agent itself keeps running, unless the hub
+refuses it for good (a revoked token): then `wait()` returns and `fatal_error` says why.
 
 Threads: the hub's dispatch thread only queues work; training runs on the agent's worker
 thread (so a long epoch never delays messages); the heartbeat has its own thread.
@@ -94,6 +95,7 @@ class EdgeAgent:
         self._runs: dict[int, _Run] = {}
         self._progress: dict[int, float] = {}
         self._sampler = SystemSampler()
+        self.fatal_error: str | None = None
         self._worker_thread = threading.Thread(target=self._worker, name="edge-worker", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -109,26 +111,39 @@ class EdgeAgent:
         self._work.put(("warmup", None))
 
     def stop(self) -> None:
+        """Prompt in every state: an epoch in progress gets a few seconds to end (its
+        thread is a daemon), and a hub that is gone is not waited for."""
         self._stop.set()
         self._work.put(None)
         if self._worker_thread.is_alive():
-            self._worker_thread.join(timeout=30)  # an epoch in progress finishes first
-        self._announce("OFFLINE")
-        self.hub.flush(5)
+            self._worker_thread.join(timeout=5)
+        if self.hub.state == HubState.CONNECTED:
+            self._announce("OFFLINE")
+            self.hub.flush(5)
 
-    def wait(self) -> None:
-        self._stop.wait()
+    def request_stop(self) -> None:
+        """Safe from a signal handler: `wait()` returns, the caller then calls `stop()`."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout)
 
     def _on_hub_state(self, state: HubState) -> None:
         if state == HubState.CONNECTED:
-            self._announce("TRAINING" if self._runs else "IDLE")  # seen again after a reconnect
+            # Seen again after a reconnect; a server waiting on this edge sends it the round
+            # again, since a broker that restarted drops what it had not delivered.
+            self._announce("TRAINING" if self._runs else "IDLE", reconnected=True)
+        elif state == HubState.DISCONNECTED and getattr(self.hub, "fatal_error", None):
+            self.fatal_error = self.hub.fatal_error
+            self._stop.set()
 
-    def _announce(self, state: str) -> None:
+    def _announce(self, state: str, reconnected: bool = False) -> None:
         body = {
             "state": state,
             "name": self.name,
             "hardware": hardware_facts(),
             "data_keys": sorted(self.data),
+            **({"reconnected": True} if reconnected else {}),
         }
         try:
             self.hub.publish(

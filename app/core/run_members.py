@@ -1,6 +1,6 @@
 """Who takes part in a run, as the FL server learns it from the hub's dispatch thread and
 reads it from its own: which edges joined (and on which device), which refused or left
-(and why), which went offline. Thread-safe."""
+(and why), which went offline and which came back. Thread-safe."""
 
 from __future__ import annotations
 
@@ -15,22 +15,44 @@ class RunMembers:
         self._joined: set[str] = set()
         self._offline: set[str] = set()
         self._refused: dict[str, str] = {}  # edge (as shown) → why it will not, or no longer
+        self._left: set[str] = set()  # refused or failed: out for good
         self._device: dict[str, str] = {}
+        self._name: dict[str, str] = {}
 
-    def joined(self, node: str, device: str) -> None:
+    def joined(self, node: str, device: str, name: str = "") -> None:
         with self._lock:
             self._joined.add(node)
             self._device[node] = device
+            if name:
+                self._name[node] = name
+
+    def shown(self, node: str) -> str:
+        """How the log names an edge: its display name, else its device id."""
+        with self._lock:
+            return self._name.get(node, node)
 
     def refused(self, node: str, shown: str, reason: str) -> None:
         """Refused to join, or left mid-run (a task that raised): out of the run."""
         with self._lock:
             self._refused[shown] = reason
             self._offline.add(node)
+            self._left.add(node)
 
-    def went_offline(self, nodes: Iterable[str]) -> None:
+    def went_offline(self, nodes: Iterable[str]) -> list[str]:
+        """Marks them offline; returns those that were still in the run until now."""
         with self._lock:
+            was_in = [n for n in nodes if n in self._joined and n not in self._offline]
             self._offline.update(nodes)
+            return was_in
+
+    def came_back(self, node: str) -> bool:
+        """An edge seen offline that reconnected with the run still loaded takes part
+        again; one that refused or left does not. True if it was out until now."""
+        with self._lock:
+            if node not in self._joined or node not in self._offline or node in self._left:
+                return False
+            self._offline.discard(node)
+            return True
 
     def alive(self) -> list[str]:
         with self._lock:

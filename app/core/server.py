@@ -55,6 +55,7 @@ class FLServer:
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
         self.members = RunMembers(spec.edges)
+        self._round_now = 0  # the round in progress (0: edges still joining), for the log
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
@@ -66,7 +67,8 @@ class FLServer:
         if node not in self.spec.edges:
             return
         if state == JOINED:
-            self.members.joined(node, str(message.body.get("device", "")))
+            name = str(message.body.get("name", ""))[:64]
+            self.members.joined(node, str(message.body.get("device", "")), name)
         elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
             reason = str(message.body.get("reason", ""))[:500] or "no reason given"
             name = str(message.body.get("name", ""))[:64]
@@ -81,11 +83,26 @@ class FLServer:
         node = topic.split("/")[2]
         if node not in self.spec.edges:
             return
-        if message.body.get("state") == "OFFLINE":
-            self.members.went_offline([node])
+        state = message.body.get("state")
+        if state == "OFFLINE":
+            if self.members.went_offline([node]):
+                self.say("WARNING", f"{self.members.shown(node)} went offline{self._where()}")
             self._inbox.put(("offline", message))
-        elif message.body.get("state") == "TRAINING":  # an edge that (re)connected mid-run
+        elif state == "TRAINING" and message.body.get("reconnected"):  # with the run loaded
+            if self.members.came_back(node):
+                self.say(
+                    "INFO",
+                    f"{self.members.shown(node)} came back{self._where()}; "
+                    "it takes part again when picked",
+                )
             self._inbox.put(("back", message))
+
+    def _where(self) -> str:
+        """' in round 41; continuing with 3 of 4': when, and what the run does next."""
+        rnd = self._round_now
+        when = f" in round {rnd}" if rnd else " before the first round"
+        alive = len(self.members.alive())
+        return f"{when}; continuing with {alive} of {len(self.spec.edges)}"
 
     def _on_control(self, topic: str, message: Message) -> None:
         if message.body.get("action") == STOP:
@@ -310,6 +327,7 @@ class FLServer:
 
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
+        self._round_now = rnd
         selected = sample_clients(self.members.alive(), cfg.fraction_fit, cfg.min_clients, rng)
         if len(selected) < cfg.min_clients:
             raise RuntimeError(
@@ -338,9 +356,14 @@ class FLServer:
         while waiting - set(updates) - self.members.offline():
             left = deadline - time.monotonic()
             if left <= 0:
-                late = sorted(waiting - set(updates))
-                self.say("WARNING", f"round {rnd}: deadline passed without {', '.join(late)}")
+                late = sorted(waiting - set(updates) - self.members.offline())
                 self.members.went_offline(late)
+                names = ", ".join(self.members.shown(n) for n in late)
+                self.say(
+                    "WARNING",
+                    f"{names} missed the deadline ({self.config.training.round_timeout_s:g} s)"
+                    f"{self._where()}",
+                )
                 break
             try:
                 kind, message = self._inbox.get(timeout=min(left, 0.5))
@@ -351,16 +374,16 @@ class FLServer:
             if kind == "back":
                 node = message.sender
                 if node in waiting - set(updates) - self.members.offline():
-                    self.say("INFO", f"round {rnd}: {node} reconnected; sending it the round again")
+                    shown = self.members.shown(node)
+                    self.say("INFO", f"round {rnd}: {shown} reconnected; sending the round again")
                     self._send_model(rnd, {**body, "selected": [node]}, reference)
                 continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
             problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
             if problem:
-                self.say(
-                    "WARNING", f"round {rnd}: refused the update from {message.sender}: {problem}"
-                )
+                shown = self.members.shown(message.sender)
+                self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
                 continue
             updates[message.sender] = ClientUpdate(
                 message.sender, message.tensors, int(message.body["num_samples"])

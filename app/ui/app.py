@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -37,6 +39,18 @@ def apply_theme(app: QApplication, theme: str) -> None:
     app.setPalette(palette)
 
 
+def quit_on_signals(app: QApplication) -> QTimer:
+    """SIGTERM (a logout, a service manager) and SIGINT end the window the way File ▸ Quit
+    does, so the edges it started stop with it. Python runs signal handlers only between
+    bytecodes: the returned timer wakes it while Qt's loop waits."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+    return timer
+
+
 def build_context(settings: Settings, services: Services, actor) -> UiContext:
     center = ControlCenter(settings, services)
     return UiContext(settings, services, actor, center, LiveBridge(center.events))
@@ -50,6 +64,7 @@ def run_app(settings: Settings, start_demo: bool = False) -> int:
     # the first question the window asks: is this the first run?
     services = Services.open(settings)
     ctx = None
+    wake = quit_on_signals(app)  # noqa: F841  (kept alive for the loop)
     try:
         login = LoginDialog(services, first_run=not services.users.has_users())
         if login.exec() != QDialog.DialogCode.Accepted or login.actor is None:

@@ -62,6 +62,7 @@ class Hub(Protocol):
     limits: WireLimits
     stats: HubStats
     state: HubState
+    fatal_error: str | None  # set when the hub refused this node for good (no retrying)
 
     def connect(self, timeout: float = 10.0) -> None:
         """Connect, waiting up to `timeout` s; raises HubError if not connected by then."""

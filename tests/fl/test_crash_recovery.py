@@ -124,4 +124,4 @@ def test_an_edge_that_reconnects_mid_round_is_sent_the_round_again(make_run):
     nodes = {(a.round, a.node) for a in run.services.run_data.artifacts(SYSTEM, run.job_id)}
     assert {(r, n) for r in (1, 2, 3, 4) for n in ("demo-edge-1", "demo-edge-2")} <= nodes
     logs = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id, "server")]
-    assert any("reconnected; sending it the round again" in t for t in logs)
+    assert any("reconnected; sending the round again" in t for t in logs)

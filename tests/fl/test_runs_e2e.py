@@ -1,5 +1,6 @@
 """Real runs: a server, edge agents (processes on mqtt and grpc), ingest into the database."""
 
+import re
 import threading
 
 import numpy as np
@@ -88,6 +89,9 @@ def test_a_run_is_trained_and_recorded_on_each_backend(make_run, backend):
     assert counts["edges_with_samples"] == 3
     logs = run.services.run_data.logs(SYSTEM, run.job_id)
     assert {line.node for line in logs} >= {"server", "demo-edge-1", "demo-edge-2", "demo-edge-3"}
+    # Nothing went wrong, so the log says nothing went wrong: no round sent twice, no update
+    # refused (an edge's own TRAINING announcement on joining once read as a reconnect).
+    assert [line.text for line in logs if line.level != "INFO"] == []
     acc = [
         m.value
         for m in run.services.run_data.metrics(SYSTEM, run.job_id)
@@ -139,6 +143,10 @@ def test_an_edge_killed_mid_run_is_left_out(make_run):
         if a.node != "aggregate"
     }
     assert (5, "demo-edge-1") not in client_rounds and (5, "demo-edge-2") in client_rounds
+    warnings = run.services.run_data.logs(SYSTEM, run.job_id, "server", min_level="WARNING")
+    said = [line.text for line in warnings if line.text.startswith("demo-edge-1 went offline")]
+    assert len(said) == 1, [line.text for line in warnings]
+    assert re.fullmatch(r"demo-edge-1 went offline in round \d+; continuing with 2 of 3", said[0])
 
 
 def test_the_run_fails_with_a_reason_when_too_few_edges_remain(make_run):

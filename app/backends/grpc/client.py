@@ -10,6 +10,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,7 +60,6 @@ class GrpcHub(BaseHub):
         self._closing = threading.Event()
         self._stream_lock = threading.Lock()
         self._stream = None
-        self.fatal_error: str | None = None
         self._channel = self._make_channel()
         self._stub = hub_pb2_grpc.HubStub(self._channel)
         self._supervisor = threading.Thread(
@@ -81,9 +81,14 @@ class GrpcHub(BaseHub):
         self._set_state(HubState.CONNECTING)
         if not self._supervisor.is_alive():
             self._supervisor.start()
-        if not self._connected.wait(timeout):
-            reason = self.fatal_error or f"no gRPC hub answered at {self.options.target}"
-            raise HubError(f"{reason} (waited {timeout:.0f} s)")
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.05):
+            if self.fatal_error:  # refused for good: no point waiting out the timeout
+                raise HubError(self.fatal_error)
+            if time.monotonic() > deadline:
+                raise HubError(
+                    f"no gRPC hub answered at {self.options.target} (waited {timeout:.0f} s)"
+                )
 
     def _metadata(self) -> list[tuple[str, str]]:
         meta = [("node-id", self.node_id)]

@@ -21,8 +21,8 @@ from app.core.run_protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services
+from app.services.runs.child_processes import spawn_feddeck, stop_processes
 from app.services.runs.events import EventBus, LiveEvent
-from app.services.runs.local_edges import spawn_feddeck, stop_processes
 from app.services.runs.serving import serve_run
 from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role

@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 from app.config import Settings
-
-
-def spawn_feddeck(settings: Settings, args: list[str], log_file) -> subprocess.Popen:
-    """`python -m app --data-dir D ARGS…` with its output appended to `log_file`."""
-    cmd = [sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop_processes(procs: Iterable[subprocess.Popen], grace_s: float = 10.0) -> None:
-    """SIGTERM all, then wait; whatever has not ended after `grace_s` is killed."""
-    procs = [p for p in procs if p.poll() is None]
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from app.services.runs.child_processes import spawn_feddeck, stop_processes
 
 
 class LocalEdges:
@@ -78,7 +57,8 @@ class LocalEdges:
         if trust_center:
             args += ["--trust-center", trust_center]
         log_file = self.settings.data_dir / "logs" / f"{name}.log"
-        self.procs.append(spawn_feddeck(self.settings, args, log_file))
+        # Demo edges end with this process, however it ends (a window killed at logout).
+        self.procs.append(spawn_feddeck(self.settings, args, log_file, die_with_parent=True))
 
     def stop(self) -> None:
         for agent in self.agents:
