@@ -134,7 +134,7 @@ def test_demo_edges_end_with_the_process_that_started_them(tmp_path, sig):
         time.sleep(2.0)  # connected, or still connecting: either way they must go
         parent.send_signal(sig)
         parent.wait(ENDS_WITHIN_S)
-        gone, alive = psutil.wait_procs(children, timeout=ENDS_WITHIN_S)
+        _gone, alive = psutil.wait_procs(children, timeout=ENDS_WITHIN_S)
         assert not alive, f"orphaned edge agents: {[p.pid for p in alive]}"
     finally:
         parent.kill()
