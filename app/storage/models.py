@@ -332,7 +332,8 @@ class ScheduleFire(Base):
     )
     fire_time: Mapped[datetime]  # when it was due
     at: Mapped[datetime] = mapped_column(default=utcnow)  # when it was handled
-    outcome: Mapped[str] = mapped_column(String(16))  # launched | skipped | queued | failed
+    # launched | skipped | queued | waiting (for edges) | failed
+    outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     flow_run_id: Mapped[int | None] = mapped_column(ForeignKey("flow_runs.id", ondelete="SET NULL"))

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QWidget
 
 STATUS_COLORS = {
     "PENDING": "#78909c",
+    "WAITING": "#ef6c00",  # for edges to come online
     "RUNNING": "#1565c0",
     "SUCCEEDED": "#2e7d32",
     "FAILED": "#c62828",

@@ -152,6 +152,70 @@ def test_a_failed_step_is_retried_then_fails_the_flow(lab, starter, clock):
     assert len(starter.started) == 2  # no third attempt
 
 
+def test_a_step_waits_for_its_edges_to_come_online(lab, starter, clock):
+    """Right after the hub and the agents start, nothing has recorded a heartbeat yet."""
+    services, operator = lab
+    for name in ("e1", "e2"):
+        services.edges.set_status(operator, name, "OFFLINE")
+    services.flows.save_dict(operator, steps(("train", [], {"job": {"wait_for_edges_s": 60}})))
+    run = services.flows.start_run(operator, "f")
+    eng = engine(lab, starter, clock)
+    eng.tick()
+    [train] = services.flows.run(operator, run.id).steps
+    assert train["status"] == "WAITING" and train["attempts"] == 1
+    assert train["reason"] == "waiting up to 60 s: no idle edge is tagged 'lab'"
+    clock.advance(seconds=30)
+    assert eng.tick() == [] and starter.started == []
+    services.edges.set_status(operator, "e1", "IDLE")  # one of the two min_clients needs
+    eng.tick()
+    [train] = services.flows.run(operator, run.id).steps
+    assert train["status"] == "WAITING"  # and the wait goes on from where it began
+    assert train["reason"] == "waiting up to 60 s: no idle edge is tagged 'lab'"
+    services.edges.set_status(operator, "e2", "IDLE")
+    eng.tick()
+    [train] = services.flows.run(operator, run.id).steps
+    assert train["status"] == "RUNNING" and train["attempts"] == 1
+    assert sorted(services.jobs.get(operator, train["job_id"]).edges) == ["e1", "e2"]
+
+
+def test_a_wait_that_runs_out_uses_a_retry_then_fails_the_step(lab, starter, clock):
+    services, operator = lab
+    for name in ("e1", "e2"):
+        services.edges.set_status(operator, name, "OFFLINE")
+    services.flows.save_dict(
+        operator, steps(("train", [], {"retries": 1, "job": {"wait_for_edges_s": 60}}))
+    )
+    run = services.flows.start_run(operator, "f")
+    eng = engine(lab, starter, clock)
+    eng.tick()
+    clock.advance(seconds=61)
+    eng.tick()
+    [train] = services.flows.run(operator, run.id).steps
+    assert train["status"] == "WAITING" and train["attempts"] == 2
+    assert train["reason"].startswith("attempt 2, waiting up to 60 s")
+    clock.advance(seconds=59)
+    assert eng.tick() == []  # the retry waits its own full minute
+    clock.advance(seconds=2)
+    eng.tick()
+    record = services.flows.run(operator, run.id)
+    assert record.status == "FAILED" and record.steps[0]["status"] == "FAILED"
+    assert record.steps[0]["reason"] == (
+        "no idle edge is tagged 'lab' after waiting 60 s (after 2 attempt(s))"
+    )
+    assert starter.started == []
+
+
+def test_stopping_a_flow_skips_a_waiting_step(lab, starter, clock):
+    services, operator = lab
+    services.edges.set_status(operator, "e1", "OFFLINE")
+    services.edges.set_status(operator, "e2", "OFFLINE")
+    services.flows.save_dict(operator, steps(("train", [])))
+    run = services.flows.start_run(operator, "f")
+    engine(lab, starter, clock).tick()
+    services.flows.request_stop(operator, run.id)
+    assert step_states(services, operator, run.id) == {"train": "SKIPPED"}
+
+
 def test_a_status_condition_can_follow_a_failure(lab, starter, clock):
     services, operator = lab
     services.flows.save_dict(

@@ -161,14 +161,47 @@ def test_the_lease_keeps_a_second_scheduler_out_until_it_expires(lab, starter, c
     assert services.schedules.get(operator, "s").lease_owner == "headless"
 
 
-def test_a_fire_without_idle_edges_is_recorded_as_failed(lab, starter, clock):
+def test_a_fire_without_idle_edges_waits_for_them(lab, starter, clock):
     services, operator = lab
-    services.schedules.create(operator, "s", TEMPLATE, "interval", "10m", now=clock())
+    template = {**TEMPLATE, "wait_for_edges_s": 120}
+    services.schedules.create(operator, "s", template, "interval", "10m", now=clock())
     for name in ("e1", "e2"):
         services.edges.set_status(operator, name, "OFFLINE")
-    clock.advance(minutes=11)
-    [fire] = scheduler(lab, starter, clock).tick()
-    assert fire.outcome == "failed" and "no idle edge is tagged 'lab'" in fire.reason
+    sched = scheduler(lab, starter, clock)
+    clock.advance(minutes=10, seconds=1)
+    [fire] = sched.tick()
+    assert fire.outcome == "waiting"
+    assert fire.reason == "waiting up to 120 s: no idle edge is tagged 'lab'"
+    clock.advance(seconds=60)
+    assert sched.tick() == [] and starter.started == []  # still waiting, nothing new
+    services.edges.set_status(operator, "e2", "IDLE")  # its heartbeat was recorded
+    assert sched.tick() == []  # one edge; the config's min_clients is 2
+    services.edges.set_status(operator, "e1", "IDLE")
+    [launched] = sched.tick()
+    assert launched.outcome == "launched" and launched.id == fire.id  # the same entry
+    assert sorted(services.jobs.get(operator, launched.job_id).edges) == ["e1", "e2"]
+    assert [h.outcome for h in services.schedules.history(operator, "s")] == ["launched"]
+
+
+def test_a_fire_whose_edges_never_come_fails_after_the_wait(lab, starter, clock):
+    services, operator = lab
+    template = {**TEMPLATE, "wait_for_edges_s": 120}
+    services.schedules.create(operator, "s", template, "interval", "1h", now=clock())
+    services.schedules.create(
+        operator, "now", {**TEMPLATE, "wait_for_edges_s": 0}, "interval", "1h", now=clock()
+    )
+    for name in ("e1", "e2"):
+        services.edges.set_status(operator, name, "OFFLINE")
+    sched = scheduler(lab, starter, clock)
+    clock.advance(hours=1, seconds=1)
+    fires = {f.schedule: f for f in sched.tick()}
+    assert fires["s"].outcome == "waiting"
+    assert fires["now"].outcome == "failed"  # a zero wait fails at once, as it used to
+    assert fires["now"].reason == "no idle edge is tagged 'lab'"
+    clock.advance(seconds=121)
+    [failed] = sched.tick()
+    assert failed.outcome == "failed" and failed.id == fires["s"].id
+    assert failed.reason == "no idle edge is tagged 'lab' after waiting 120 s"
     assert starter.started == []
 
 

@@ -17,7 +17,7 @@ from app.errors import FedDeckError
 from app.services.automation import leases
 from app.services.automation.flow_definitions import StepCondition, StepDef
 from app.services.automation.flows import STEP_DONE, definition_of, load_run
-from app.services.automation.job_templates import JobNotStarted, launch_job
+from app.services.automation.job_templates import EdgesNotReady, JobNotStarted, launch_job
 from app.services.entities.job_status import TERMINAL
 from app.services.security.auth import SYSTEM, Actor
 from app.storage.models import FlowRun, JobStatus, Role, User, utcnow
@@ -78,6 +78,7 @@ class FlowEngine:
             definition = definition_of(run.flow)
             actor = run_actor(s, run.created_by)
             states = {st.step: (st.status, st.job_id, st.attempts) for st in run.steps}
+            since = {st.step: st.updated_at for st in run.steps}
             flow_name = run.flow.name
         changed = False
         for name in definition.order():
@@ -85,10 +86,12 @@ class FlowEngine:
             step = definition.step(name)
             if status == "RUNNING":
                 update_ = self._follow(actor, flow_name, step, job_id, attempts)
-            elif status == "PENDING":
-                update_ = self._maybe_start(actor, flow_name, step, states)
+            elif status in ("PENDING", "WAITING"):
+                attempt = max(attempts, 1) if status == "WAITING" else 1
+                update_ = self._maybe_start(actor, flow_name, step, states, attempt)
             else:
                 continue
+            update_ = self._waiting(step, status, attempts, since[name], update_)
             if update_ is not None:
                 states[name] = (update_[0], update_[2], update_[3])
                 self._save_step(run_id, name, *update_)
@@ -111,7 +114,25 @@ class FlowEngine:
             return self._launch(actor, flow_name, step, attempts + 1, job.init_model, why)
         return ("FAILED", f"{why} (after {attempts} attempt(s))", job.id, attempts)
 
-    def _maybe_start(self, actor, flow_name, step: StepDef, states):
+    def _waiting(self, step: StepDef, status, attempts, since, update_):
+        """A launch that found no edge ready: the step starts waiting (its row's update
+        time marks since when), keeps waiting (None: nothing to save), or, the wait over,
+        uses a retry (a new wait) or fails."""
+        if update_ is None or update_[0] != "WAITING":
+            return update_
+        _, missing, _, attempt = update_
+        limit = step.job.wait_for_edges_s
+        waiting = f"waiting up to {limit:g} s: {missing}"[:500]
+        if status != "WAITING" and limit > 0:
+            return ("WAITING", waiting, None, attempt)
+        if status == "WAITING" and since and self.clock() - since < timedelta(seconds=limit):
+            return None
+        why = f"{missing} after waiting {limit:g} s"
+        if attempt <= step.retries:
+            return ("WAITING", f"attempt {attempt + 1}, {waiting}"[:500], None, attempt + 1)
+        return ("FAILED", f"{why} (after {attempt} attempt(s))"[:500], None, attempt)
+
+    def _maybe_start(self, actor, flow_name, step: StepDef, states, attempt: int = 1):
         parents = {p: states[p] for p in step.depends_on}
         if any(st[0] not in STEP_DONE for st in parents.values()):
             return None
@@ -128,7 +149,7 @@ class FlowEngine:
             if init_model is None:
                 why = f"parent {step.job.init_from!r} left no aggregated model to start from"
                 return ("FAILED", why, None, 0)
-        return self._launch(actor, flow_name, step, 1, init_model, "")
+        return self._launch(actor, flow_name, step, attempt, init_model, "")
 
     def _condition_refuses(self, condition: StepCondition, parent: str, job_id) -> str:
         """Why `condition` does not hold for the parent's run ('' when it holds)."""
@@ -182,6 +203,8 @@ class FlowEngine:
                 extra_tags=("flow", flow_name),
                 init_model=init_model,
             )
+        except EdgesNotReady as exc:  # _waiting decides: wait, retry or fail
+            return ("WAITING", str(exc), None, attempt)
         except JobNotStarted as exc:
             return ("FAILED", str(exc), exc.job_id, attempt)
         except FedDeckError as exc:

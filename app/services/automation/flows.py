@@ -23,7 +23,7 @@ from app.storage import Database
 from app.storage.models import Flow, FlowRun, FlowStep, FlowStepRun, Job, Role, utcnow
 
 RUN_STATES = ("RUNNING", "FINISHED", "FAILED", "STOPPED")
-STEP_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED")
+STEP_STATES = ("PENDING", "WAITING", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED")
 STEP_DONE = frozenset({"SUCCEEDED", "FAILED", "SKIPPED"})
 
 
@@ -258,6 +258,6 @@ class FlowService:
             now = utcnow()
             run.status, run.reason, run.finished_at = "STOPPED", f"stopped by {actor.name}", now
             for st in run.steps:
-                if st.status == "PENDING":
+                if st.status in ("PENDING", "WAITING"):
                     st.status, st.reason, st.updated_at = "SKIPPED", "flow stopped", now
             return run_record(s, run)

@@ -1,5 +1,6 @@
 """What a schedule or a flow step launches: a job described by references, resolved at fire
-time (the config's latest version unless pinned, the edges online with a tag)."""
+time (the config's latest version unless pinned, the edges online with a tag). Edges by
+tag that are not online yet are waited for, up to `wait_for_edges_s`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class JobTemplate(BaseModel):
     config_version: int | None = Field(default=None, ge=1)
     edges: list[str] = Field(default_factory=list)
     edge_tag: str | None = None
+    # How long a fire or step waits for an idle edge with `edge_tag` before it fails.
+    wait_for_edges_s: float = Field(default=300.0, ge=0, le=86_400)
     name: str = Field(default=DEFAULT_NAME, min_length=1, max_length=128)
     tags: list[str] = Field(default_factory=list)
     # Flows only: the parent step whose final aggregated model this run starts from.
@@ -85,6 +88,10 @@ def launch_job(services, start_job, actor: Actor, template: JobTemplate, **creat
     return job
 
 
+class EdgesNotReady(InvalidInput):
+    """No edge the template selects is online and idle yet: worth waiting for."""
+
+
 class JobNotStarted(InvalidInput):
     def __init__(self, job_id: int, cause: Exception) -> None:
         super().__init__(f"job {job_id} did not start: {cause}")
@@ -110,8 +117,16 @@ def create_job(
             for e in services.edges.list(actor, tag=template.edge_tag)
             if e.status == EdgeStatus.IDLE.value
         ]
+        with services.db.session() as s:
+            cfg = get_config(s, template.config, template.config_version)
+            needed = max(1, int(cfg.body.get("training", {}).get("min_clients", 1)))
         if not edges:
-            raise InvalidInput(f"no idle edge is tagged {template.edge_tag!r}")
+            raise EdgesNotReady(f"no idle edge is tagged {template.edge_tag!r}")
+        if len(edges) < needed:
+            raise EdgesNotReady(
+                f"{len(edges)} idle edge(s) tagged {template.edge_tag!r}; "
+                f"config {template.config!r} needs {needed} (training.min_clients)"
+            )
     return services.jobs.create(
         actor,
         name=template.render_name(source, fired, attempt),

@@ -1,6 +1,8 @@
 """Fires schedules: due times from the trigger, the overlap and missed-fire policies, and a
 lease per schedule in the database so that two schedulers (the window and `feddeck
-scheduler`) never fire the same one. The clock is injected; nothing here sleeps.
+scheduler`) never fire the same one. A fire whose edges (by tag) are not online yet waits
+for them (outcome `waiting`), tried again each tick up to the template's
+`wait_for_edges_s`. The clock is injected; nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from sqlalchemy import select
 from app.errors import FedDeckError
 from app.services.automation import leases
 from app.services.automation.flow_engine import StartJob, run_actor
-from app.services.automation.job_templates import JobNotStarted, launch_job, parse_template
+from app.services.automation.job_templates import (
+    EdgesNotReady,
+    JobNotStarted,
+    launch_job,
+    parse_template,
+)
 from app.services.automation.schedules import FireRecord, fire_record
 from app.services.automation.triggers import build_trigger, next_fire
 from app.services.entities.job_status import TERMINAL
@@ -35,7 +42,7 @@ class _Fire:
     reason: str = ""
     job_id: int | None = None
     flow_run_id: int | None = None
-    queued_id: int | None = None  # an earlier queued fire this one settles
+    queued_id: int | None = None  # an earlier queued or waiting fire this one settles
 
 
 class Scheduler:
@@ -84,6 +91,14 @@ class Scheduler:
                 .order_by(ScheduleFire.id)
             ).all()
             queued_fires = [(f.id, f.fire_time) for f in queued]
+            waiting_fires = [
+                (f.id, f.fire_time)
+                for f in s.scalars(
+                    select(ScheduleFire)
+                    .where(ScheduleFire.schedule_id == row.id, ScheduleFire.outcome == "waiting")
+                    .order_by(ScheduleFire.id)
+                )
+            ]
             name, template = row.name, dict(row.template)
             overlap, misfire = row.overlap_policy, row.misfire_policy
             next_at = row.next_fire_at
@@ -91,7 +106,22 @@ class Scheduler:
             trigger = build_trigger(row.trigger_kind, row.trigger_expr, row.timezone, anchor)
             previous = self._previous_run(s, row.id)
         fires: list[_Fire] = []
-        if queued_fires and not self._busy(previous):  # the run it waited for has ended
+        still_waiting = ""
+        for waiting_id, fire_time in waiting_fires:
+            fire = self._launch(actor, name, template, fire_time, "its edges came online")
+            if fire.outcome == "waiting":
+                limit = parse_template(template).wait_for_edges_s
+                if now - fire_time < timedelta(seconds=limit):
+                    still_waiting = f"the fire of {fire_time:%Y-%m-%d %H:%M} UTC"
+                    continue
+                why = fire.reason.split(": ", 1)[-1]
+                fire = _Fire(fire_time, "failed", f"{why} after waiting {limit:g} s")
+            fire.queued_id = waiting_id
+            fires.append(fire)
+            if fire.outcome == "launched":
+                previous = (fire.job_id, fire.flow_run_id)
+        # A queued fire goes once the run it waited for has ended (and no fire waits).
+        if queued_fires and not still_waiting and not self._busy(previous):
             queued_id, fire_time = queued_fires[0]
             fire = self._launch(actor, name, template, fire_time, "queued fire, previous run ended")
             fire.queued_id = queued_id
@@ -117,7 +147,8 @@ class Scheduler:
         else:
             note = ""
         for fire_time in on_time:
-            fire = self._fire(actor, name, template, fire_time, overlap, previous, note)
+            busy = still_waiting or self._busy(previous)
+            fire = self._fire(actor, name, template, fire_time, overlap, busy, note)
             fires.append(fire)
             if fire.outcome == "launched":
                 previous = (fire.job_id, fire.flow_run_id)
@@ -125,8 +156,7 @@ class Scheduler:
             return []
         return self._record(schedule_id, name, fires, when if due else next_at)
 
-    def _fire(self, actor, name, template, fire_time, overlap, previous, note) -> _Fire:
-        busy = self._busy(previous)
+    def _fire(self, actor, name, template, fire_time, overlap, busy: str, note) -> _Fire:
         if busy and overlap == "skip":
             return _Fire(fire_time, "skipped", f"{busy} is still going")
         if busy and overlap == "queue":
@@ -152,6 +182,11 @@ class Scheduler:
                 fired=fire_time,
                 extra_tags=("scheduled",),
             )
+        except EdgesNotReady as exc:
+            limit = parse_template(template).wait_for_edges_s
+            if limit <= 0:
+                return _Fire(fire_time, "failed", str(exc))
+            return _Fire(fire_time, "waiting", f"waiting up to {limit:g} s: {exc}")
         except JobNotStarted as exc:
             return _Fire(fire_time, "failed", str(exc), job_id=exc.job_id)
         except FedDeckError as exc:
