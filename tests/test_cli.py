@@ -86,7 +86,20 @@ def test_full_setup_from_the_shell(cli):
     assert [j["name"] for j in jrun(cli, "job", "list", "--tag", "demo")] == ["first"]
     code, out, _ = cli("edge", "list")
     assert code == 0 and "e1" in out and "DEVICE_ID" in out
-    assert jrun(cli, "db", "upgrade")["revision"] == Database.head_revision() == "0004"
+    assert jrun(cli, "db", "upgrade")["revision"] == Database.head_revision() == "0005"
+    # retention per project, said in words; a run's disk use; a queued job deleted
+    assert (
+        jrun(cli, "project", "retention", "digits", "3")["client_updates_kept"] == "last 3 rounds"
+    )
+    code, _, err = cli("project", "retention", "digits", "lots")
+    assert code == 1 and "'lots': give all, none, or a number of rounds" in err
+    code, out, _ = cli("project", "list")
+    assert "CLIENT_UPDATES_KEPT" in out and "last 3 rounds" in out
+    code, out, _ = cli("job", "list")
+    assert "DISK_BYTES" in out and "0 B" in out
+    assert jrun(cli, "job", "delete", str(job["id"]))["deleted"] == job["id"]
+    code, _, err = cli("job", "show", str(job["id"]))
+    assert code == 1 and f"no job with id {job['id']}" in err
 
 
 def test_export_writes_toml(cli, tmp_path):

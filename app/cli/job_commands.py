@@ -11,7 +11,17 @@ from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.cli.output import round_progress
 
-JOB_COLUMNS = ("id", "name", "project", "status", "current_round", "total_rounds", "edges", "tags")
+JOB_COLUMNS = (
+    "id",
+    "name",
+    "project",
+    "status",
+    "current_round",
+    "total_rounds",
+    "edges",
+    "tags",
+    "disk_bytes",
+)
 
 
 def job_create(ctx: CliContext, args: argparse.Namespace):
@@ -29,6 +39,12 @@ def job_create(ctx: CliContext, args: argparse.Namespace):
 def job_list(ctx: CliContext, args: argparse.Namespace):
     jobs = ctx.services.jobs
     return jobs.list(ctx.actor(), status=args.status, tag=args.tag, project=args.project)
+
+
+def job_delete(ctx: CliContext, args: argparse.Namespace):
+    from app.services.runs.retention import delete_run
+
+    return delete_run(ctx.services, ctx.settings.artifacts_dir, ctx.actor(), args.id)
 
 
 def job_show(ctx: CliContext, args: argparse.Namespace):
@@ -130,3 +146,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--grep", help="only lines containing this text")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     p.set_defaults(handler=job_logs)
+    p = job.add_parser(
+        "delete", parents=[common], help="delete a finished run: its records and its files"
+    )
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=job_delete)

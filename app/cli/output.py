@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from app.services.entities.records import Record
+from app.services.entities.records import Record, human_size
 
 
 def to_plain(value: Any) -> Any:
@@ -39,7 +39,15 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         print("(none)")
         return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [
+        [
+            human_size(row[c])
+            if c.endswith("_bytes") and row.get(c) is not None
+            else _cell(row.get(c))
+            for c in columns
+        ]
+        for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for r in cells:

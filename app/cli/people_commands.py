@@ -6,7 +6,7 @@ import argparse
 
 from app.cli.context import CliContext
 from app.errors import InvalidInput
-from app.storage.models import Role
+from app.storage.models import DEFAULT_KEEP_CLIENT_ROUNDS, Role
 
 USER_COLUMNS = ("name", "role", "created_at")
 
@@ -45,7 +45,13 @@ def group_add_member(ctx: CliContext, args: argparse.Namespace):
 
 
 def project_create(ctx: CliContext, args: argparse.Namespace):
-    return ctx.services.projects.create(ctx.actor(), args.name, args.group, args.description)
+    return ctx.services.projects.create(
+        ctx.actor(), args.name, args.group, args.description, args.keep_client_rounds
+    )
+
+
+def project_retention(ctx: CliContext, args: argparse.Namespace):
+    return ctx.services.projects.set_retention(ctx.actor(), args.name, args.keep)
 
 
 def project_list(ctx: CliContext, args: argparse.Namespace):
@@ -101,9 +107,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("name")
     p.add_argument("--group", help="attach this group now")
     p.add_argument("--description", default="")
+    p.add_argument(
+        "--keep-client-rounds",
+        default=str(DEFAULT_KEEP_CLIENT_ROUNDS),
+        metavar="N|all|none",
+        help=f"client updates kept on disk per run (default: the last {DEFAULT_KEEP_CLIENT_ROUNDS}"
+        " rounds'; aggregated models are always kept)",
+    )
     p.set_defaults(handler=project_create)
     p = project.add_parser("list", parents=[common], help="list projects")
-    p.set_defaults(handler=project_list, columns=("name", "group", "description"))
+    p.set_defaults(
+        handler=project_list, columns=("name", "group", "client_updates_kept", "description")
+    )
+    p = project.add_parser(
+        "retention", parents=[common], help="how many rounds of client updates runs keep"
+    )
+    p.add_argument("name")
+    p.add_argument("keep", metavar="N|all|none")
+    p.set_defaults(handler=project_retention)
     p = project.add_parser("attach-group", parents=[common], help="give a project its group")
     p.add_argument("project")
     p.add_argument("group")

@@ -36,6 +36,9 @@ NAMING = {
 }
 
 
+DEFAULT_KEEP_CLIENT_ROUNDS = 10
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -121,6 +124,11 @@ class Project(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Client updates a run keeps on disk: the last N rounds' (0: none; NULL: all). Every
+    # aggregated model is kept whatever this says.
+    keep_client_rounds: Mapped[int | None] = mapped_column(
+        default=DEFAULT_KEEP_CLIENT_ROUNDS, server_default=str(DEFAULT_KEEP_CLIENT_ROUNDS)
+    )
     group: Mapped[Group | None] = relationship()
 
 

@@ -1,4 +1,5 @@
-"""Jobs: every run with status, progress and accuracy; launch, stop, clone, open."""
+"""Jobs: every run with status, progress, accuracy and disk use; launch, stop, clone, open,
+delete (a finished run, with its files, after asking)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from dataclasses import dataclass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
-from app.services.entities.records import JobRecord
+from app.services.entities.records import JobRecord, human_size
 from app.services.runs.events import LiveEvent
+from app.services.runs.retention import delete_run
 from app.ui.launch_dialog import LaunchDialog
+from app.ui.record_model import Bytes
 from app.ui.table_page import Listing, TablePage
 
 STATUSES = ["", "QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED"]
+DELETABLE = ("QUEUED", "FINISHED", "FAILED", "STOPPED")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class JobsPage(TablePage):
         ("Accuracy", lambda r: r.accuracy),
         ("Tags", lambda r: r.job.tags),
         ("Edges", lambda r: r.job.edges),
+        ("Disk", lambda r: Bytes(r.job.disk_bytes)),
         ("Created", lambda r: r.job.created_at),
     ]
 
@@ -46,6 +51,7 @@ class JobsPage(TablePage):
         self.add_action("Stop", self.stop, "Ctrl+.", needs="operator")
         self.add_action("Clone…", self.clone, "Ctrl+D", needs="operator")
         self.add_action("Open", self.activated, "Return")
+        self.add_action("Delete…", self.delete, "Del", needs="operator")
         self.status_filter = QComboBox()
         self.status_filter.addItems(["All statuses", *STATUSES[1:]])
         self.project_filter = QComboBox()
@@ -60,6 +66,10 @@ class JobsPage(TablePage):
             self.toolbar.addWidget(text)
             self.toolbar.addWidget(combo)
             combo.currentIndexChanged.connect(self.refresh)
+        self.disk_total = QLabel()
+        self.disk_total.setObjectName("diskTotal")
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.disk_total)
         ctx.live.event.connect(self._on_live)
 
     def query(self):
@@ -72,16 +82,20 @@ class JobsPage(TablePage):
 
         def load() -> Listing:
             jobs = services.jobs.list(actor, status=status, tag=tag, project=project)
+            every = services.jobs.list(actor) if (status or tag or project) else jobs
             accuracy = services.run_data.latest_accuracy(actor)
             choices = {
                 "project": sorted(p.name for p in services.projects.list(actor)),
-                "tag": sorted({t for j in services.jobs.list(actor) for t in j.tags}),
+                "tag": sorted({t for j in every for t in j.tags}),
+                "disk": [str(sum(j.disk_bytes for j in every))],  # shown beside the filters
             }
             return Listing([JobRow(j, accuracy.get(j.id)) for j in jobs], choices)
 
         return load
 
     def show_choices(self, choices: dict[str, list[str]]) -> None:
+        total = int(choices["disk"][0])
+        self.disk_total.setText(f"Models on disk: {human_size(total)}")
         for combo, values, everything in (
             (self.project_filter, choices["project"], "All projects"),
             (self.tag_filter, choices["tag"], "All tags"),
@@ -120,6 +134,24 @@ class JobsPage(TablePage):
             return
         for row in rows:
             self.run(self.ctx.center.launcher.stop, self.ctx.actor, row.job.id)
+
+    def delete(self) -> None:
+        rows = [r for r in self.selected() if r.job.status in DELETABLE]
+        if not rows:
+            self.status.setText("Select a finished, failed, stopped or queued job to delete.")
+            return
+        size = human_size(sum(r.job.disk_bytes for r in rows))
+        names = ", ".join(f"#{r.job.id} {r.job.name}" for r in rows)
+        text = f"Delete {names}?\n\nIts metrics, logs and models ({size}) are removed for good."
+        if not self.confirm("Delete runs", text):
+            return
+        ctx = self.ctx
+        self.run(
+            lambda: [
+                delete_run(ctx.services, ctx.settings.artifacts_dir, ctx.actor, r.job.id)
+                for r in rows
+            ]
+        )
 
     def activated(self) -> None:
         rows = self.selected()

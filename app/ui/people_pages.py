@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QInputDialog
 
+from app.services.entities.projects import DEFAULT_KEEP_CLIENT_ROUNDS
 from app.ui.simple_dialogs import FormDialog, combo, line
 from app.ui.table_page import TablePage
 from app.ui.workers import run_in_background
+
+
+def retention_choice(current: str):
+    """Rounds of client updates a run keeps: all, none, or a number (typed or picked)."""
+    box = combo(["all", "none", "1", "5", "10", "50", "100"])
+    box.setEditable(True)
+    box.setCurrentText(current)
+    box.setToolTip("Aggregated models are always kept; this bounds the clients' updates.")
+    return box
 
 
 class UsersPage(TablePage):
@@ -130,6 +140,7 @@ class ProjectsPage(TablePage):
     columns = [
         ("Name", lambda p: p.name),
         ("Group", lambda p: p.group),
+        ("Client updates kept", lambda p: p.client_updates_kept),
         ("Description", lambda p: p.description),
     ]
 
@@ -137,6 +148,7 @@ class ProjectsPage(TablePage):
         super().__init__(ctx, parent)
         self.add_action("New project…", self.create, "Ctrl+N", needs="operator")
         self.add_action("Attach group…", self.attach, needs="operator")
+        self.add_action("Retention…", self.retention, "Ctrl+K", needs="operator")
         self.add_action("Rename…", self.rename, "F2", needs="operator")
         self.add_action("Remove", self.remove, "Del", needs="operator")
 
@@ -171,14 +183,34 @@ class ProjectsPage(TablePage):
                 "name": line(),
                 "group": combo(["(none)", *[g.name for g in groups]]),
                 "description": line(),
+                "keep client updates": retention_choice(str(DEFAULT_KEEP_CLIENT_ROUNDS)),
             },
             lambda v: services.projects.create(
-                actor, v["name"], None if v["group"] == "(none)" else v["group"], v["description"]
+                actor,
+                v["name"],
+                None if v["group"] == "(none)" else v["group"],
+                v["description"],
+                v["keep client updates"],
             ),
             self,
         )
         dialog.done.connect(lambda _r: self.refresh())
         dialog.open()
+
+    def retention(self) -> None:
+        project = self.one_selected("project")
+        if project is None:
+            return
+        services, actor = self.ctx.services, self.ctx.actor
+        keep = project.keep_client_rounds
+        current = "all" if keep is None else "none" if keep == 0 else str(keep)
+        self.open_form(
+            f"Client updates {project.name} keeps",
+            {"keep client updates": retention_choice(current)},
+            lambda v: services.projects.set_retention(
+                actor, project.name, v["keep client updates"]
+            ),
+        )
 
     def attach(self) -> None:
         rows = self.selected()

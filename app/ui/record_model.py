@@ -7,6 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from app.services.entities.records import human_size
+
 Column = tuple[str, Callable[[Any], Any]]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -15,12 +17,7 @@ class Bytes(int):
     """A size: sorts as its number, shows as people read sizes (10.0 KB, 19.1 MB)."""
 
     def __str__(self) -> str:
-        n = float(self)
-        for unit in ("B", "KB", "MB", "GB", "TB"):
-            if n < 1024 or unit == "TB":
-                return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-            n /= 1024
-        raise AssertionError("unreachable")
+        return human_size(self)
 
 
 def _display(value: Any) -> str:

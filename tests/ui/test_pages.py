@@ -210,3 +210,47 @@ def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monk
     select_row(users.table, 0)
     users.remove()
     qtbot.waitUntil(lambda: "cannot remove yourself" in users.status.text(), timeout=5000)
+
+
+def test_a_finished_run_is_deleted_from_the_jobs_page_after_asking(
+    qtbot, window, admin_ctx, monkeypatch
+):
+    from app.core.run_dir import RunDir
+    from app.services.runs.demo import create_demo_job
+
+    services, actor, settings = admin_ctx.services, admin_ctx.actor, admin_ctx.settings
+    for name in ("demo-edge-1", "demo-edge-2"):
+        services.edges.register(actor, name)
+    options = DemoOptions(edges=2, rounds=2)
+    done = create_demo_job(services, ["demo-edge-1", "demo-edge-2"], options)
+    going = create_demo_job(services, ["demo-edge-1", "demo-edge-2"], options)
+    for job_id in (done, going):
+        services.jobs.transition(actor, job_id, "STARTING")
+    services.jobs.transition(actor, done, "RUNNING")
+    services.jobs.settle(actor, done, "FINISHED", "", 2)
+    folder = RunDir(settings.artifacts_dir, done).path
+    (folder / "round-0001").mkdir(parents=True)
+    (folder / "server.log").write_text("the run's log\n")
+    asked = []
+    monkeypatch.setattr(TablePage, "confirm", lambda self, title, text: asked.append(text) or True)
+
+    jobs = window.pages[JobsPage]
+    window.nav.setCurrentRow(PAGES.index(JobsPage))
+    qtbot.waitUntil(lambda: jobs.model.rowCount() == 2, timeout=5000)
+    assert jobs.disk_total.text() == "Models on disk: 0 B"
+    row = next(
+        i for i in range(jobs.proxy.rowCount()) if jobs.proxy.index(i, 0).data() == str(going)
+    )
+    select_row(jobs.table, row)
+    jobs.table.setFocus()
+    qtbot.keyClick(jobs.table, Qt.Key.Key_Delete)  # a run still going is not offered
+    assert asked == [] and "Select a finished" in jobs.status.text()
+    row = next(
+        i for i in range(jobs.proxy.rowCount()) if jobs.proxy.index(i, 0).data() == str(done)
+    )
+    select_row(jobs.table, row)
+    qtbot.keyClick(jobs.table, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: jobs.model.rowCount() == 1, timeout=5000)
+    assert len(asked) == 1 and f"#{done} demo" in asked[0] and "removed for good" in asked[0]
+    assert not folder.exists()
+    assert [j.id for j in services.jobs.list(actor)] == [going]

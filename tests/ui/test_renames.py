@@ -78,3 +78,29 @@ def test_a_project_with_a_run_going_keeps_its_name(admin_ctx):
     services.jobs.create(actor, "r", "digits", "demo-digits-fedavg", ["pi-1"])
     with pytest.raises(Conflict, match="runs going"):
         services.projects.rename(actor, "digits", "other")
+
+
+def test_a_projects_retention_is_set_from_the_window(qtbot, admin_ctx):
+    services, actor = admin_ctx.services, admin_ctx.actor
+    services.projects.create(actor, "digits")
+    projects = _page(qtbot, admin_ctx, ProjectsPage)
+    column = [h for h, _ in ProjectsPage.columns].index("Client updates kept")
+    assert projects.proxy.index(0, column).data() == "last 10 rounds"
+    select_row(projects.table, 0)
+    projects.table.setFocus()
+    qtbot.keyClick(projects.table, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    dialog = _form(projects)
+    field = dialog.fields["keep client updates"]
+    assert field.currentText() == "10"
+    field.setCurrentText("twelve")  # refused, the reason under the field, nothing stored
+    qtbot.mouseClick(
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    error = dialog.errors["keep client updates"]
+    qtbot.waitUntil(lambda: error.isVisible(), timeout=5000)
+    assert "give all, none, or a number of rounds" in error.text()
+    assert services.projects.get(actor, "digits").keep_client_rounds == 10
+    field.setCurrentText("none")
+    _submit(qtbot, dialog)
+    assert services.projects.get(actor, "digits").keep_client_rounds == 0
+    qtbot.waitUntil(lambda: projects.proxy.index(0, column).data() == "none", timeout=5000)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.core.fl_config import parse_config
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.configs import get_config
 from app.services.entities.edges import get_edge
 from app.services.entities.job_status import TERMINAL, TRANSITIONS, parse_status
@@ -18,10 +18,28 @@ from app.services.entities.records import JobRecord
 from app.services.entities.tasks import resolve_task
 from app.services.security.auth import Actor, require, user_name
 from app.storage import Database
-from app.storage.models import Job, JobEdge, JobStatus, JobStatusEvent, Role, User, utcnow
+from app.storage.models import (
+    Job,
+    JobEdge,
+    JobStatus,
+    JobStatusEvent,
+    ModelArtifact,
+    Role,
+    User,
+    utcnow,
+)
 
 
-def _record(job: Job, creator: str | None) -> JobRecord:
+def _disk_bytes(s, job_ids=None) -> dict[int, int]:
+    query = select(ModelArtifact.job_id, func.sum(ModelArtifact.bytes)).group_by(
+        ModelArtifact.job_id
+    )
+    if job_ids is not None:
+        query = query.where(ModelArtifact.job_id.in_(job_ids))
+    return {job_id: int(total or 0) for job_id, total in s.execute(query)}
+
+
+def _record(job: Job, creator: str | None, disk_bytes: int = 0) -> JobRecord:
     snapshot = dict(job.config_snapshot)
     return JobRecord(
         id=job.id,
@@ -47,6 +65,7 @@ def _record(job: Job, creator: str | None) -> JobRecord:
         history=[
             {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
         ],
+        disk_bytes=disk_bytes,
     )
 
 
@@ -136,7 +155,20 @@ class JobService:
         require(actor, Role.VIEWER, "view jobs")
         with self._db.session() as s:
             job = _load(s, job_id)
-            return _record(job, _creator(s, job))
+            return _record(job, _creator(s, job), _disk_bytes(s, [job_id]).get(job_id, 0))
+
+    def delete(self, actor: Actor, job_id: int) -> JobRecord:
+        """Its rows (metrics, logs, models, samples' links) go; a run still going cannot.
+        The caller deletes its folder (`services.runs.retention.delete_run`)."""
+        require(actor, Role.OPERATOR, "delete jobs")
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            status = JobStatus(job.status)
+            if status not in TERMINAL and status != JobStatus.QUEUED:
+                raise Conflict(f"job {job_id} is {status.value}; stop it before deleting it")
+            record = _record(job, _creator(s, job))
+            s.delete(job)
+            return record
 
     def list(
         self,
@@ -159,7 +191,8 @@ class JobService:
                 query = query.where(Job.project_id == get_project(s, project).id)
             users = dict(s.execute(select(User.id, User.name)).tuples().all())
             jobs = s.scalars(query.order_by(Job.id.desc())).all()
-            records = [_record(j, users.get(j.created_by)) for j in jobs]
+            disk = _disk_bytes(s)
+            records = [_record(j, users.get(j.created_by), disk.get(j.id, 0)) for j in jobs]
         return [r for r in records if tag is None or tag in r.tags]
 
     def transition(self, actor: Actor, job_id: int, status: str, reason: str = "") -> JobRecord:

@@ -1,22 +1,48 @@
-"""Projects: each has exactly one group; a second attach is refused."""
+"""Projects: each has exactly one group; a second attach is refused. A project also says
+how many rounds of client updates its runs keep on disk."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.groups import get_group
 from app.services.entities.job_status import TERMINAL
-from app.services.entities.records import ProjectRecord
+from app.services.entities.records import ProjectRecord, describe_retention
 from app.services.security.auth import Actor, require, validate_name
 from app.storage import Database
-from app.storage.models import Job, Project, Role
+from app.storage.models import DEFAULT_KEEP_CLIENT_ROUNDS, Job, Project, Role
+
+MAX_KEEP_CLIENT_ROUNDS = 1_000_000
+__all__ = ["DEFAULT_KEEP_CLIENT_ROUNDS", "ProjectService", "get_project", "parse_retention"]
+
+
+def parse_retention(value: str | int | None) -> int | None:
+    """'all' (None), 'none' (0) or a number of rounds, as typed or as stored."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text == "all":
+        return None
+    if text == "none":
+        return 0
+    if not text.isdigit() or int(text) > MAX_KEEP_CLIENT_ROUNDS:
+        raise InvalidInput(
+            f"client-update retention {value!r}: give all, none, or a number of rounds "
+            f"(0-{MAX_KEEP_CLIENT_ROUNDS})"
+        )
+    return int(text)
 
 
 def _record(p: Project) -> ProjectRecord:
     return ProjectRecord(
-        id=p.id, name=p.name, description=p.description, group=p.group.name if p.group else None
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        group=p.group.name if p.group else None,
+        keep_client_rounds=p.keep_client_rounds,
+        client_updates_kept=describe_retention(p.keep_client_rounds),
     )
 
 
@@ -32,17 +58,38 @@ class ProjectService:
         self._db = db
 
     def create(
-        self, actor: Actor, name: str, group: str | None = None, description: str = ""
+        self,
+        actor: Actor,
+        name: str,
+        group: str | None = None,
+        description: str = "",
+        keep_client_rounds: str | int | None = DEFAULT_KEEP_CLIENT_ROUNDS,
     ) -> ProjectRecord:
         require(actor, Role.OPERATOR, "create projects")
         validate_name("project", name)
+        keep = parse_retention(keep_client_rounds)
         with self._db.session() as s:
             if s.scalar(select(Project.id).where(Project.name == name)):
                 raise Conflict(f"project {name!r} exists already")
-            project = Project(name=name, description=description)
+            project = Project(name=name, description=description, keep_client_rounds=keep)
             if group is not None:
                 project.group = get_group(s, group)
             s.add(project)
+            s.flush()
+            return _record(project)
+
+    def get(self, actor: Actor, name: str) -> ProjectRecord:
+        require(actor, Role.VIEWER, "read projects")
+        with self._db.session() as s:
+            return _record(get_project(s, name))
+
+    def set_retention(self, actor: Actor, name: str, keep: str | int | None) -> ProjectRecord:
+        """From the next round on: runs going now apply it too; nothing is re-read."""
+        require(actor, Role.OPERATOR, "change a project's retention")
+        value = parse_retention(keep)
+        with self._db.session() as s:
+            project = get_project(s, name)
+            project.keep_client_rounds = value
             s.flush()
             return _record(project)
 

@@ -7,6 +7,22 @@ from datetime import datetime
 from typing import Any
 
 
+def human_size(size: int | float) -> str:
+    """As people read sizes: 512 B, 10.0 KB, 19.1 MB (powers of 1024)."""
+    n = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024:
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def describe_retention(keep: int | None) -> str:
+    if keep is None:
+        return "all"
+    return "none" if keep == 0 else f"last {keep} round{'s' if keep != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class Record:
     def to_dict(self) -> dict[str, Any]:
@@ -37,6 +53,8 @@ class ProjectRecord(Record):
     name: str
     description: str
     group: str | None
+    keep_client_rounds: int | None = None  # None: every round's client updates are kept
+    client_updates_kept: str = "all"  # the same, as said: all, none, last N rounds
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class JobRecord(Record):
     task_name: str | None = None
     task_version: int | None = None
     task_sha256: str | None = None
+    disk_bytes: int = 0  # the models it keeps on disk
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
 from app.services.entities.job_status import TERMINAL
 from app.services.entities.jobs import apply_transition
 from app.services.runs.events import EventBus, LiveEvent
+from app.services.runs.retention import prune_client_updates, remove_files
 from app.storage import Database
 from app.storage.models import (
     Edge,
@@ -96,6 +98,7 @@ class IngestService:
         self._subscriptions: list = []
         self._idle = threading.Condition()
         self._pending = 0
+        self._doomed: list[Path] = []  # files whose rows this batch drops (retention)
 
     def start(self) -> IngestService:
         # Only what is stored: model payloads (model/up, model/down) never reach the center.
@@ -167,16 +170,20 @@ class IngestService:
                 for topic, message in batch:
                     events.extend(self._apply_safely(s, topic, message))
             self.stats.batches += 1
+            remove_files(self._doomed)  # committed: no row names them any more
         except Exception:
             log.exception("ingest batch of %d failed; retrying one by one", len(batch))
             events = []
             for topic, message in batch:
+                self._doomed = []
                 try:
                     with self.db.session() as s:
                         events.extend(self._apply_safely(s, topic, message))
+                    remove_files(self._doomed)
                 except Exception as exc:
                     self.stats.dropped += 1
                     log.warning("ingest dropped a message on %s: %s", topic, exc)
+        self._doomed = []
         for event in events:
             self.events.emit(event)
 
@@ -314,6 +321,8 @@ class IngestService:
             )
             s.add(row)
             s.flush()  # the row id goes out with the event
+            if owner == "aggregate":
+                self._doomed += prune_client_updates(s, job, row.round)
             data = {
                 "id": row.id,
                 "round": row.round,
