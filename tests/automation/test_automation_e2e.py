@@ -63,7 +63,7 @@ def wait_idle(services, names, timeout=60.0) -> None:
 
 
 def test_flow_train_then_finetune_end_to_end(cluster, capsys):
-    cli, settings, services = cluster
+    cli, _settings, services = cluster
     flow_file = RESOURCES / "flows" / "digits-train-then-finetune.toml"
     assert main([*cli, "flow", "create", "--file", str(flow_file)]) == 0
     capsys.readouterr()
