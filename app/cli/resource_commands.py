@@ -141,6 +141,18 @@ def add_show_export(group, common, show, export, helps: tuple[str, str], default
         p.set_defaults(handler=handler)
 
 
+def db_backup(ctx: CliContext, args: argparse.Namespace):
+    from app.storage.backup import backup
+
+    return backup(ctx.services.db, Path(args.file))
+
+
+def db_restore(ctx: CliContext, args: argparse.Namespace):
+    from app.storage.backup import restore
+
+    return restore(Path(args.file), ctx.settings.db_url)  # the services would create a db
+
+
 def db_upgrade(ctx: CliContext, args: argparse.Namespace):
     db = ctx.services.db  # opening the services applies the migrations
     return {"database": db.url, "revision": db.current_revision()}
@@ -213,5 +225,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_show_export(config, common, config_show, config_export, helps, "stdout")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(required=True)
+    p = db.add_parser(
+        "backup", parents=[common], help="copy the SQLite database, while the app runs"
+    )
+    p.add_argument("file", help="a new file for the copy")
+    p.set_defaults(handler=db_backup)
+    p = db.add_parser(
+        "restore", parents=[common], help="a backup as the database of a data dir without one"
+    )
+    p.add_argument("file", help="a file made by `feddeck db backup`")
+    p.set_defaults(handler=db_restore)
     p = db.add_parser("upgrade", parents=[common], help="apply migrations up to the newest")
     p.set_defaults(handler=db_upgrade)
