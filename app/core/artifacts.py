@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass
@@ -10,10 +11,22 @@ from pathlib import Path
 import numpy as np
 
 from app.core.run_spec import StoredModel
+from app.errors import FedDeckError
 
 
 class ArtifactCorrupted(ValueError):
     pass
+
+
+class ArtifactNotWritten(FedDeckError):
+    """A model file could not be written (a full disk, most often); nothing half-written
+    is left behind under its name."""
+
+
+def describe_write_error(exc: OSError, what: str) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full while writing {what}"
+    return f"cannot write {what}: {exc.strerror or exc}"
 
 
 @dataclass(frozen=True)
@@ -29,14 +42,22 @@ def save_weights(
     from safetensors.numpy import save
 
     data = save({k: np.require(v, requirements="C") for k, v in weights.items()}, metadata=metadata)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
-    with open(tmp, "wb") as fh:  # write then rename: a crash never leaves half a model
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(tmp, data)  # write then rename: a crash never leaves half a model
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ArtifactNotWritten(describe_write_error(exc, str(path))) from exc
+    return StoredArtifact(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    tmp.replace(path)
-    return StoredArtifact(path, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def load_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:

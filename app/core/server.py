@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from app.core.algorithms import ClientUpdate, build_strategy, sample_clients
-from app.core.artifacts import load_start_model
+from app.core.artifacts import ArtifactNotWritten, load_start_model
 from app.core.run_dir import RunDir
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
@@ -224,7 +224,7 @@ class FLServer:
             outcome.state = FINISHED
         except _Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
-        except (RuntimeError, TaskFailed) as exc:
+        except (RuntimeError, TaskFailed, ArtifactNotWritten) as exc:
             outcome.state, outcome.reason = FAILED, str(exc)
         if outcome.state != FINISHED:
             self.say("ERROR" if outcome.state == FAILED else "WARNING", outcome.reason)

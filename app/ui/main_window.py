@@ -145,6 +145,8 @@ class MainWindow(QMainWindow):
     def _on_live(self, event: LiveEvent) -> None:
         if event.kind == "hub":
             self.set_hub_state(event.data["state"])
+        elif event.kind == "storage":  # a full disk, say: shown until the next message
+            self.statusBar().showMessage(f"⚠ {event.data['error']}")
 
     def closeEvent(self, event) -> None:
         self._prefs.setValue("geometry", self.saveGeometry())

@@ -68,3 +68,13 @@ def test_dashboard_counts_from_the_database(qtbot, admin_ctx, tmp_path):
     assert window.user_label.text() == "admin (admin)"
     window.grab().save(str(tmp_path / "dashboard.png"))
     assert (tmp_path / "dashboard.png").stat().st_size > 1000
+
+
+def test_a_database_that_cannot_be_written_is_said_in_the_status_bar(qtbot, admin_ctx):
+    from app.services.runs.events import LiveEvent
+
+    window = MainWindow(admin_ctx)
+    qtbot.addWidget(window)
+    text = "disk full while writing the database: 12 messages could not be recorded"
+    admin_ctx.center.events.emit(LiveEvent("storage", data={"error": text}))  # as ingest does
+    qtbot.waitUntil(lambda: text in window.statusBar().currentMessage(), timeout=5000)

@@ -67,6 +67,24 @@ class IngestStats:
     batches: int = 0
 
 
+def storage_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100), or a plain ENOSPC, anywhere
+    in the chain (SQLite rolls the whole transaction back on SQLITE_FULL, so what surfaces
+    is often the failed savepoint rollback that followed)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).lower()
+        if (
+            "database or disk is full" in text
+            or "no space left on device" in text
+            or getattr(getattr(exc, "orig", None), "sqlstate", None) == "53100"
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _at(message: Message) -> datetime:
     return datetime.fromtimestamp(message.created_at, UTC)
 
@@ -99,6 +117,7 @@ class IngestService:
         self._idle = threading.Condition()
         self._pending = 0
         self._doomed: list[Path] = []  # files whose rows this batch drops (retention)
+        self._last_full_report = -1e9
 
     def start(self) -> IngestService:
         # Only what is stored: model payloads (model/up, model/down) never reach the center.
@@ -174,6 +193,8 @@ class IngestService:
         except Exception:
             log.exception("ingest batch of %d failed; retrying one by one", len(batch))
             events = []
+            lost: Exception | None = None
+            dropped = self.stats.dropped
             for topic, message in batch:
                 self._doomed = []
                 try:
@@ -182,7 +203,17 @@ class IngestService:
                     remove_files(self._doomed)
                 except Exception as exc:
                     self.stats.dropped += 1
+                    lost = exc
                     log.warning("ingest dropped a message on %s: %s", topic, exc)
+            if lost is not None and storage_full(lost):  # the window says so, once a minute
+                now = time.monotonic()
+                if now - self._last_full_report > 60:
+                    self._last_full_report = now
+                    text = (
+                        "disk full while writing the database: "
+                        f"{self.stats.dropped - dropped} messages could not be recorded"
+                    )
+                    events.append(LiveEvent("storage", data={"error": text}))
         self._doomed = []
         for event in events:
             self.events.emit(event)

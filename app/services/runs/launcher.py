@@ -124,13 +124,15 @@ class JobLauncher:
             return False
         if self._restarts.get(job_id, 0) >= MAX_SERVER_RESTARTS:
             return False
+        # A server that could not write its outcome (a full disk) still said how the run
+        # ended over the hub: give ingest a moment to record it before calling it a crash.
+        time.sleep(1.0)
         return JobStatus(self.services.jobs.get(SYSTEM, job_id).status) not in TERMINAL
 
     def _restart(self, job_id: int, code: int) -> None:
         """Relaunch the run's server from its last aggregated round. The rows of the round
         it was in are dropped first, so that round is not counted twice."""
         self._restarts[job_id] = self._restarts.get(job_id, 0) + 1
-        time.sleep(1.0)  # let ingest write what the dead server published last
         last = self.services.run_data.last_aggregate(job_id)
         done = last.round if last else 0
         self.services.run_data.discard_after(job_id, done)

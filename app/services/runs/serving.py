@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
+from app.core.artifacts import describe_write_error
 from app.core.fl_config import parse_config
 from app.core.run_dir import RunDir
 from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
@@ -82,7 +83,10 @@ def serve_run(
         outcome = server.serve()
     finally:
         hub.close()
-    RunDir(settings.artifacts_dir, job_id).write_outcome(
-        outcome.state, outcome.reason, outcome.rounds_done
-    )
+    try:
+        RunDir(settings.artifacts_dir, job_id).write_outcome(
+            outcome.state, outcome.reason, outcome.rounds_done
+        )
+    except OSError as exc:  # the status went out over the hub; the launcher settles on it
+        log.error("run %s: %s", job_id, describe_write_error(exc, "the run's outcome"))
     return outcome
