@@ -66,20 +66,33 @@ def unpack(data: bytes, dest: Path) -> None:
     except tarfile.TarError as exc:
         raise InvalidInput(f"task archive is not a tar archive: {exc}") from None
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, EOFError) as exc:
+            raise InvalidInput(f"task archive is damaged: {exc}") from None
         if len(members) > MAX_FILES:
             raise InvalidInput(f"task archive holds {len(members)} files")
         for member in members:
             name = PurePosixPath(member.name)
-            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+            if (
+                not member.isfile()
+                or name.is_absolute()
+                or ".." in name.parts
+                or name.name in ("", ".")
+            ):
                 raise InvalidInput(f"task archive entry {member.name!r} is not a plain file inside")
         tmp = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            target = tmp / member.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            target.write_bytes(source.read() if source else b"")
+        try:
+            for member in members:
+                target = tmp / member.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                target.write_bytes(source.read() if source else b"")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            what = "cannot be unpacked" if isinstance(exc, OSError) else "is damaged"
+            raise InvalidInput(f"task archive {what}: {exc}") from None
     try:
         os.replace(tmp, dest)
     except OSError:  # another process unpacked the same archive first: keep theirs
