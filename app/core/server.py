@@ -37,7 +37,7 @@ from app.core.server_outbox import ServerOutbox
 from app.core.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
-from app.wire.hub import Hub
+from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,12 @@ class FLServer:
         alive = len(self.members.alive())
         return f"{when}; continuing with {alive} of {len(self.spec.edges)}"
 
+    def _on_hub_state(self, state: HubState) -> None:
+        """This server's own connection came back: what it sent while the hub was away
+        (or a restarted broker dropped) may be lost, and so may an edge's reconnect news."""
+        if state == HubState.CONNECTED and self._round_now:
+            self._inbox.put(("resend", Message(MessageType.CONTROL)))
+
     def _on_control(self, topic: str, message: Message) -> None:
         if message.body.get("action") == STOP:
             self._stop.set()
@@ -165,6 +171,7 @@ class FLServer:
             self.hub.subscribe(topics.edge_pattern("+", "status"), self._on_edge_status),
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
+        self.hub.on_state(self._on_hub_state)
         try:
             task, config, model, test_data = self._load_task()
             weights = get_weights(model)
@@ -371,6 +378,15 @@ class FLServer:
                 continue
             if self._stop.is_set():
                 raise _Stopped
+            if kind == "resend":
+                missing = sorted(waiting - set(updates) - self.members.offline())
+                if missing:
+                    names = ", ".join(self.members.shown(n) for n in missing)
+                    self.say(
+                        "INFO", f"round {rnd}: back on the hub; sending the round again to {names}"
+                    )
+                    self._send_model(rnd, {**body, "selected": missing}, reference)
+                continue
             if kind == "back":
                 node = message.sender
                 if node in waiting - set(updates) - self.members.offline():
