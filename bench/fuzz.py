@@ -177,7 +177,7 @@ def write_seeds() -> None:
         print(f"{target}: {len(files)} seed(s) in {folder.relative_to(ROOT)}")
 
 
-def fuzz_one(target: str, runs: int) -> None:
+def fuzz_one(target: str, runs: int, seed: int) -> None:
     """In this process: libFuzzer's loop over `target` (exits when done or on a crash)."""
     import atheris
 
@@ -189,6 +189,7 @@ def fuzz_one(target: str, runs: int) -> None:
     argv = [
         sys.argv[0],
         f"-runs={runs}",
+        f"-seed={seed}",  # 0: libFuzzer picks one
         f"-max_len={MAX_LEN.get(target, 4096)}",
         "-timeout=10",  # seconds per input: a hang is a crash
         "-rss_limit_mb=4096",
@@ -201,12 +202,15 @@ def fuzz_one(target: str, runs: int) -> None:
     atheris.Fuzz()
 
 
-def run_all(targets: list[str], runs: int) -> int:
+def run_all(targets: list[str], runs: int, seed: int) -> int:
     rows, failed = [], 0
     for target in targets:
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "bench.fuzz", "--child", target, "--runs", str(runs)],
+            [
+                *(sys.executable, "-m", "bench.fuzz", "--child", target),
+                *("--runs", str(runs), "--seed", str(seed)),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -233,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1_000_000, help="executions per target")
     parser.add_argument("--target", action="append", choices=TARGETS, help="default: all")
+    parser.add_argument("--seed", type=int, default=0, help="libFuzzer's seed (0: random)")
     parser.add_argument("--write-seeds", action="store_true", help="regenerate the corpora")
     parser.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -240,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         write_seeds()
         return 0
     if args.child:
-        fuzz_one(args.child, args.runs)
+        fuzz_one(args.child, args.runs, args.seed)
         return 0
-    return run_all(args.target or list(TARGETS), args.runs)
+    return run_all(args.target or list(TARGETS), args.runs, args.seed)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ def read(buffer: memoryview) -> dict[str, np.ndarray]:
 def _span(name: str, entry: object) -> tuple[int, int, np.dtype, tuple[int, ...]]:
     if not isinstance(entry, dict):
         raise SafetensorsError(f"tensor {name!r}: entry is not an object")
-    dtype = _DTYPES.get(entry.get("dtype"))  # type: ignore[arg-type]
+    named = entry.get("dtype")
+    dtype = _DTYPES.get(named) if isinstance(named, str) else None
     if dtype is None:
         raise SafetensorsError(f"tensor {name!r}: unknown dtype {entry.get('dtype')!r}")
     shape, offsets = entry.get("shape"), entry.get("data_offsets")
