@@ -10,6 +10,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -222,3 +223,37 @@ class AckWaiter:
             events, self._events = list(self._events.values()), {}
         for event in events:
             event.set()
+
+
+class RefusalLog:
+    """Refused connections, each logged until they come in a flood: past `burst` in an
+    interval, one line per interval says how many more and the last reason, so that a
+    hostile client cannot fill the disk or the log view through the hub."""
+
+    def __init__(self, logger: logging.Logger, what: str, burst: int = 20, interval_s=10.0):
+        self._log, self._what = logger, what
+        self._burst, self._interval = burst, interval_s
+        self._lock = threading.Lock()
+        self._window_start = time.monotonic()
+        self._count = self._held = 0
+        self._last = ""
+
+    def refused(self, who: str, why: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._window_start >= self._interval:
+                if self._held:
+                    self._log.warning(
+                        "refused %d more %s connections in %.0f s (last: %s)",
+                        self._held,
+                        self._what,
+                        now - self._window_start,
+                        self._last,
+                    )
+                self._window_start, self._count, self._held = now, 0, 0
+            self._count += 1
+            if self._count <= self._burst:
+                self._log.warning("refused %s %s: %s", self._what, who, why)
+            else:
+                self._held += 1
+                self._last = f"{who}: {why}"

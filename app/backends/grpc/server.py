@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from app.backends.base import RefusalLog
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.errors import FedDeckError
 from app.wire import topics
@@ -72,6 +73,7 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         self._sessions: set[_Session] = set()
         self._lock = threading.Lock()
         self.refused = Counter()  # what the access policy refused, by kind
+        self._refusals = RefusalLog(log, "gRPC")
 
     def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
@@ -85,7 +87,7 @@ class HubServicer(hub_pb2_grpc.HubServicer):
                 principal = self._access.authenticate(node_id, token)
             except FedDeckError as exc:
                 self.refused["connect"] += 1
-                log.warning("refused %s: %s", node_id, exc)
+                self._refusals.refused(node_id, exc)
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         session = _Session(node_id, principal)
         session.out.put(WELCOME)  # the node knows it is in only once this arrives

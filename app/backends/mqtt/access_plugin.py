@@ -17,6 +17,7 @@ from typing import Any
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
+from app.backends.base import RefusalLog
 from app.errors import FedDeckError
 from app.wire.hub import AccessPolicy
 
@@ -32,6 +33,7 @@ class BrokerAccess:
         self.policy = policy
         self.principals: dict[str, Any] = {}
         self.refused: Counter = Counter()
+        self.refusals = RefusalLog(log, "MQTT")
         self.key = f"access-{id(self):x}"
         with _registry_lock:
             _REGISTRY[self.key] = self
@@ -58,7 +60,7 @@ class AccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
             principal = await asyncio.to_thread(self.access.policy.authenticate, node, token)
         except FedDeckError as exc:
             self.access.refused["connect"] += 1
-            log.warning("refused MQTT client %s: %s", session.client_id, exc)
+            self.access.refusals.refused(session.client_id, exc)
             return False
         self.access.principals[session.client_id] = principal
         return True
