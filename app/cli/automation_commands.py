@@ -134,6 +134,8 @@ def serve_automation(
 def scheduler_run(ctx: CliContext, args: argparse.Namespace):
     ctx.actor()  # only a signed-in user may start the lab's scheduler
     coordinator = Coordinator(ctx)
+    # Runs an earlier scheduler (killed, or the machine restarted) had open: follow or settle.
+    coordinator.launcher.recover()
     stop = threading.Event()
     print(f"scheduler running on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
     try:

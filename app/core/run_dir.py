@@ -37,11 +37,21 @@ class RunDir:
     def model(self, rnd: int, node: str) -> Path:
         return self.path / f"round-{rnd:04d}" / f"{node}.safetensors"
 
-    def write_outcome(self, state: str, reason: str, rounds_done: int) -> None:
+    def write_outcome(
+        self, state: str, reason: str, rounds_done: int, history: list[dict] | None = None
+    ) -> None:
         """Written once the server knows how the run ended; replaced atomically, so a
-        reader never sees half of it."""
+        reader never sees half of it. `history`: each round's aggregate figures, for a
+        control center that was away when they went out over the hub."""
         self.path.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"state": state, "reason": reason, "rounds_done": rounds_done})
+        body = json.dumps(
+            {
+                "state": state,
+                "reason": reason,
+                "rounds_done": rounds_done,
+                "history": history or [],
+            }
+        )
         tmp = self.outcome_file.with_suffix(".tmp")
         tmp.write_text(body)
         os.replace(tmp, self.outcome_file)

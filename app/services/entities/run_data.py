@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +94,56 @@ class RunDataService:
                 )
                 removed += result.rowcount or 0
             return removed
+
+    def record_missed_rounds(
+        self, job_id: int, history: list[dict], aggregate_file: Callable[[int], Path]
+    ) -> list[int]:
+        """Rounds the server reported while no control center listened: their aggregate
+        figures (from the server's outcome) and models (from the run folder, hashed now)
+        are recorded if nothing of that round is. Returns the rounds recorded."""
+        with self._db.session() as s:
+            have = set(
+                s.scalars(
+                    select(RoundMetric.round).where(
+                        RoundMetric.job_id == job_id, RoundMetric.node == "aggregate"
+                    )
+                )
+            )
+            models = set(
+                s.scalars(
+                    select(ModelArtifact.round).where(
+                        ModelArtifact.job_id == job_id, ModelArtifact.edge_id.is_(None)
+                    )
+                )
+            )
+            recorded = []
+            for entry in history:
+                rnd = entry.get("round")
+                if not isinstance(rnd, int) or rnd in have:
+                    continue
+                values = {
+                    k: float(v)
+                    for k, v in entry.items()
+                    if k != "round" and isinstance(v, int | float) and math.isfinite(v)
+                }
+                s.add_all(
+                    RoundMetric(job_id=job_id, round=rnd, node="aggregate", name=k, value=v)
+                    for k, v in values.items()
+                )
+                path = aggregate_file(rnd)
+                if rnd not in models and path.is_file():
+                    data = path.read_bytes()
+                    s.add(
+                        ModelArtifact(
+                            job_id=job_id,
+                            round=rnd,
+                            path=str(path),
+                            sha256=hashlib.sha256(data).hexdigest(),
+                            bytes=len(data),
+                        )
+                    )
+                recorded.append(rnd)
+            return recorded
 
     def note(self, job_id: int, node: str, level: str, text: str) -> None:
         """A log line from the control center itself (restarts, recoveries)."""

@@ -156,7 +156,7 @@ class JobLauncher:
                 pid = _live_server_pid(self._run_dir(job.id))
                 if pid is None:
                     reason = "the control center restarted and the run's server was gone"
-                    self._settle(job.id, reason)
+                    self._settle(job.id, reason, away=True)
                     continue
                 watched.append(job.id)
                 threading.Thread(
@@ -172,18 +172,31 @@ class JobLauncher:
 
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).wait()
-        self._settle(job_id, "its server ended while the control center was away")
+        self._settle(job_id, "its server ended while the control center was away", away=True)
         if self.on_exit:
             self.on_exit(job_id)
 
-    def _settle(self, job_id: int, crash_reason: str) -> None:
+    def _settle(self, job_id: int, crash_reason: str, away: bool = False) -> None:
         """After the server ended: make sure the job's status says how, even if the hub
         lost its last words. The server's outcome file is the authority; without one the
-        server crashed and the run FAILED."""
+        server crashed and the run FAILED. `away`: this control center was not listening
+        for part of the run (it restarted): the rounds it missed come from the outcome."""
         outcome = self._run_dir(job_id).read_outcome() or {
             "state": "FAILED",
             "reason": crash_reason or "server ended without a result",
         }
+        history = outcome.get("history")
+        if away and isinstance(history, list):
+            time.sleep(2.0)  # what ingest heard of the last rounds is written first
+            missed = self.services.run_data.record_missed_rounds(
+                job_id, history, lambda rnd: self._run_dir(job_id).model(rnd, "aggregate")
+            )
+            if missed:
+                text = (
+                    f"rounds {', '.join(map(str, missed))} were recorded from the run's folder: "
+                    "no control center listened when the server reported them"
+                )
+                self.services.run_data.note(job_id, "center", "WARNING", text)
         settled = self.services.jobs.settle(
             SYSTEM,
             job_id,
