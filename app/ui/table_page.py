@@ -151,6 +151,11 @@ class TablePage(QWidget):
         self.model.set_rows(rows)
         if first:
             self.table.resizeColumnsToContents()
+        else:  # widen what new values no longer fit (never narrow what a person resized)
+            for column in range(self.model.columnCount() - 1):
+                wanted = min(self.table.sizeHintForColumn(column), 400)
+                if wanted > self.table.columnWidth(column):
+                    self.table.setColumnWidth(column, wanted)
         self.status.clear()
         for row in range(self.proxy.rowCount()):
             source = self.proxy.mapToSource(self.proxy.index(row, 0))
