@@ -125,3 +125,46 @@ def test_an_edge_that_reconnects_mid_round_is_sent_the_round_again(make_run):
     assert {(r, n) for r in (1, 2, 3, 4) for n in ("demo-edge-1", "demo-edge-2")} <= nodes
     logs = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id, "server")]
     assert any("reconnected; sending the round again" in t for t in logs)
+
+
+def test_an_edge_that_went_offline_and_came_back_takes_part_again(make_run):
+    """A network cut: the broker says the edge went offline (its last will); it reconnects
+    with the run still loaded. The log says both, with the round; it is picked again."""
+    import re
+
+    from app.wire import topics
+    from app.wire.hub import HubState
+    from app.wire.messages import Message, MessageType
+
+    run = make_run("local", edges=3, rounds=5, round_timeout_s=60)
+    agent = run.cluster.edges.agents[0]
+    deliver = agent._on_run_message
+    cut = []
+
+    def flaky(topic, message):
+        if message.type == MessageType.MODEL_DOWN and message.round == 2 and not cut:
+            cut.append(2)
+            offline = Message(MessageType.STATUS, body={"state": "OFFLINE"})
+            agent.hub.publish(topics.edge_topic(agent.device_id, "status"), offline)
+            return  # this round's model never arrived
+        if message.type == MessageType.MODEL_DOWN and message.round == 3 and cut == [2]:
+            cut.append(3)
+            agent._on_hub_state(HubState.CONNECTED)  # back, with the run still loaded
+        deliver(topic, message)
+
+    agent._on_run_message = flaky
+    run.start()
+    job = run.finish()
+    assert job.status == "FINISHED", job.status_reason
+    logs = [line.text for line in run.services.run_data.logs(SYSTEM, run.job_id, "server")]
+    assert any(
+        re.fullmatch(r"demo-edge-1 went offline in round 2; continuing with 2 of 3", t)
+        for t in logs
+    ), logs
+    assert any(t.startswith("demo-edge-1 came back in round 3") for t in logs), logs
+    rounds = {
+        a.round
+        for a in run.services.run_data.artifacts(SYSTEM, run.job_id)
+        if a.node == "demo-edge-1"
+    }
+    assert 2 not in rounds and {4, 5} <= rounds  # out for round 2, in again after
