@@ -19,6 +19,7 @@ from app.ui.context import UiContext
 from app.ui.dashboard_page import DashboardPage
 from app.ui.edges_page import EdgesPage
 from app.ui.flows_page import FlowsPage
+from app.ui.help_dialogs import ShortcutSheet, add_help_menu
 from app.ui.jobs_page import JobsPage
 from app.ui.people_pages import ProjectsPage, UsersPage
 from app.ui.run_detail_page import RunDetailPage
@@ -103,8 +104,14 @@ class MainWindow(QMainWindow):
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         settings = file_menu.addAction("&Settings…", self.open_settings)
+        # The platform's keys where it has them; Linux desktops often define none.
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
-        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
+        if settings.shortcut().isEmpty():
+            settings.setShortcut(QKeySequence("Ctrl+,"))
+        quit_ = file_menu.addAction("&Quit", self.close)
+        quit_.setShortcut(QKeySequence.StandardKey.Quit)
+        if quit_.shortcut().isEmpty():
+            quit_.setShortcut(QKeySequence("Ctrl+Q"))
         run_menu = self.menuBar().addMenu("&Run")
         run_demo = run_menu.addAction("Run the &demo", self.run_demo)
         run_demo.setShortcut(QKeySequence("Ctrl+Shift+R"))
@@ -115,6 +122,10 @@ class MainWindow(QMainWindow):
             "Start local &demo edges…", lambda: self.pages[EdgesPage].start_demo()
         )
         demo.setEnabled(self.ctx.can("operator"))
+        add_help_menu(self)
+
+    def show_shortcuts(self) -> None:
+        ShortcutSheet(self, [self.pages[p] for p in PAGES], self).open()
 
     def run_demo(self) -> None:
         from app.ui.workers import run_in_background

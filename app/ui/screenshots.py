@@ -193,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
             shots.append((f"{slug}.png", window.grab()))
         shots += editor_shots(app, ctx)
+        from app.ui.help_dialogs import ShortcutSheet
+
+        sheet = ShortcutSheet(window, [window.pages[p] for p in PAGES], window)
+        sheet.show()
+        pump(app, 0.5)
+        shots.append(("keyboard-shortcuts.png", sheet.grab()))
+        sheet.close()
         for name, pixmap in shots:
             pixmap.save(str(out / name))
             print(out / name)

@@ -78,3 +78,35 @@ def test_a_database_that_cannot_be_written_is_said_in_the_status_bar(qtbot, admi
     text = "disk full while writing the database: 12 messages could not be recorded"
     admin_ctx.center.events.emit(LiveEvent("storage", data={"error": text}))  # as ingest does
     qtbot.waitUntil(lambda: text in window.statusBar().currentMessage(), timeout=5000)
+
+
+def test_f1_lists_every_shortcut_from_the_actions_themselves(qtbot, admin_ctx):
+    from app.ui.help_dialogs import ShortcutSheet
+
+    window = MainWindow(admin_ctx)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    sheet = window.findChild(ShortcutSheet)
+    qtbot.waitUntil(lambda: sheet is not None and sheet.isVisible(), timeout=3000)
+    entries = dict((text, keys) for keys, text in sheet.entries())
+    assert entries["Run ▸ Run the demo"] == "Ctrl+Shift+R"
+    assert entries["Launch…"] == "Ctrl+L"  # the Jobs page's own action
+    assert entries["Retention…"] == "Ctrl+K"
+    assert entries["go to Jobs"] == "Ctrl+2"
+    qtbot.keyClicks(sheet.filter, "delete")
+    shown = sheet.entries()
+    assert shown and all("delete" in f"{k} {t}".lower() for k, t in shown)
+    sheet.close()
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    titles = [a.text() for a in help_menu.actions() if a.text()]
+    assert titles == [
+        "&Keyboard shortcuts",
+        "&Guide (README)",
+        "&Tasks: your own model and code",
+        "&Architecture",
+        "&About FedDeck",
+    ]
+    assert all(a.isEnabled() for a in help_menu.actions() if a.text())  # docs found here
