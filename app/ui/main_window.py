@@ -21,6 +21,7 @@ from app.ui.edges_page import EdgesPage
 from app.ui.flows_page import FlowsPage
 from app.ui.help_dialogs import ShortcutSheet, add_help_menu
 from app.ui.jobs_page import JobsPage
+from app.ui.notifications import RunNotifier
 from app.ui.people_pages import ProjectsPage, UsersPage
 from app.ui.run_detail_page import RunDetailPage
 from app.ui.schedules_page import SchedulesPage
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         if ctx.center.hub is not None:
             self.set_hub_state(str(ctx.center.hub.state))
         ctx.live.event.connect(self._on_live)
+        self.notifier = RunNotifier(self)
         self._prefs = preferences(ctx.settings.data_dir)
         geometry = self._prefs.value("geometry")
         if geometry is not None:

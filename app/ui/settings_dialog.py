@@ -1,4 +1,4 @@
-"""Settings: hub (embedded or a URL), data dir, theme, plot refresh rate.
+"""Settings: hub (embedded or a URL), data dir, theme, plot refresh rate, notifications.
 
 The hub URL is saved in the data dir's `feddeck.toml` (read by Settings.load after CLI
 flags and the environment); theme and refresh rate are window preferences.
@@ -12,6 +12,7 @@ from pathlib import Path
 import tomli_w
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -65,6 +66,8 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(str(prefs.value("theme", "light")))
         self.refresh = QDoubleSpinBox(minimum=0.2, maximum=30.0, suffix=" Hz", decimals=1)
         self.refresh.setValue(float(prefs.value("plot_refresh_hz", 2.0)))
+        self.notify = QCheckBox("Notify me when a run ends")
+        self.notify.setChecked(str(prefs.value("notify_runs", "true")).lower() == "true")
         self.error = QLabel(styleSheet=ERROR_STYLE, wordWrap=True)
         form = QFormLayout()
         form.addRow("&Hub", self.hub)
@@ -72,6 +75,7 @@ class SettingsDialog(QDialog):
         form.addRow("Data dir", QLabel(str(settings.data_dir)))
         form.addRow("&Theme", self.theme)
         form.addRow("&Plot refresh", self.refresh)
+        form.addRow("&Notifications", self.notify)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -102,4 +106,5 @@ class SettingsDialog(QDialog):
         prefs = preferences(self.settings.data_dir)
         prefs.setValue("theme", self.theme.currentText())
         prefs.setValue("plot_refresh_hz", self.refresh.value())
+        prefs.setValue("notify_runs", "true" if self.notify.isChecked() else "false")
         self.accept()

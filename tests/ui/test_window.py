@@ -110,3 +110,32 @@ def test_f1_lists_every_shortcut_from_the_actions_themselves(qtbot, admin_ctx):
         "&About FedDeck",
     ]
     assert all(a.isEnabled() for a in help_menu.actions() if a.text())  # docs found here
+
+
+def test_a_run_that_ends_is_notified_unless_turned_off(qtbot, admin_ctx):
+    from app.services.runs.events import LiveEvent
+    from app.ui.settings_dialog import SettingsDialog
+
+    window = MainWindow(admin_ctx)
+    qtbot.addWidget(window)
+    notifier, events = window.notifier, admin_ctx.center.events
+    events.emit(LiveEvent("job", 7, {"status": "RUNNING", "round": 1, "name": "demo"}))
+    qtbot.waitUntil(lambda: notifier.going == {7}, timeout=3000)
+    assert "1 run going" in notifier.tooltip()
+    done = {"status": "FINISHED", "round": 20, "name": "demo", "test_accuracy": 0.958}
+    events.emit(LiveEvent("job", 7, done))
+    qtbot.waitUntil(lambda: len(notifier.sent) == 1, timeout=3000)
+    assert notifier.sent[0] == ("Run #7 demo finished", "after 20 rounds; test accuracy 0.9580")
+    assert "no run going" in notifier.tooltip()
+    failed = {"status": "FAILED", "round": 3, "name": "x", "reason": "disk full while writing a"}
+    events.emit(LiveEvent("job", 8, failed))
+    qtbot.waitUntil(lambda: len(notifier.sent) == 2, timeout=3000)
+    assert notifier.sent[1] == ("Run #8 x failed", "after 3 rounds: disk full while writing a")
+
+    dialog = SettingsDialog(admin_ctx.settings, window)  # turned off in Settings
+    dialog.notify.setChecked(False)
+    dialog._save()
+    events.emit(LiveEvent("job", 9, {**failed, "name": "y"}))
+    events.emit(LiveEvent("hub", data={"state": "connected"}))
+    qtbot.waitUntil(lambda: "hub: connected" in notifier.tooltip(), timeout=3000)
+    assert len(notifier.sent) == 2

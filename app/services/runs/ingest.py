@@ -389,5 +389,6 @@ class IngestService:
             "round": job.current_round,
             "reason": job.status_reason,
             "test_accuracy": m.body.get("test_accuracy"),
+            "name": job.name,
         }
         return [LiveEvent("job", job.id, data)]

@@ -215,6 +215,7 @@ class JobLauncher:
                         "round": job.current_round,
                         "reason": job.status_reason,
                         "test_accuracy": None,
+                        "name": job.name,
                     },
                 )
             )
