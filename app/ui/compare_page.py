@@ -1,19 +1,34 @@
-"""Compare runs: overlay the global test accuracy (and loss) of several selected runs."""
+"""Compare runs: any two aggregate metrics of the selected runs overlaid (test accuracy
+and loss by default, federated evaluation too), and a table of what differed between
+them: the config values that differ, highlighted, then status, rounds, duration and final
+figures side by side. PNG of the plots and CSV of the table, as elsewhere."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from app.ui.run_comparison import comparison, write_csv
 from app.ui.run_curves import PALETTE, make_plot
 from app.ui.workers import run_in_background
+
+DIFFERS = QColor("#fff3cd")  # the rows where the runs differ
+DEFAULT_METRICS = ("test_accuracy", "test_loss")
 
 
 def load_comparison(services, actor):
@@ -34,22 +49,54 @@ class ComparePage(QWidget):
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self.jobs: dict[int, object] = {}
+        self.series: dict[int, dict] = {}
+        self.rows: list = []
         self.runs = QListWidget(maximumWidth=300)
         self.runs.itemChanged.connect(lambda _item: self.redraw())
-        self.accuracy = make_plot("Test accuracy by round", "accuracy")
-        self.loss = make_plot("Test loss by round", "loss")
+        self.metric_boxes = [QComboBox(), QComboBox()]
+        self.plots = [make_plot("", "value"), make_plot("", "value", legend_below=False)]
+        controls = QHBoxLayout()
+        for n, box in enumerate(self.metric_boxes):
+            label = QLabel(["&Upper plot:", "&Lower plot:"][n])
+            label.setBuddy(box)
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.currentTextChanged.connect(lambda _t: self.redraw())
+            controls.addWidget(label)
+            controls.addWidget(box)
+        controls.addStretch(1)
+        export_png = QPushButton("Export &PNG…")
+        export_png.clicked.connect(self.export_png)
+        export_csv = QPushButton("Export CS&V…")
+        export_csv.clicked.connect(self.export_csv)
+        controls.addWidget(export_png)
+        controls.addWidget(export_csv)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.plot_area = QWidget()
+        plots = QVBoxLayout(self.plot_area)
+        plots.setContentsMargins(0, 0, 0, 0)
+        for plot in self.plots:
+            plots.addWidget(plot)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plot_area)
+        split.addWidget(self.table)
+        split.setSizes([520, 260])
         left = QVBoxLayout()
         hint = QLabel("&Runs (Space toggles):")
         hint.setBuddy(self.runs)
         left.addWidget(hint)
         left.addWidget(self.runs)
-        plots = QVBoxLayout()
-        plots.addWidget(self.accuracy)
-        plots.addWidget(self.loss)
+        right = QVBoxLayout()
+        right.addLayout(controls)
+        right.addWidget(split, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left)
-        layout.addLayout(plots, 1)
-        self.series: dict[int, dict] = {}
+        layout.addLayout(right, 1)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -59,13 +106,8 @@ class ComparePage(QWidget):
 
     def _loaded(self, result) -> None:
         jobs, self.series = result
-        checked = {
-            self.runs.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(self.runs.count())
-            if self.runs.item(i).checkState() == Qt.CheckState.Checked
-        }
-        if not checked:
-            checked = {j.id for j in jobs[:3]}
+        self.jobs = {j.id: j for j in jobs}
+        checked = set(self.selected_ids()) or {j.id for j in jobs[:3]}
         self.runs.blockSignals(True)
         self.runs.clear()
         for job in jobs:
@@ -77,6 +119,14 @@ class ComparePage(QWidget):
             )
             self.runs.addItem(item)
         self.runs.blockSignals(False)
+        names = sorted({n for points in self.series.values() for n in points})
+        for box, default in zip(self.metric_boxes, DEFAULT_METRICS, strict=True):
+            current = box.currentText() or default
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(names)
+            box.setCurrentText(current if current in names else (names[0] if names else ""))
+            box.blockSignals(False)
         self.redraw()
 
     def selected_ids(self) -> list[int]:
@@ -88,15 +138,48 @@ class ComparePage(QWidget):
         ]
 
     def redraw(self) -> None:
-        for plot in (self.accuracy, self.loss):
+        ids = sorted(i for i in self.selected_ids() if i in self.jobs)  # oldest on the left
+        for plot, box in zip(self.plots, self.metric_boxes, strict=True):
             plot.clear()
-        for n, job_id in enumerate(self.selected_ids()):
-            color = PALETTE[n % len(PALETTE)]
-            for plot, name in ((self.accuracy, "test_accuracy"), (self.loss, "test_loss")):
+            name = box.currentText()
+            plot.setTitle(f"{name.replace('_', ' ')} by round", color="#333", size="10pt")
+            for n, job_id in enumerate(ids):
                 points = sorted(self.series.get(job_id, {}).get(name, []))
                 plot.plot(
                     [r for r, _ in points],
                     [v for _, v in points],
                     name=f"#{job_id}",
-                    pen={"color": color, "width": 2},
+                    pen={"color": PALETTE[n % len(PALETTE)], "width": 2},
                 )
+        self._fill_table([self.jobs[i] for i in ids])
+
+    def _fill_table(self, jobs) -> None:
+        self.rows = comparison(jobs, self.series) if jobs else []
+        self.table.clear()
+        self.table.setColumnCount(1 + len(jobs))
+        self.table.setHorizontalHeaderLabels(["", *(f"#{j.id} {j.name}" for j in jobs)])
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            cells = [row.label, *row.values]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)  # a long value (a description) is elided in its cell
+                if row.differs:
+                    item.setBackground(QBrush(DIFFERS))
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        for column in range(self.table.columnCount()):
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), 280))
+
+    def export_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots", "compare.png", "PNG (*.png)")
+        if path:
+            self.plot_area.grab().save(path)
+
+    def export_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export comparison", "compare.csv", "CSV (*.csv)"
+        )
+        if path:
+            ids = sorted(i for i in self.selected_ids() if i in self.jobs)
+            write_csv([self.jobs[i] for i in ids], self.rows, path)

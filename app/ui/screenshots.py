@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         old.unlink()
     app = QApplication.instance() or QApplication([])
     from app.ui.app import apply_theme, build_context
+    from app.ui.compare_page import ComparePage
     from app.ui.main_window import PAGES, MainWindow
     from app.ui.run_detail_page import RunDetailPage
 
@@ -190,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                         name = detail.tabs.tabText(tab).replace("&", "").lower().replace(" ", "-")
                         shots.append((f"run-{label}-{name}.png", window.grab()))
                 continue
+            if page_type is ComparePage:  # its runs load off the GUI thread
+                page = window.pages[ComparePage]
+                wait_until(app, lambda page=page: page.table.rowCount() > 0, 60, "compare")
+                pump(app, 0.5)
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
             shots.append((f"{slug}.png", window.grab()))
         shots += editor_shots(app, ctx)
