@@ -3,7 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from app.storage import Database, open_database
 from app.storage.models import Base, Group, Project
@@ -71,8 +71,23 @@ def test_session_rolls_back_everything_on_error(db):
 def test_foreign_keys_are_enforced(db):
     from sqlalchemy.exc import IntegrityError
 
-    with pytest.raises(IntegrityError), db.session() as s:
+    from app.errors import Conflict
+
+    refused = pytest.raises(Conflict, match="the database refused the change")
+    with refused as caught, db.session() as s:
         s.add(Project(name="orphan", group_id=424242))
+    assert isinstance(caught.value.__cause__, IntegrityError)
+
+
+def test_a_uniqueness_the_database_refuses_is_a_conflict_naming_the_value(db):
+    from app.errors import Conflict
+
+    with db.session() as s:
+        s.add(Project(name="twice"))
+    with pytest.raises(Conflict, match="exists already"), db.session() as s:
+        s.add(Project(name="twice"))  # no check before: as when two writers race
+    with db.session() as s:
+        assert s.scalar(select(func.count(Project.id))) == 1
 
 
 def test_sqlite_file_runs_in_wal_with_busy_timeout(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,8 +13,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from app.errors import Conflict
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -54,6 +58,18 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
+def describe_integrity_error(exc: IntegrityError) -> str:
+    """'name shared-0 exists already' from PostgreSQL's DETAIL or SQLite's message."""
+    text = str(exc.orig)
+    detail = re.search(r"Key \((.+?)\)=\((.+?)\) already exists", text)
+    if detail:
+        return f"{detail.group(1)} {detail.group(2)} exists already (written at the same moment)"
+    unique = re.search(r"UNIQUE constraint failed: ([\w., ]+)", text)
+    if unique:
+        return f"that {unique.group(1)} exists already (written at the same moment)"
+    return f"the database refused the change: {text.splitlines()[0][:200]}"
+
+
 def _alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -70,11 +86,16 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back on any exception."""
+        """A unit of work: committed when the block ends, rolled back on any exception.
+        A uniqueness the database refused (two writers creating the same name at once,
+        which a check before the insert cannot see on PostgreSQL) is a Conflict."""
         session = self._sessions()
         try:
             yield session
             session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise Conflict(describe_integrity_error(exc)) from exc
         except BaseException:
             session.rollback()
             raise

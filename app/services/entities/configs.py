@@ -11,7 +11,7 @@ from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse
 from app.errors import InvalidInput, NotFound
 from app.services.entities.records import ConfigRecord
 from app.services.entities.tasks import resolve_task
-from app.services.entities.versions import latest_of, pick_version
+from app.services.entities.versions import latest_of, next_version, pick_version
 from app.services.security.auth import Actor, require
 from app.storage import Database
 from app.storage.models import Config, Role
@@ -39,18 +39,24 @@ class ConfigService:
         """Store `config` as the next version of its name (version 1 if new)."""
         require(actor, Role.OPERATOR, "save configs")
         body = config.model_dump(mode="json")
-        with self._db.session() as s:
-            try:
-                resolve_task(s, config.task_name, config.task.version)
-            except (NotFound, InvalidInput) as exc:
-                raise InvalidInput(f"config {config.name!r}: {exc}") from None
-            latest = s.scalar(select(func.max(Config.version)).where(Config.name == config.name))
-            row = Config(
-                name=config.name, version=(latest or 0) + 1, body=body, created_by=actor.id
-            )
-            s.add(row)
-            s.flush()
-            return _record(row)
+
+        def write() -> ConfigRecord:
+            with self._db.session() as s:
+                try:
+                    resolve_task(s, config.task_name, config.task.version)
+                except (NotFound, InvalidInput) as exc:
+                    raise InvalidInput(f"config {config.name!r}: {exc}") from None
+                latest = s.scalar(
+                    select(func.max(Config.version)).where(Config.name == config.name)
+                )
+                row = Config(
+                    name=config.name, version=(latest or 0) + 1, body=body, created_by=actor.id
+                )
+                s.add(row)
+                s.flush()
+                return _record(row)
+
+        return next_version(write)
 
     def save_dict(self, actor: Actor, data: dict) -> ConfigRecord:
         return self.save(actor, parse_config(data))

@@ -20,7 +20,7 @@ from app.core.tasks.builtin import (
 from app.core.tasks.manifest import TaskManifest, read_manifest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.records import TaskRecord
-from app.services.entities.versions import latest_of, pick_version
+from app.services.entities.versions import latest_of, next_version, pick_version
 from app.services.security.auth import Actor, require, user_name
 from app.services.security.center_key import center_key
 from app.storage import Database
@@ -100,28 +100,34 @@ class TaskService:
         data = archive.pack(folder)
         digest = archive.sha256(data)
         key = center_key(self._data_dir)
-        with self._db.session() as s:
-            same = s.scalar(select(Task).where(Task.name == manifest.name, Task.sha256 == digest))
-            if same is not None:
-                return _record(same, user_name(s, same.created_by)), False
-            latest = s.scalar(select(func.max(Task.version)).where(Task.name == manifest.name))
-            task = Task(
-                name=manifest.name,
-                version=(latest or 0) + 1,
-                label=manifest.version,
-                description=manifest.description,
-                sha256=digest,
-                signature=key.sign(manifest.name, manifest.version, digest),
-                requirements=list(manifest.requirements),
-                data_key=manifest.data_key,
-                manifest=manifest.model_dump(mode="json"),
-                size=len(data),
-                archive=data,
-                created_by=actor.id,
-            )
-            s.add(task)
-            s.flush()
-            return _record(task, actor.name), True
+
+        def write() -> tuple[TaskRecord, bool]:
+            with self._db.session() as s:
+                same = s.scalar(
+                    select(Task).where(Task.name == manifest.name, Task.sha256 == digest)
+                )
+                if same is not None:
+                    return _record(same, user_name(s, same.created_by)), False
+                latest = s.scalar(select(func.max(Task.version)).where(Task.name == manifest.name))
+                task = Task(
+                    name=manifest.name,
+                    version=(latest or 0) + 1,
+                    label=manifest.version,
+                    description=manifest.description,
+                    sha256=digest,
+                    signature=key.sign(manifest.name, manifest.version, digest),
+                    requirements=list(manifest.requirements),
+                    data_key=manifest.data_key,
+                    manifest=manifest.model_dump(mode="json"),
+                    size=len(data),
+                    archive=data,
+                    created_by=actor.id,
+                )
+                s.add(task)
+                s.flush()
+                return _record(task, actor.name), True
+
+        return next_version(write)
 
     def list(self, actor: Actor, all_versions: bool = False) -> list[TaskRecord]:
         require(actor, Role.VIEWER, "view tasks")

@@ -3,11 +3,13 @@ latest, and the latest of each name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from app.errors import Conflict
 
 T = TypeVar("T")
 
@@ -28,3 +30,15 @@ def latest_of(rows: Iterable[T]) -> list[T]:
     for row in rows:
         latest[row.name] = row
     return list(latest.values())
+
+
+def next_version(write: Callable[[], T], attempts: int = 5) -> T:
+    """Run `write` (which numbers a new version max + 1 in its own session) until no
+    other writer took that number first: on PostgreSQL two of them can read the same max."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
