@@ -98,16 +98,18 @@ class RunDataService:
     def record_missed_rounds(
         self, job_id: int, history: list[dict], aggregate_file: Callable[[int], Path]
     ) -> list[int]:
-        """Rounds the server reported while no control center listened: their aggregate
-        figures (from the server's outcome) and models (from the run folder, hashed now)
-        are recorded if nothing of that round is. Returns the rounds recorded."""
+        """What the server reported while no control center listened: each round's
+        aggregate figures (from the server's outcome) not on record yet, figure by figure
+        (a center back in time for a round's federated figures missed its test ones),
+        and its aggregated model (from the run folder, hashed now). Returns the rounds
+        that gained anything."""
         with self._db.session() as s:
             have = set(
-                s.scalars(
-                    select(RoundMetric.round).where(
+                s.execute(
+                    select(RoundMetric.round, RoundMetric.name).where(
                         RoundMetric.job_id == job_id, RoundMetric.node == "aggregate"
                     )
-                )
+                ).tuples()
             )
             models = set(
                 s.scalars(
@@ -119,19 +121,23 @@ class RunDataService:
             recorded = []
             for entry in history:
                 rnd = entry.get("round")
-                if not isinstance(rnd, int) or rnd in have:
+                if not isinstance(rnd, int):
                     continue
                 values = {
                     k: float(v)
                     for k, v in entry.items()
-                    if k != "round" and isinstance(v, int | float) and math.isfinite(v)
+                    if k != "round"
+                    and (rnd, k) not in have
+                    and isinstance(v, int | float)
+                    and math.isfinite(v)
                 }
                 s.add_all(
                     RoundMetric(job_id=job_id, round=rnd, node="aggregate", name=k, value=v)
                     for k, v in values.items()
                 )
                 path = aggregate_file(rnd)
-                if rnd not in models and path.is_file():
+                model = rnd not in models and path.is_file()
+                if model:
                     data = path.read_bytes()
                     s.add(
                         ModelArtifact(
@@ -142,7 +148,8 @@ class RunDataService:
                             bytes=len(data),
                         )
                     )
-                recorded.append(rnd)
+                if values or model:
+                    recorded.append(rnd)
             return recorded
 
     def note(self, job_id: int, node: str, level: str, text: str) -> None:
