@@ -1,45 +1,49 @@
-"""Models: the aggregate and every client update per round; export one to a file."""
+"""Models: one row per round, newest first, holding the aggregated model with its test
+figures; the clients' updates of that round under it, with their training figures.
+Sizes as people read them; the selected model exported as safetensors (checksum checked)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app.ui.record_model import Bytes, RecordTableModel
+from app.services.entities.records import human_size
 from app.ui.run_data import RunView
 from app.ui.workers import run_in_background
 
-COLUMNS = [
-    ("Run", lambda a: a.run_id),
-    ("Round", lambda a: a.round),
-    ("Node", lambda a: a.node),
-    ("Size", lambda a: Bytes(a.bytes) if a.bytes else None),
-    ("SHA-256", lambda a: a.sha256),
-]
+HEADERS = ["Round / node", "Size", "Accuracy", "Loss", "Samples", "SHA-256"]
+ARTIFACT = Qt.ItemDataRole.UserRole
+# Whose figures a row shows: the aggregate's on the server's test set (else the edges'
+# validation), a client's on its own training data in that round.
+AGGREGATE_FIGURES = (("test_accuracy", "fed_val_accuracy"), ("test_loss", "fed_val_loss"))
+CLIENT_FIGURES = (("train_accuracy",), ("train_loss",))
+
+
+def _figure(view: RunView, node: str, names: tuple[str, ...], rnd: int) -> str:
+    for name in names:
+        value = view.metrics.get((node, name), {}).get(rnd)
+        if value is not None:
+            return f"{value:.4f}"
+    return ""
 
 
 class ModelsTab(QWidget):
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.model = RecordTableModel(COLUMNS, self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(HEADERS)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
         self.caption = QLabel()
         self.message = QLabel()
         export = QPushButton("&Export model…")
@@ -50,25 +54,86 @@ class ModelsTab(QWidget):
         bar.addWidget(export)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
-        layout.addWidget(self.table)
-        self._count = -1
+        layout.addWidget(self.tree)
+        self._shown: tuple = ()
+        self._artifacts: dict[int, object] = {}
+        self._run_id: int | None = None
 
     def render(self, view: RunView) -> None:
         stored = view.artifacts
+        aggregated = sum(1 for a in stored if a.node == "aggregate")
         self.caption.setText(
-            f"Run {view.job.id} · {len(stored)} models "
-            f"({sum(1 for a in stored if a.node == 'aggregate')} aggregated)"
+            f"Run {view.job.id} · {len(stored)} models ({aggregated} aggregated, "
+            f"{human_size(sum(a.bytes for a in stored))})"
         )
-        if len(stored) != self._count:
-            self._count = len(stored)
-            self.model.set_rows(stored)
+        # Rebuilt when a model or a figure arrived, not on every heartbeat. Client updates
+        # are bounded by the project's retention, so the tree stays small.
+        shown = (view.job.id, len(stored), sum(len(points) for points in view.metrics.values()))
+        if shown != self._shown:
+            self._shown = shown
+            self._fill(view)
+
+    def _fill(self, view: RunView) -> None:
+        selected = self.selected_id()
+        expanded = {
+            self.tree.topLevelItem(i).data(0, ARTIFACT + 1)
+            for i in range(self.tree.topLevelItemCount())
+            if self.tree.topLevelItem(i).isExpanded()
+        }
+        if self._run_id != view.job.id:  # another run: its newest round open, nothing kept
+            self._run_id, selected = view.job.id, None
+            expanded = {max((a.round for a in view.artifacts), default=0)}
+        self._artifacts = {a.id: a for a in view.artifacts}
+        by_round: dict[int, list] = {}
+        for a in view.artifacts:
+            by_round.setdefault(a.round, []).append(a)
+        self.tree.clear()
+        for rnd in sorted(by_round, reverse=True):
+            models = sorted(by_round[rnd], key=lambda a: (a.node != "aggregate", a.node))
+            head = models[0] if models[0].node == "aggregate" else None
+            top = QTreeWidgetItem(self._cells(view, rnd, head, f"Round {rnd}"))
+            top.setData(0, ARTIFACT + 1, rnd)
+            if head is not None:
+                top.setData(0, ARTIFACT, head.id)
+            for a in models:
+                if a is head:
+                    continue
+                child = QTreeWidgetItem(self._cells(view, rnd, a, a.node))
+                child.setData(0, ARTIFACT, a.id)
+                top.addChild(child)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(rnd in expanded)
+            for item in (top, *(top.child(i) for i in range(top.childCount()))):
+                if item.data(0, ARTIFACT) == selected:
+                    self.tree.setCurrentItem(item)
+        for column in range(len(HEADERS) - 1):
+            self.tree.resizeColumnToContents(column)
+
+    def _cells(self, view: RunView, rnd: int, artifact, label: str) -> list[str]:
+        if artifact is None:
+            return [label, "", "", "", "", "(the aggregate is not on record)"]
+        aggregate = artifact.node == "aggregate"
+        figures = AGGREGATE_FIGURES if aggregate else CLIENT_FIGURES
+        node = "aggregate" if aggregate else artifact.node
+        samples = "" if aggregate else _figure(view, node, ("num_samples",), rnd)
+        return [
+            f"{label} · aggregate" if aggregate else label,
+            human_size(artifact.bytes),
+            _figure(view, node, figures[0], rnd),
+            _figure(view, node, figures[1], rnd),
+            samples.split(".")[0] if samples else "",
+            artifact.sha256[:16] + "…",
+        ]
+
+    def selected_id(self) -> int | None:
+        item = self.tree.currentItem()
+        return item.data(0, ARTIFACT) if item is not None else None
 
     def export(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
+        artifact = self._artifacts.get(self.selected_id())
+        if artifact is None:
             self.message.setText("Select a model first.")
             return
-        artifact = self.model.record(rows[0].row())
         path, _ = QFileDialog.getSaveFileName(
             self,
             "Export model",

@@ -146,7 +146,18 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
         for r in range(detail.logs.proxy.rowCount())
     )
     detail.tabs.setCurrentWidget(detail.models)
-    qtbot.waitUntil(lambda: detail.models.model.rowCount() == 3 + 6, timeout=5000)
+    tree = detail.models.tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() == 3, timeout=5000)  # one per round
+    newest = tree.topLevelItem(0)
+    assert newest.text(0) == "Round 3 · aggregate" and newest.childCount() == 2
+    assert newest.text(1).endswith(" KB") and 0 < float(newest.text(2)) <= 1  # test accuracy
+    client = newest.child(0)
+    assert client.text(0) == "demo-edge-1" and 0 < float(client.text(2)) <= 1  # its training
+    assert int(client.text(4)) > 0  # samples
+    tree.setCurrentItem(client)
+    assert detail.models.selected_id() == next(
+        a.id for a in detail.view.artifacts if a.round == 3 and a.node == "demo-edge-1"
+    )
 
 
 def test_a_viewer_sees_forbidden_actions_disabled_with_the_reason(qtbot, viewer_ctx):
