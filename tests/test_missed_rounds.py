@@ -53,3 +53,29 @@ def test_missed_figures_and_models_are_recorded_once(services, tmp_path):
     for a in models:
         assert load_weights(Path(a.path), a.sha256)["w"][0] == a.round
     assert services.run_data.record_missed_rounds(job.id, history, files.__getitem__) == []
+
+
+def test_a_round_half_on_record_is_run_again_after_a_server_crash(services, tmp_path):
+    """Killed between storing round 3's aggregate and reporting its figures: the relaunched
+    server resumes after round 2, so round 3 is recorded once, whole."""
+    from app.config import Settings
+    from app.services.runs.launcher import JobLauncher
+    from app.storage.models import ModelArtifact
+
+    services.projects.create(SYSTEM, "p")
+    services.configs.save(SYSTEM, FLConfig.model_validate(SAMPLE_CONFIG))
+    for name in ("a", "b"):
+        services.edges.register(SYSTEM, name)
+    job = services.jobs.create(SYSTEM, "r", "p", "digits-mlp", ["a", "b"])
+    services.jobs.transition(SYSTEM, job.id, "STARTING")
+    services.jobs.transition(SYSTEM, job.id, "RUNNING")
+    services.jobs.record_progress(SYSTEM, job.id, 2)  # the server said: round 2 done
+    with services.db.session() as s:
+        for rnd in (1, 2, 3):
+            s.add(
+                ModelArtifact(job_id=job.id, round=rnd, path=f"/m/{rnd}", sha256="ab" * 32, bytes=1)
+            )
+    launcher = JobLauncher(services, Settings.load(data_dir=tmp_path / "d"), None, "local://x")
+    assert launcher.resume_point(job.id) == 2
+    services.jobs.record_progress(SYSTEM, job.id, 3)
+    assert launcher.resume_point(job.id) == 3

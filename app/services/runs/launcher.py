@@ -133,8 +133,7 @@ class JobLauncher:
         """Relaunch the run's server from its last aggregated round. The rows of the round
         it was in are dropped first, so that round is not counted twice."""
         self._restarts[job_id] = self._restarts.get(job_id, 0) + 1
-        last = self.services.run_data.last_aggregate(job_id)
-        done = last.round if last else 0
+        done = self.resume_point(job_id)
         self.services.run_data.discard_after(job_id, done)
         text = (
             f"server exited with code {code}; restart {self._restarts[job_id]} of "
@@ -143,6 +142,15 @@ class JobLauncher:
         log.warning("run %s: %s", job_id, text)
         self.services.run_data.note(job_id, "center", "WARNING", text)
         self._spawn(job_id, resume=True)
+
+    def resume_point(self, job_id: int) -> int:
+        """The last round wholly on record: its aggregate stored and the server's word that
+        the round was done (its status comes after the round's figures). A server killed
+        between storing an aggregate and reporting its figures left that round half on
+        record: it is run again rather than kept without its figures."""
+        last = self.services.run_data.last_aggregate(job_id)
+        reported = self.services.jobs.get(SYSTEM, job_id).current_round
+        return min(last.round if last else 0, reported)
 
     def recover(self) -> list[int]:
         """After the control center restarts: every run it had open is either still
