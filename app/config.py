@@ -141,8 +141,11 @@ def _validate_data_dir(path: Path) -> Path:
 
 
 def _validate_db_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+    except ModuleNotFoundError:  # an edge-only install: it never opens the database
+        return url
 
     try:
         parsed = make_url(url)

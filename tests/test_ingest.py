@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.backends.factory import create_hub
 from app.services.runs.ingest import IngestService
-from app.storage.models import Edge, SystemSample
+from app.storage.models import Edge, EdgeEvent, SystemSample
 from app.wire import topics
 from app.wire.messages import Message, MessageType
 from tests.hubs.conftest import wait_for
@@ -59,3 +59,34 @@ def test_a_batch_keeps_the_good_heartbeats_and_drops_the_bad(services, operator,
         edges = {e.name: e for e in s.scalars(select(Edge))}
         assert {e.status for e in edges.values()} == {"IDLE"}  # heard from: no longer OFFLINE
         assert all(e.last_seen is not None for e in edges.values())
+
+
+def test_status_changes_make_the_connection_history(services, operator, db):
+    """Each change of an edge's status is kept (once), and the detail view reads it back
+    with the edge's load, its runs and its last error."""
+    url = f"local://ingest-{uuid.uuid4().hex[:8]}"
+    device = services.edges.register(operator, "pi").edge.device_id
+    with create_hub(url, "center") as center, create_hub(url, device) as edge:
+        ingest = IngestService(db, center, flush_interval_s=0.2).start()
+        edge.connect()
+
+        def say(kind: str, body: dict) -> None:
+            mtype = MessageType.STATUS if kind == "status" else MessageType.SYSTEM
+            edge.publish(topics.edge_topic(device, kind), Message(mtype, body=body))
+
+        say("system", _sample())  # heard from: OFFLINE -> IDLE
+        say("status", {"state": "IDLE"})  # no change: no row
+        say("status", {"state": "TRAINING", "hardware": {"cpus": 4, "platform": "Linux"}})
+        say("status", {"state": "OFFLINE"})
+        say("system", _sample(cpu=55.0))  # back
+        wait_for(lambda: ingest.stats.received == 5, 20, "every message at the center")
+        assert ingest.drain(20)
+        ingest.stop()
+    detail = services.edge_history.detail(operator, "pi")
+    assert [c.status for c in detail.changes] == ["IDLE", "OFFLINE", "TRAINING", "IDLE"]
+    assert detail.edge.hardware == {"cpus": 4, "platform": "Linux"}
+    assert [p.cpu for p in detail.load] == [10.0, 55.0]
+    assert detail.runs == [] and detail.last_error is None
+    services.edges.remove(operator, "pi")
+    with db.session() as s:  # the history goes with the edge
+        assert s.scalar(select(func.count(EdgeEvent.id))) == 0

@@ -23,6 +23,18 @@ from app.cli.output import emit
 from app.config import Settings
 from app.errors import FedDeckError
 
+# What an edge-only install lacks, by the top-level module that is missing.
+CENTER_MODULES = {"sqlalchemy", "alembic", "amqtt", "argon2", "apscheduler"}
+GUI_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
+EXTRAS = {"control center": "center", "window": "gui"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    top = (exc.name or "").split(".")[0]
+    if top in GUI_MODULES:
+        return "window"
+    return "control center" if top in CENTER_MODULES else None
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -74,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_json:
             print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
         print(f"feddeck: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(
+            f"feddeck: error: this command needs the {extra}, which this install lacks "
+            f"(no module {exc.name!r}); install it with: pip install 'feddeck[{EXTRAS[extra]}]'",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,9 +12,7 @@ from pathlib import Path
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.errors import InvalidInput
-from app.services.automation.flow_engine import stop_flow_run
-from app.services.automation.ticker import Automation, new_owner
-from app.storage.models import utcnow
+from app.storage.vocabulary import utcnow
 
 SCHEDULE_COLUMNS = ("name", "trigger", "enabled", "next_fire_at", "overlap_policy", "lease_owner")
 FIRE_COLUMNS = ("fire_time", "at", "outcome", "job_id", "flow_run_id", "reason")
@@ -118,6 +116,8 @@ def serve_automation(
     period_s: float = 1.0,
 ) -> None:
     """Fire schedules and advance flows until `stop` is set (`feddeck scheduler`)."""
+    from app.services.automation.ticker import Automation, new_owner
+
     automation = Automation(
         ctx.services, coordinator.launcher.start, new_owner("scheduler"), clock=clock
     )
@@ -188,6 +188,9 @@ def _print_steps(run, seen: dict[str, str]) -> None:
 
 def flow_run(ctx: CliContext, args: argparse.Namespace):
     """Run a flow in the foreground until every step is done; Ctrl-C stops it."""
+    from app.services.automation.flow_engine import stop_flow_run
+    from app.services.automation.ticker import Automation, new_owner
+
     actor = ctx.actor()
     coordinator = Coordinator(ctx)
     automation = Automation(ctx.services, coordinator.launcher.start, new_owner("flow-run"))
@@ -214,6 +217,8 @@ def flow_run(ctx: CliContext, args: argparse.Namespace):
 
 
 def flow_stop(ctx: CliContext, args: argparse.Namespace):
+    from app.services.automation.flow_engine import stop_flow_run
+
     coordinator = Coordinator(ctx)
     try:
         return stop_flow_run(ctx.services, coordinator.launcher.stop, ctx.actor(), args.run)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.errors import AuthenticationFailed, InvalidInput
-from app.services import Actor, Services
+
+if TYPE_CHECKING:  # the services (and the database) load on first use: an edge needs neither
+    from app.services import Actor, Services
 
 ENV_USER = "FEDDECK_USER"
 ENV_PASSWORD = "FEDDECK_PASSWORD"
@@ -37,6 +40,8 @@ class CliContext:
     @property
     def services(self) -> Services:
         if self._services is None:
+            from app.services import Services
+
             self._services = Services.open(self.settings)
         return self._services
 

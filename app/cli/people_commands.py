@@ -6,7 +6,7 @@ import argparse
 
 from app.cli.context import CliContext
 from app.errors import InvalidInput
-from app.storage.models import DEFAULT_KEEP_CLIENT_ROUNDS, Role
+from app.storage.vocabulary import DEFAULT_KEEP_CLIENT_ROUNDS, Role
 
 USER_COLUMNS = ("name", "role", "created_at")
 

@@ -9,6 +9,7 @@ from app.config import Settings
 from app.services.automation.flows import FlowService
 from app.services.automation.schedules import ScheduleService
 from app.services.entities.configs import ConfigService
+from app.services.entities.edge_history import EdgeHistoryService
 from app.services.entities.edges import EdgeService
 from app.services.entities.groups import GroupService
 from app.services.entities.jobs import JobService
@@ -29,6 +30,7 @@ class Services:
     groups: GroupService
     projects: ProjectService
     edges: EdgeService
+    edge_history: EdgeHistoryService
     configs: ConfigService
     jobs: JobService
     run_data: RunDataService
@@ -44,6 +46,7 @@ class Services:
             groups=GroupService(db),
             projects=ProjectService(db),
             edges=EdgeService(db),
+            edge_history=EdgeHistoryService(db),
             configs=ConfigService(db),
             jobs=JobService(db),
             run_data=RunDataService(db),

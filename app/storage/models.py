@@ -6,7 +6,6 @@ database browser shows them readably and migrations need no enum types.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# Re-exported: the entities' own words, defined where no database is needed.
+from app.storage.vocabulary import DEFAULT_KEEP_CLIENT_ROUNDS as DEFAULT_KEEP_CLIENT_ROUNDS
+from app.storage.vocabulary import EdgeStatus as EdgeStatus
+from app.storage.vocabulary import JobStatus as JobStatus
+from app.storage.vocabulary import Role as Role
+from app.storage.vocabulary import utcnow as utcnow
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -34,13 +40,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-DEFAULT_KEEP_CLIENT_ROUNDS = 10
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -63,28 +62,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-
-
-class EdgeStatus(enum.StrEnum):
-    IDLE = "IDLE"
-    TRAINING = "TRAINING"
-    OFFLINE = "OFFLINE"
-    ERROR = "ERROR"
-
-
-class JobStatus(enum.StrEnum):
-    QUEUED = "QUEUED"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    STOPPED = "STOPPED"
 
 
 class User(Base):
@@ -129,6 +106,10 @@ class Project(Base):
     keep_client_rounds: Mapped[int | None] = mapped_column(
         default=DEFAULT_KEEP_CLIENT_ROUNDS, server_default=str(DEFAULT_KEEP_CLIENT_ROUNDS)
     )
+    # Where each run that ends is exported (empty: nowhere): an MLflow tracking URI, a
+    # TensorBoard log folder.
+    export_mlflow: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    export_tensorboard: Mapped[str] = mapped_column(String(500), default="", server_default="")
     group: Mapped[Group | None] = relationship()
 
 
@@ -148,6 +129,18 @@ class Edge(Base):
     # The --data keys the agent was started with (their names only; the data stays there).
     data_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EdgeEvent(Base):
+    """An edge's status changed (came online, went offline, started training): its
+    connection history, and the lab's "edges online" over time."""
+
+    __tablename__ = "edge_events"
+    __table_args__ = (Index("ix_edge_events_edge_at", "edge_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edge_id: Mapped[int] = mapped_column(ForeignKey("edges.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16))
 
 
 class Task(Base):

@@ -80,7 +80,10 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         self.pages[JobsPage].open_run.connect(self.open_run)
+        self.pages[DashboardPage].open_run.connect(self.open_run)
+        self.pages[DashboardPage].open_page.connect(self.open_page)
         self.pages[FlowsPage].open_run.connect(self.open_run)
+        self.pages[EdgesPage].open_run.connect(self.open_run)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(self.nav)
@@ -147,6 +150,11 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         SettingsDialog(self.ctx.settings, self).open()
+
+    def open_page(self, title: str) -> None:
+        for row, page_type in enumerate(PAGES):
+            if page_type.title == title:
+                self.nav.setCurrentRow(row)
 
     def open_run(self, job_id: int) -> None:
         self.nav.setCurrentRow(PAGES.index(RunDetailPage))

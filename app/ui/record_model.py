@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from app.services.entities.records import human_size
+from app.services.entities.records import human_ago, human_size
 
 Column = tuple[str, Callable[[Any], Any]]
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -18,6 +20,17 @@ class Bytes(int):
 
     def __str__(self) -> str:
         return human_size(self)
+
+
+@dataclass(frozen=True)
+class Ago:
+    """A moment shown as "3 s ago" (as of each repaint), sorted by time, its date in the
+    tooltip."""
+
+    at: datetime | None
+
+    def __str__(self) -> str:
+        return human_ago(self.at, datetime.now(UTC))
 
 
 def _display(value: Any) -> str:
@@ -58,6 +71,11 @@ class RecordTableModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
             return None
         value = self.columns[index.column()][1](self.rows[index.row()])
+        if isinstance(value, Ago):
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return _display(value.at.astimezone()) if value.at else "never seen"
+            if role == SORT_ROLE:
+                return value.at.timestamp() if value.at else 0.0
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return _display(value)
         if role == SORT_ROLE:

@@ -90,7 +90,8 @@ class RunDetailPage(QWidget):
         )
 
     def _fill_choices(self, jobs) -> None:
-        current = self.view.job.id if self.view else None
+        # A run asked for while the list loaded (opened from another page) stays the one shown.
+        current = self._loading_id or (self.view.job.id if self.view else None)
         self.run_choice.clear()
         for job in jobs:
             self.run_choice.addItem(f"#{job.id} {job.name} [{job.status}]", job.id)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from app.config import Settings
 from app.core.fl_config import config_from_toml
 from app.core.tasks.examples import write_example
+from app.resource_dir import RESOURCES
 from app.services import Services
 from app.services.runs.demo import DemoOptions, demo_config
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         services.groups.add(actor, "lab", "the ML lab")
         services.projects.create(actor, "digits", "lab", "handwritten digits, 4 sites")
-        resources = Path(__file__).parents[2] / "resources"
+        resources = RESOURCES
         for path in sorted((resources / "configs").glob("*.toml")):
             services.configs.import_toml(actor, path)
         services.tasks.add(actor, resources / "example-tasks" / "cancer-mlp")
@@ -162,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         ctx.center.launcher.start(actor, finished.id)
         wait_until(
             app, lambda: services.jobs.get(actor, finished.id).status == "FINISHED", 180, "run 1"
+        )
+        # A run that fails for a reason the dashboard shows: edges without the data it needs.
+        wine_config = services.configs.list(actor)
+        wine_name = next(c.name for c in wine_config if "wine" in c.name)
+        refused = services.jobs.create(actor, "wine on digits edges", "digits", wine_name, edges)
+        ctx.center.launcher.start(actor, refused.id)
+        wait_until(
+            app, lambda: services.jobs.get(actor, refused.id).status == "FAILED", 120, "a failure"
         )
         flow_run = ctx.center.automation.start_flow(actor, "digits-pipeline")
         wait_until(app, lambda: services.flows.run(actor, flow_run).done, 300, "the flow")
@@ -198,6 +207,16 @@ def main(argv: list[str] | None = None) -> int:
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
             shots.append((f"{slug}.png", window.grab()))
         shots += editor_shots(app, ctx)
+        from app.ui.edge_detail import EdgeDetailDialog
+
+        edge = EdgeDetailDialog(ctx, edges[0], window)
+        edge.show()
+        wait_until(app, lambda: edge.detail is not None, 30, "the edge detail")
+        for tab, name in ((0, "overview"), (3, "load")):
+            edge.tabs.setCurrentIndex(tab)
+            pump(app, 0.5)
+            shots.append((f"edge-detail-{name}.png", edge.grab()))
+        edge.close()
         from app.ui.help_dialogs import ShortcutSheet
 
         sheet = ShortcutSheet(window, [window.pages[p] for p in PAGES], window)

@@ -67,7 +67,7 @@ class TablePage(QWidget):
     def __init__(self, ctx: UiContext, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._loading = False
+        self._loading = self._again = False
         self.model = RecordTableModel(self.columns, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -130,9 +130,10 @@ class TablePage(QWidget):
         raise NotImplementedError
 
     def refresh(self) -> None:
-        if self._loading:
+        if self._loading:  # the filters may have changed since that load began: load again
+            self._again = True
             return
-        self._loading = True
+        self._loading, self._again = True, False
         run_in_background(
             self, _listing, self.query(), on_result=self._loaded, on_error=self._failed
         )
@@ -141,6 +142,8 @@ class TablePage(QWidget):
         self._loading = False
         self.show_rows(listing.rows)
         self.show_choices(listing.choices)
+        if self._again:
+            self.refresh()
 
     def show_choices(self, choices: dict[str, list[str]]) -> None:
         """The filters' values as the last load found them; pages with filters override."""
@@ -163,7 +166,7 @@ class TablePage(QWidget):
                 select_row(self.table, row, keep=True)
 
     def _failed(self, exc: Exception) -> None:
-        self._loading = False
+        self._loading = self._again = False
         self.status.setText(str(exc))
 
     @staticmethod

@@ -60,11 +60,11 @@ def test_dashboard_counts_from_the_database(qtbot, admin_ctx, tmp_path):
     qtbot.addWidget(window)
     page = window.stack.currentWidget()
     assert isinstance(page, DashboardPage)
-    qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: page.running.rowCount() == 1, timeout=5000)
     assert page.counts["edges:OFFLINE"].text() == "2"
     assert page.counts["edges:TRAINING"].text() == "1"
     assert page.counts["jobs:QUEUED"].text() == "1"
-    assert page.table.item(0, 1).text() == "run-a"
+    assert page.running.item(0, 1).text() == "run-a"
     assert window.user_label.text() == "admin (admin)"
     window.grab().save(str(tmp_path / "dashboard.png"))
     assert (tmp_path / "dashboard.png").stat().st_size > 1000

@@ -8,8 +8,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from app.core.tasks import archive
+from app.resource_dir import RESOURCES
 
-BUILTIN_DIR = Path(__file__).resolve().parents[3] / "resources" / "tasks"
+BUILTIN_DIR = RESOURCES / "tasks"
 
 
 def builtin_names() -> list[str]:

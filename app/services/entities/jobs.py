@@ -39,6 +39,10 @@ def _disk_bytes(s, job_ids=None) -> dict[int, int]:
     return {job_id: int(total or 0) for job_id, total in s.execute(query)}
 
 
+def total_rounds(job: Job) -> int:
+    return int(dict(job.config_snapshot).get("training", {}).get("rounds", 0))
+
+
 def _record(job: Job, creator: str | None, disk_bytes: int = 0) -> JobRecord:
     snapshot = dict(job.config_snapshot)
     return JobRecord(
@@ -53,7 +57,7 @@ def _record(job: Job, creator: str | None, disk_bytes: int = 0) -> JobRecord:
         status=job.status,
         status_reason=job.status_reason,
         current_round=job.current_round,
-        total_rounds=int(snapshot.get("training", {}).get("rounds", 0)),
+        total_rounds=total_rounds(job),
         created_by=creator,
         created_at=job.created_at,
         started_at=job.started_at,

@@ -1,7 +1,10 @@
 """Projects: each has exactly one group; a second attach is refused. A project also says
-how many rounds of client updates its runs keep on disk."""
+how many rounds of client updates its runs keep on disk, and where each run that ends is
+exported (MLflow, TensorBoard)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -35,6 +38,41 @@ def parse_retention(value: str | int | None) -> int | None:
     return int(text)
 
 
+MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "databricks")
+
+
+def parse_mlflow_uri(value: str) -> str:
+    """An MLflow tracking URI, or "" for none; a bare folder becomes a file: URI."""
+    value = value.strip()
+    if not value:
+        return ""
+    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    if not scheme:
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            raise InvalidInput(f"MLflow store {value!r}: give an absolute folder or a URI")
+        return path.as_uri()
+    if scheme not in MLFLOW_SCHEMES:
+        raise InvalidInput(
+            f"MLflow tracking URI {value!r}: scheme must be one of {', '.join(MLFLOW_SCHEMES)}"
+        )
+    if len(value) > 500:
+        raise InvalidInput("MLflow tracking URI: at most 500 characters")
+    return value
+
+
+def parse_log_dir(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise InvalidInput(f"TensorBoard folder {value!r}: give an absolute path")
+    if len(str(path)) > 500:
+        raise InvalidInput("TensorBoard folder: at most 500 characters")
+    return str(path)
+
+
 def _record(p: Project) -> ProjectRecord:
     return ProjectRecord(
         id=p.id,
@@ -43,6 +81,8 @@ def _record(p: Project) -> ProjectRecord:
         group=p.group.name if p.group else None,
         keep_client_rounds=p.keep_client_rounds,
         client_updates_kept=describe_retention(p.keep_client_rounds),
+        export_mlflow=p.export_mlflow or "",
+        export_tensorboard=p.export_tensorboard or "",
     )
 
 
@@ -90,6 +130,21 @@ class ProjectService:
         with self._db.session() as s:
             project = get_project(s, name)
             project.keep_client_rounds = value
+            s.flush()
+            return _record(project)
+
+    def set_exports(
+        self, actor: Actor, name: str, mlflow: str | None = None, tensorboard: str | None = None
+    ) -> ProjectRecord:
+        """Where the project's runs are exported as they end; "" turns one off, None
+        leaves it as it is."""
+        require(actor, Role.OPERATOR, "change a project's exports")
+        with self._db.session() as s:
+            project = get_project(s, name)
+            if mlflow is not None:
+                project.export_mlflow = parse_mlflow_uri(mlflow)
+            if tensorboard is not None:
+                project.export_tensorboard = parse_log_dir(tensorboard)
             s.flush()
             return _record(project)
 

@@ -17,6 +17,33 @@ def human_size(size: int | float) -> str:
     return f"{n:.1f} TB"
 
 
+def human_span(seconds: float) -> str:
+    """A span as people say it: 3 s, 5 min, 2 h 10 min, 3 d."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes and hours < 10 else f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def human_ago(at: datetime | None, now: datetime) -> str:
+    """ "3 s ago", "never"; a time just ahead (clocks apart) reads "just now"."""
+    if at is None:
+        return "never"
+    delta = (now - at).total_seconds()
+    return "just now" if delta < 1 else f"{human_span(delta)} ago"
+
+
+def human_until(at: datetime, now: datetime) -> str:
+    delta = (at - now).total_seconds()
+    return "due now" if delta < 1 else f"in {human_span(delta)}"
+
+
 def describe_retention(keep: int | None) -> str:
     if keep is None:
         return "all"
@@ -55,6 +82,8 @@ class ProjectRecord(Record):
     group: str | None
     keep_client_rounds: int | None = None  # None: every round's client updates are kept
     client_updates_kept: str = "all"  # the same, as said: all, none, last N rounds
+    export_mlflow: str = ""  # each run that ends goes to this MLflow tracking URI
+    export_tensorboard: str = ""  # and/or this TensorBoard log folder
 
 
 @dataclass(frozen=True)

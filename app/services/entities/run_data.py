@@ -297,6 +297,26 @@ class RunDataService:
                 ),
             }
 
+    def accuracy_curves(self, actor: Actor, job_ids: list[int]) -> dict[int, list[float]]:
+        """The aggregate's test accuracy round by round, for each of these runs."""
+        require(actor, Role.VIEWER, "read metrics")
+        if not job_ids:
+            return {}
+        query = (
+            select(RoundMetric.job_id, RoundMetric.value)
+            .where(
+                RoundMetric.job_id.in_(job_ids),
+                RoundMetric.node == "aggregate",
+                RoundMetric.name == "test_accuracy",
+            )
+            .order_by(RoundMetric.job_id, RoundMetric.round)
+        )
+        curves: dict[int, list[float]] = {}
+        with self._db.session() as s:
+            for job_id, value in s.execute(query):
+                curves.setdefault(job_id, []).append(value)
+        return curves
+
     def latest_accuracy(self, actor: Actor) -> dict[int, float]:
         """Each run's latest aggregate test accuracy (for job lists)."""
         require(actor, Role.VIEWER, "read metrics")

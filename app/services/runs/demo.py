@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.backends.embedded import start_embedded_hub
 from app.backends.factory import create_hub
 from app.config import Settings
 from app.core.fl_config import FLConfig, config_from_toml
 from app.errors import InvalidInput
+from app.resource_dir import RESOURCES
 from app.services.registry import Services
 from app.services.runs.events import LiveEvent
 from app.services.runs.ingest import IngestService
@@ -26,9 +26,7 @@ from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import SYSTEM
 from app.services.security.hub_access import HubAccess
 
-SAMPLE_CONFIG = (
-    Path(__file__).resolve().parents[3] / "resources" / "configs" / "digits-mlp-fedavg.toml"
-)
+SAMPLE_CONFIG = RESOURCES / "configs" / "digits-mlp-fedavg.toml"
 DEMO_PROJECT = "demo"
 
 

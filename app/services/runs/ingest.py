@@ -28,6 +28,7 @@ from app.services.runs.retention import prune_client_updates, remove_files
 from app.storage import Database
 from app.storage.models import (
     Edge,
+    EdgeEvent,
     EdgeStatus,
     Job,
     JobStatus,
@@ -271,7 +272,7 @@ class IngestService:
             self._edges.pop(device, None)
             raise LookupError(f"edge {name!r} was removed")
         if kind == "status" and m.type == MessageType.STATUS:
-            edge.status = EdgeStatus(m.body["state"]).value
+            _set_status(s, edge, EdgeStatus(m.body["state"]).value, _at(m))
             edge.last_seen = _at(m)
             if isinstance(m.body.get("hardware"), dict):
                 edge.hardware = m.body["hardware"]
@@ -297,7 +298,7 @@ class IngestService:
             s.add(sample)
             edge.last_seen = sample.at
             if edge.status == EdgeStatus.OFFLINE.value:
-                edge.status = EdgeStatus.IDLE.value
+                _set_status(s, edge, EdgeStatus.IDLE.value, sample.at)
             data = {
                 "edge": name,
                 "at": m.created_at,
@@ -392,3 +393,10 @@ class IngestService:
             "name": job.name,
         }
         return [LiveEvent("job", job.id, data)]
+
+
+def _set_status(s: Session, edge: Edge, status: str, at: datetime) -> None:
+    """An edge's new status; a change goes into its connection history."""
+    if edge.status != status:
+        s.add(EdgeEvent(edge_id=edge.id, at=at, status=status))
+        edge.status = status

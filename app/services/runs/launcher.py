@@ -24,6 +24,7 @@ from app.services.registry import Services
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.serving import serve_run
+from app.services.runs.tracking import export_ended_run
 from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role
 from app.wire.hub import Hub
@@ -227,6 +228,7 @@ class JobLauncher:
                     },
                 )
             )
+        export_ended_run(self.services, job_id)  # where its project says (if anywhere)
 
     def wait(self, job_id: int, timeout: float | None = None) -> bool:
         if job_id in self._procs:
