@@ -23,6 +23,7 @@ TORCH_MODULES = {
     "app.core.tasks.runtime",
     "app.core.tasks.simulated",
     "app.core.tasks.tabular",
+    "app.core.onnx_export",
 }
 
 

@@ -6,10 +6,12 @@ import argparse
 import sys
 import threading
 import time
+from pathlib import Path
 
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.cli.output import round_progress
+from app.errors import InvalidInput
 
 JOB_COLUMNS = (
     "id",
@@ -45,6 +47,28 @@ def job_delete(ctx: CliContext, args: argparse.Namespace):
     from app.services.runs.retention import delete_run
 
     return delete_run(ctx.services, ctx.settings.artifacts_dir, ctx.actor(), args.id)
+
+
+def job_export(ctx: CliContext, args: argparse.Namespace):
+    """A finished run to MLflow and/or TensorBoard, its aggregated model to ONNX."""
+    if not (args.mlflow or args.tensorboard or args.onnx):
+        raise InvalidInput("say where to: --mlflow URI, --tensorboard DIR and/or --onnx FILE")
+    actor = ctx.actor()
+    done: dict = {"run_id": args.id}
+    if args.mlflow or args.tensorboard:
+        from app.services.entities.projects import parse_log_dir, parse_mlflow_uri
+        from app.services.runs.tracking import export_run
+
+        mlflow = parse_mlflow_uri(args.mlflow) if args.mlflow else None
+        logs = parse_log_dir(str(Path(args.tensorboard).absolute())) if args.tensorboard else None
+        done.update(export_run(ctx.services, actor, args.id, mlflow, logs))
+    if args.onnx:
+        from app.services.runs.deployment import export_onnx
+
+        done.update(
+            export_onnx(ctx.services, ctx.settings, actor, args.id, Path(args.onnx), args.round)
+        )
+    return done
 
 
 def job_show(ctx: CliContext, args: argparse.Namespace):
@@ -151,3 +175,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("id", type=int)
     p.set_defaults(handler=job_delete)
+    p = job.add_parser(
+        "export",
+        parents=[common],
+        help="an ended run to MLflow / TensorBoard; its aggregated model to ONNX",
+    )
+    p.add_argument("id", type=int)
+    p.add_argument("--mlflow", metavar="URI", help="tracking URI, e.g. file:///srv/mlruns")
+    p.add_argument("--tensorboard", metavar="DIR", help="log folder (run-ID under PROJECT/)")
+    p.add_argument("--onnx", metavar="FILE", help="the aggregated model as ONNX")
+    p.add_argument("--round", type=int, help="with --onnx: that round's model (default: last)")
+    p.set_defaults(handler=job_export)

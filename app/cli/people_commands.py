@@ -54,6 +54,17 @@ def project_retention(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.projects.set_retention(ctx.actor(), args.name, args.keep)
 
 
+def project_export(ctx: CliContext, args: argparse.Namespace):
+    if args.mlflow is None and args.tensorboard is None:
+        return ctx.services.projects.get(ctx.actor(), args.name)
+    logs = args.tensorboard
+    if logs:  # a relative folder as the shell means it
+        from pathlib import Path
+
+        logs = str(Path(logs).absolute())
+    return ctx.services.projects.set_exports(ctx.actor(), args.name, args.mlflow, logs)
+
+
 def project_list(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.projects.list(ctx.actor())
 
@@ -125,6 +136,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("name")
     p.add_argument("keep", metavar="N|all|none")
     p.set_defaults(handler=project_retention)
+    p = project.add_parser(
+        "export",
+        parents=[common],
+        help="export each run that ends to MLflow and/or TensorBoard ('' turns one off)",
+    )
+    p.add_argument("name")
+    p.add_argument("--mlflow", metavar="URI", help="tracking URI, or '' for none")
+    p.add_argument("--tensorboard", metavar="DIR", help="log folder, or '' for none")
+    p.set_defaults(handler=project_export)
     p = project.add_parser("attach-group", parents=[common], help="give a project its group")
     p.add_argument("project")
     p.add_argument("group")

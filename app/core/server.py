@@ -18,7 +18,6 @@ import numpy as np
 
 from app.core.algorithms import ClientUpdate, build_strategy, sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
-from app.core.run_dir import RunDir
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
     FAILED,
@@ -138,15 +137,10 @@ class FLServer:
     # -- the run --------------------------------------------------------------------------
     def _load_task(self):
         """The run's task, imported here; its model, and its test set if it gives one."""
-        from app.core.tasks.delivery import server_task_folder
-        from app.core.tasks.runtime import load_task
+        from app.core.tasks.runtime import load_run_task
 
-        run_dir = RunDir(self.spec.artifacts_dir, self.spec.run_id)
         try:
-            task = load_task(
-                server_task_folder(self.spec.task, run_dir.path), self.spec.task.sha256
-            )
-            config = task.config_for(self.config, partition=0, num_partitions=len(self.spec.edges))
+            task, config = load_run_task(self.spec)
             model = task.build_model(config)
             test_data = task.load_test_data(config)
         except FedDeckError as exc:  # refused or raised: the run fails with the reason

@@ -19,6 +19,14 @@ def retention_choice(current: str):
     return box
 
 
+def _exports(project) -> str:
+    where = [
+        f"MLflow {project.export_mlflow}" if project.export_mlflow else "",
+        f"TensorBoard {project.export_tensorboard}" if project.export_tensorboard else "",
+    ]
+    return "; ".join(w for w in where if w) or "nowhere"
+
+
 class UsersPage(TablePage):
     title = "Users & groups"
     columns = [
@@ -141,6 +149,7 @@ class ProjectsPage(TablePage):
         ("Name", lambda p: p.name),
         ("Group", lambda p: p.group),
         ("Client updates kept", lambda p: p.client_updates_kept),
+        ("Exports runs to", lambda p: _exports(p)),
         ("Description", lambda p: p.description),
     ]
 
@@ -149,6 +158,7 @@ class ProjectsPage(TablePage):
         self.add_action("New project…", self.create, "Ctrl+N", needs="operator")
         self.add_action("Attach group…", self.attach, needs="operator")
         self.add_action("Retention…", self.retention, "Ctrl+K", needs="operator")
+        self.add_action("Exports…", self.exports, "Ctrl+Shift+E", needs="operator")
         self.add_action("Rename…", self.rename, "F2", needs="operator")
         self.add_action("Remove", self.remove, "Del", needs="operator")
 
@@ -209,6 +219,26 @@ class ProjectsPage(TablePage):
             {"keep client updates": retention_choice(current)},
             lambda v: services.projects.set_retention(
                 actor, project.name, v["keep client updates"]
+            ),
+        )
+
+    def exports(self) -> None:
+        """Where each run of the project goes as it ends: an MLflow store, TensorBoard logs."""
+        project = self.one_selected("project")
+        if project is None:
+            return
+        services, actor = self.ctx.services, self.ctx.actor
+        fields = {
+            "MLflow tracking URI": line("sqlite:////srv/mlflow.db, http://mlflow:5000, or empty"),
+            "TensorBoard folder": line("/srv/tensorboard, or empty"),
+        }
+        fields["MLflow tracking URI"].setText(project.export_mlflow)
+        fields["TensorBoard folder"].setText(project.export_tensorboard)
+        self.open_form(
+            f"Where runs of {project.name} are exported",
+            fields,
+            lambda v: services.projects.set_exports(
+                actor, project.name, v["MLflow tracking URI"], v["TensorBoard folder"]
             ),
         )
 

@@ -4,6 +4,8 @@ Sizes as people read them; the selected model exported as safetensors (checksum 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -48,10 +50,14 @@ class ModelsTab(QWidget):
         self.message = QLabel()
         export = QPushButton("&Export model…")
         export.clicked.connect(self.export)
+        self.onnx = QPushButton("Export as &ONNX…")
+        self.onnx.setToolTip("The selected aggregated model as ONNX, to deploy (onnx extra)")
+        self.onnx.clicked.connect(self.export_onnx)
         bar = QHBoxLayout()
         bar.addWidget(self.caption, 1)
         bar.addWidget(self.message)
         bar.addWidget(export)
+        bar.addWidget(self.onnx)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.tree)
@@ -128,6 +134,46 @@ class ModelsTab(QWidget):
     def selected_id(self) -> int | None:
         item = self.tree.currentItem()
         return item.data(0, ARTIFACT) if item is not None else None
+
+    def export_onnx(self) -> None:
+        artifact = self._artifacts.get(self.selected_id())
+        if artifact is None or artifact.node != "aggregate":
+            self.message.setText("Select an aggregated model first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export as ONNX",
+            f"run{artifact.run_id}-round{artifact.round}.onnx",
+            "ONNX (*.onnx)",
+        )
+        if not path:
+            return
+        from app.services.runs.deployment import export_onnx
+
+        self.message.setText(f"Exporting round {artifact.round} as ONNX…")
+        self.onnx.setEnabled(False)
+
+        def done(result: dict) -> None:
+            self.onnx.setEnabled(True)
+            self.message.setText(f"Saved {result['onnx']} ({human_size(result['bytes'])})")
+
+        def failed(exc: Exception) -> None:
+            self.onnx.setEnabled(True)
+            self.message.setText(str(exc))
+
+        ctx = self.ctx
+        run_in_background(
+            self,
+            export_onnx,
+            ctx.services,
+            ctx.settings,
+            ctx.actor,
+            artifact.run_id,
+            Path(path),
+            artifact.round,
+            on_result=done,
+            on_error=failed,
+        )
 
     def export(self) -> None:
         artifact = self._artifacts.get(self.selected_id())

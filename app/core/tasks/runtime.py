@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from app.core.fl_config import FLConfig, TrainingSpec
+from app.core.run_spec import RunSpec
 from app.core.tasks.manifest import TaskManifest, read_manifest
 from app.errors import FedDeckError, InvalidInput
 
@@ -177,6 +178,18 @@ def load_task(folder: Path, sha256: str) -> Task:
     if missing:
         raise InvalidInput(f"task {manifest.name}: {manifest.entry}.py lacks {', '.join(missing)}")
     return Task(manifest, folder, sha256, entry)
+
+
+def load_run_task(spec: RunSpec) -> tuple[Task, dict[str, Any]]:
+    """A run's task as its server runs it (from the run folder when shipped), with the
+    config its calls get."""
+    from app.core.run_dir import RunDir
+    from app.core.tasks.delivery import server_task_folder
+
+    folder = server_task_folder(spec.task, RunDir(spec.artifacts_dir, spec.run_id).path)
+    task = load_task(folder, spec.task.sha256)
+    config = task.config_for(spec.config, partition=0, num_partitions=max(1, len(spec.edges)))
+    return task, config
 
 
 # -- data ---------------------------------------------------------------------------------

@@ -47,11 +47,11 @@ def parse_mlflow_uri(value: str) -> str:
     if not value:
         return ""
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-    if not scheme:
+    if not scheme:  # a path: an SQLite store if it names a .db file, else a folder store
         path = Path(value).expanduser()
         if not path.is_absolute():
             raise InvalidInput(f"MLflow store {value!r}: give an absolute folder or a URI")
-        return path.as_uri()
+        return f"sqlite:///{path}" if path.suffix == ".db" else path.as_uri()
     if scheme not in MLFLOW_SCHEMES:
         raise InvalidInput(
             f"MLflow tracking URI {value!r}: scheme must be one of {', '.join(MLFLOW_SCHEMES)}"
