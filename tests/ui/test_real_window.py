@@ -1,0 +1,137 @@
+"""The installed `feddeck` binary in a real X window (Xvfb), driven from the keyboard as a
+person would: create the first admin, start the demo (Ctrl+Shift+R), watch the run finish,
+take a screenshot, quit (Ctrl+Q) with nothing left running."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+BIN = Path(sys.executable).parent / "feddeck"
+TOOLS = ("Xvfb", "xdotool")
+
+
+@pytest.fixture
+def display():
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (Debian: xvfb xdotool)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+def _xdotool(env: dict, *args: str, timeout: float = 60) -> str:
+    done = subprocess.run(
+        ["xdotool", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"xdotool {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def _window(env: dict, title: str) -> str:
+    """The id of the window with this title, once it is mapped and holds the focus (with no
+    window manager, nothing gives it the focus but us), with a moment for Qt to settle."""
+    wid = _xdotool(env, "search", "--sync", "--onlyvisible", "--name", title).splitlines()[0]
+    deadline = time.monotonic() + 30
+    while _xdotool(env, "getwindowfocus") != wid:
+        assert time.monotonic() < deadline, f"window {title!r} never took the focus"
+        _xdotool(env, "windowfocus", "--sync", wid)
+        time.sleep(0.2)
+    time.sleep(1.5)
+    return wid
+
+
+def _screenshot(env: dict, path: Path) -> None:
+    grab = (
+        "import sys; from PySide6.QtGui import QGuiApplication; app = QGuiApplication([]);"
+        "sys.exit(0 if app.primaryScreen().grabWindow(0).save(sys.argv[1]) else 1)"
+    )
+    subprocess.run([sys.executable, "-c", grab, str(path)], env=env, check=True, timeout=60)
+
+
+def _run_statuses(data: Path) -> list[str]:
+    from app.config import Settings
+    from app.services import Services
+    from app.services.security.auth import SYSTEM
+
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        return [j.status for j in services.jobs.list(SYSTEM)]
+    finally:
+        services.close()
+
+
+def test_the_installed_binary_runs_the_demo_from_the_keyboard(display, tmp_path):
+    data = tmp_path / "deck"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDDECK_")}
+    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    log = open(tmp_path / "window.log", "wb")  # noqa: SIM115 (the window holds it)
+    window = subprocess.Popen(
+        [str(BIN), "--data-dir", str(data)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        _window(env, "create the admin")
+        _xdotool(env, "type", "--delay", "30", "adminpass1")
+        _xdotool(env, "key", "Tab")
+        _xdotool(env, "type", "--delay", "30", "adminpass1")
+        _xdotool(env, "key", "Return")
+        _window(env, "^FedDeck$")
+        _xdotool(env, "key", "ctrl+shift+r")
+        started = time.monotonic() + 30
+        while not _run_statuses(data):
+            if time.monotonic() > started:
+                _screenshot(env, tmp_path / "no-run.png")
+                pytest.fail(f"Ctrl+Shift+R started no run (see {tmp_path / 'no-run.png'})")
+            time.sleep(0.5)
+        deadline = time.monotonic() + 400
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            statuses = _run_statuses(data)
+            if statuses and statuses[0] in ("FINISHED", "FAILED", "STOPPED"):
+                break
+            assert window.poll() is None, (tmp_path / "window.log").read_text()[-3000:]
+            time.sleep(2)
+        assert statuses == ["FINISHED"], (tmp_path / "window.log").read_text()[-3000:]
+        time.sleep(3)  # the views catch up with the last round
+        shot = tmp_path / "window.png"
+        _screenshot(env, shot)
+        from PySide6.QtGui import QImage
+
+        image = QImage(str(shot))
+        assert (image.width(), image.height()) == (1280, 800)
+        colours = {image.pixel(x, y) for x in range(0, 1280, 16) for y in range(0, 800, 16)}
+        assert len(colours) > 20  # a window drawn, not a blank screen
+        children = [p.pid for p in psutil.Process(window.pid).children(recursive=True)]
+        _window(env, "^FedDeck$")
+        _xdotool(env, "key", "ctrl+q")
+        assert window.wait(60) == 0
+        time.sleep(2)
+        left = [pid for pid in children if psutil.pid_exists(pid)]
+        left = [p for p in left if psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        assert not left, f"processes left running after quit: {left}"
+    finally:
+        if window.poll() is None:
+            window.kill()
+            window.wait(10)
+        log.close()
