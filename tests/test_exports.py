@@ -72,6 +72,7 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
     )
     client_keys = [k for k in run.data.metrics if k.startswith("demo-edge-1/")]
     assert client_keys, sorted(run.data.metrics)
+    assert run.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())
     (artifact,) = client.list_artifacts(run.info.run_id, "model")
     local = client.download_artifacts(run.info.run_id, artifact.path, str(tmp_path / "dl"))
     with open(local, "rb") as f:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.context import UiContext
-from app.ui.record_model import SORT_ROLE, RecordTableModel
+from app.ui.record_model import SORT_ROLE, RecordTableModel, SourceSortingProxy
 from app.ui.simple_dialogs import FormDialog, line
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
@@ -68,8 +68,8 @@ class TablePage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._loading = self._again = False
-        self.model = RecordTableModel(self.columns, self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.model = RecordTableModel(self.columns, self, key=self._key)
+        self.proxy = SourceSortingProxy(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -90,6 +90,8 @@ class TablePage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # Fit columns to the rows on screen and a few more, not to a thousand rows.
+        self.table.horizontalHeader().setResizeContentsPrecision(50)
         self.table.doubleClicked.connect(lambda _index: self.activated())
         self.toolbar = QToolBar()
         self.status = QLabel()
@@ -151,7 +153,9 @@ class TablePage(QWidget):
     def show_rows(self, rows: list[Any]) -> None:
         selected = {self._key(r) for r in self.selected()}
         first = not self.model.rows
-        self.model.set_rows(rows)
+        if not self.model.set_rows(rows):  # the same rows, repainted: selection kept
+            self.status.clear()
+            return
         if first:
             self.table.resizeColumnsToContents()
         else:  # widen what new values no longer fit (never narrow what a person resized)

@@ -69,6 +69,15 @@ def _millis(job: JobRecord, end: bool = False) -> int:
     return int(at.timestamp() * 1000)
 
 
+def _artifact_location(tracking_uri: str) -> str | None:
+    """Beside an SQLite store its artifacts go in `mlartifacts/` (MLflow's default is
+    `./mlruns` of whatever folder the control center runs in); other stores decide."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
 def to_mlflow(run: RunExport, tracking_uri: str) -> str:
     """The run as an MLflow run in the experiment named after its project (made if new);
     an earlier export of the same run is replaced. Returns the MLflow run id."""
@@ -84,7 +93,9 @@ def to_mlflow(run: RunExport, tracking_uri: str) -> str:
     try:
         experiment = client.get_experiment_by_name(job.project)
         experiment_id = (
-            experiment.experiment_id if experiment else client.create_experiment(job.project)
+            experiment.experiment_id
+            if experiment
+            else client.create_experiment(job.project, _artifact_location(tracking_uri))
         )
         for old in client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{job.id}'"):
             client.delete_run(old.info.run_id)
