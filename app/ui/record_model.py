@@ -101,6 +101,18 @@ class RecordTableModel(QAbstractTableModel):
         self.endResetModel()
         return True
 
+    def append_rows(self, rows: Sequence[Any]) -> None:
+        """Add rows at the end (a log that grows), left unsorted until the next sort."""
+        if not rows:
+            return
+        first = len(self.rows)
+        values = [[get(r) for _h, get in self.columns] for r in rows]
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        self.rows.extend(rows)
+        self._values.extend(values)
+        self._display.extend([_display(v) for v in row] for row in values)
+        self.endInsertRows()
+
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         """Sorted here, once, by the cached values (a sorting proxy would call `data` for
         each of the n·log n comparisons)."""

@@ -93,11 +93,7 @@ class LogsTab(QWidget):
         if self._shown == 0 or len(view.logs) < self._shown:
             self.model.set_rows(sorted(view.logs, key=lambda r: r.at))
         else:  # append only what is new
-            new = view.logs[self._shown :]
-            first = len(self.model.rows)
-            self.model.beginInsertRows(self.model.index(0, 0).parent(), first, first + len(new) - 1)
-            self.model.rows.extend(new)
-            self.model.endInsertRows()
+            self.model.append_rows(view.logs[self._shown :])
         self._shown = len(view.logs)
         nodes = sorted({r.node for r in view.logs})
         for node in nodes:
