@@ -24,6 +24,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.round_overhead
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.plot_refresh
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.aggregate
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.lab_pages
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.ui.screenshots docs/screenshots

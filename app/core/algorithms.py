@@ -1,7 +1,9 @@
 """Server-side aggregation strategies over named numpy weights.
 
-Each strategy has one extension point, `step(global, updates) -> new global`. FedProx's
-difference is on the client (the proximal term), so on the server it is FedAvg.
+Each strategy has one extension point, `apply(global, mean) -> new global`, given the
+clients' sample-weighted mean (`RunningMean` folds it as updates arrive); `step(global,
+updates)` does both at once. FedProx's difference is on the client (the proximal term), so
+on the server it is FedAvg; FedOpt works on the mean's delta from the global model.
 """
 
 from __future__ import annotations
@@ -28,16 +30,53 @@ def is_finite(weights: Weights) -> bool:
     )
 
 
+class RunningMean:
+    """The sample-weighted mean of client models, folded in one update at a time as each
+    arrives: the server holds a float64 sum and the update in hand, not one model per
+    client. Large tensors are folded in slices, so no temporary is bigger than one."""
+
+    SLICE = 1 << 21  # elements (16 MiB of float64)
+
+    def __init__(self) -> None:
+        self._sum: Weights = {}
+        self._dtypes: dict[str, np.dtype] = {}
+        self._scratch = np.empty(0)
+        self.total = 0
+        self.nodes: list[str] = []
+
+    def add(self, node: str, weights: Weights, num_samples: int) -> None:
+        if num_samples <= 0:
+            raise ValueError(f"{node}: an update needs a positive number of samples")
+        if not self._sum:
+            self._sum = {k: np.zeros(w.shape, np.float64) for k, w in weights.items()}
+            self._dtypes = {k: w.dtype for k, w in weights.items()}
+            self._scratch = np.empty(min(self.SLICE, max(w.size for w in weights.values())))
+        for name, w in weights.items():
+            acc, flat = self._sum[name].reshape(-1), np.ascontiguousarray(w).reshape(-1)
+            for start in range(0, flat.size, self.SLICE):
+                part = flat[start : start + self.SLICE]
+                tmp = self._scratch[: part.size]
+                np.multiply(part, float(num_samples), out=tmp, dtype=np.float64)
+                acc[start : start + part.size] += tmp
+        self.total += num_samples
+        self.nodes.append(node)
+
+    def mean(self) -> Weights:
+        if self.total <= 0:
+            raise ValueError("no samples behind the updates")
+        out: Weights = {}
+        for name, acc in self._sum.items():
+            acc /= self.total  # in place: the sum is not needed again
+            out[name] = acc.astype(self._dtypes[name])
+        self._sum = {}
+        return out
+
+
 def weighted_average(updates: list[ClientUpdate]) -> Weights:
-    total = sum(u.num_samples for u in updates)
-    if total <= 0:
-        raise ValueError("no samples behind the updates")
-    names = updates[0].weights.keys()
-    out: Weights = {}
-    for name in names:
-        acc = sum(u.weights[name].astype(np.float64) * (u.num_samples / total) for u in updates)
-        out[name] = np.asarray(acc).astype(updates[0].weights[name].dtype)
-    return out
+    running = RunningMean()
+    for u in updates:
+        running.add(u.node, u.weights, u.num_samples)
+    return running.mean()
 
 
 class FedAvg:
@@ -51,7 +90,11 @@ class FedAvg:
         return 0.0
 
     def step(self, global_weights: Weights, updates: list[ClientUpdate]) -> Weights:
-        return weighted_average(updates)
+        return self.apply(global_weights, weighted_average(updates))
+
+    def apply(self, global_weights: Weights, mean: Weights) -> Weights:
+        """The next global model from the clients' weighted mean (the extension point)."""
+        return mean
 
     def state(self) -> Weights:
         """Server optimiser state to checkpoint with the model (none for plain FedAvg)."""
@@ -75,8 +118,7 @@ class _ServerOptimizer(FedAvg):
         self._m: Weights = {}
         self._v: Weights = {}
 
-    def step(self, global_weights: Weights, updates: list[ClientUpdate]) -> Weights:
-        mean = weighted_average(updates)
+    def apply(self, global_weights: Weights, mean: Weights) -> Weights:
         out: Weights = {}
         for name, g in global_weights.items():
             if not np.issubdtype(g.dtype, np.floating):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from app.core.algorithms import ClientUpdate, build_strategy, sample_clients
+from app.core.algorithms import RunningMean, build_strategy, sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
@@ -336,28 +336,28 @@ class FLServer:
             )
         body = {"round": rnd, "selected": selected, "prox_mu": strategy.client_prox_mu}
         self._send_model(rnd, body, weights)
-        updates, evals = self._collect(rnd, set(selected), weights, body)
-        if len(updates) < cfg.min_clients:
-            missing = sorted(set(selected) - {u.node for u in updates})
+        running, evals = self._collect(rnd, set(selected), weights, body)
+        if len(running.nodes) < cfg.min_clients:
+            missing = sorted(set(selected) - set(running.nodes))
             raise RuntimeError(
-                f"round {rnd}: {len(updates)} updates arrived (missing: {', '.join(missing)}); "
-                f"min_clients is {cfg.min_clients}"
+                f"round {rnd}: {len(running.nodes)} updates arrived "
+                f"(missing: {', '.join(missing)}); min_clients is {cfg.min_clients}"
             )
-        for update in updates:
-            self.out.store(rnd, update.node, update.weights)
-        return strategy.step(weights, updates), evals
+        return strategy.apply(weights, running.mean()), evals
 
     def _collect(self, rnd: int, waiting: set[str], reference, body: dict):
-        """The round's updates, and each updater's evaluation of the global model. An edge
+        """The round's updates folded into their running mean as each arrives (each stored
+        first, then let go), and each updater's evaluation of the global model. An edge
         that reconnects while its update is due may have missed the model (a broker that
         restarted drops what it had not delivered yet): it is sent the round again."""
         deadline = time.monotonic() + self.config.training.round_timeout_s
-        updates: dict[str, ClientUpdate] = {}
+        updates: set[str] = set()
+        running = RunningMean()
         evals: dict[str, dict[str, float]] = {}
-        while waiting - set(updates) - self.members.offline():
+        while waiting - updates - self.members.offline():
             left = deadline - time.monotonic()
             if left <= 0:
-                late = sorted(waiting - set(updates) - self.members.offline())
+                late = sorted(waiting - updates - self.members.offline())
                 self.members.went_offline(late)
                 names = ", ".join(self.members.shown(n) for n in late)
                 self.say(
@@ -373,7 +373,7 @@ class FLServer:
             if self._stop.is_set():
                 raise _Stopped
             if kind == "resend":
-                missing = sorted(waiting - set(updates) - self.members.offline())
+                missing = sorted(waiting - updates - self.members.offline())
                 if missing:
                     names = ", ".join(self.members.shown(n) for n in missing)
                     self.say(
@@ -383,22 +383,27 @@ class FLServer:
                 continue
             if kind == "back":
                 node = message.sender
-                if node in waiting - set(updates) - self.members.offline():
+                if node in waiting - updates - self.members.offline():
                     shown = self.members.shown(node)
                     self.say("INFO", f"round {rnd}: {shown} reconnected; sending the round again")
                     self._send_model(rnd, {**body, "selected": [node]}, reference)
                 continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
+            if message.sender in updates:  # the round was sent again and both copies came
+                shown = self.members.shown(message.sender)
+                self.say("INFO", f"round {rnd}: a second update from {shown} was ignored")
+                continue
             problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
             if problem:
                 shown = self.members.shown(message.sender)
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
                 continue
-            updates[message.sender] = ClientUpdate(
-                message.sender, message.tensors, int(message.body["num_samples"])
-            )
+            self.out.store(rnd, message.sender, message.tensors)
+            running.add(message.sender, message.tensors, int(message.body["num_samples"]))
+            updates.add(message.sender)
             evaluated = evaluation(message.body.get("eval"))
             if evaluated:
                 evals[message.sender] = evaluated
-        return [updates[k] for k in sorted(updates)], evals
+            del message  # its tensors are in the sum now
+        return running, evals

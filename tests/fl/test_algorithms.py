@@ -4,6 +4,7 @@ import pytest
 from app.core.algorithms import (
     ClientUpdate,
     FedAvg,
+    RunningMean,
     build_strategy,
     is_finite,
     sample_clients,
@@ -68,3 +69,34 @@ def test_client_sampling():
     assert len(picked) == 3 and set(picked) <= set(edges)
     assert sample_clients(edges, 0.1, 4, rng).__len__() == 4
     assert sample_clients(edges[:2], 1.0, 5, rng) == ["e0", "e1"]
+
+
+def test_the_running_mean_folds_updates_as_they_come_and_matches_the_held_average():
+    rng = np.random.default_rng(1)
+    big = RunningMean.SLICE * 2 + 17  # folded in three slices
+    updates = [
+        ClientUpdate(
+            f"e{i}",
+            {"w": rng.standard_normal(big, dtype=np.float32), "b": rng.standard_normal(3)},
+            int(rng.integers(1, 500)),
+        )
+        for i in range(5)
+    ]
+    total = sum(u.num_samples for u in updates)
+    expected = {
+        name: sum(u.weights[name].astype(np.float64) * u.num_samples for u in updates) / total
+        for name in ("w", "b")
+    }
+    for order in (updates, list(reversed(updates))):
+        running = RunningMean()
+        for u in order:
+            running.add(u.node, u.weights, u.num_samples)
+        mean = running.mean()
+        assert mean["w"].dtype == np.float32 and mean["b"].dtype == np.float64
+        assert np.allclose(mean["w"], expected["w"], rtol=0, atol=1e-6)
+        assert np.allclose(mean["b"], expected["b"], rtol=0, atol=1e-12)
+        assert running.nodes == [u.node for u in order] and running.total == total
+    with pytest.raises(ValueError, match="positive number of samples"):
+        RunningMean().add("e0", updates[0].weights, 0)
+    with pytest.raises(ValueError, match="no samples"):
+        RunningMean().mean()
