@@ -35,7 +35,7 @@ class FormDialog(QDialog):
         self.errors: dict[str, QLabel] = {}
         form = QFormLayout()
         for name, widget in fields.items():
-            form.addRow(f"&{name.capitalize()}", widget)
+            form.addRow(f"&{name[0].upper()}{name[1:]}", widget)
             error = QLabel(styleSheet=ERROR_STYLE, wordWrap=True, visible=False)
             form.addRow("", error)
             self.errors[name] = error
