@@ -7,7 +7,6 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QGridLayout,
     QGroupBox,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -25,13 +23,14 @@ from PySide6.QtWidgets import (
 from app.services.entities.records import human_ago, human_until
 from app.services.runs.dashboard import Dashboard, load_dashboard
 from app.services.runs.events import LiveEvent
+from app.ui.row_table import RowTable
 from app.ui.sparkline import draw_sparkline
 from app.ui.workers import run_in_background
 
 EDGE_STATES = ("IDLE", "TRAINING", "OFFLINE", "ERROR")
 JOB_STATES = ("QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED")
 VALUES = Qt.ItemDataRole.UserRole  # a cell's data for its delegate
-KEY = Qt.ItemDataRole.UserRole + 1  # what a row opens: a run id or a schedule name
+KEY = Qt.ItemDataRole.UserRole + 1  # the run a row opens
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -123,47 +122,6 @@ class OnlineChart(QWidget):
             super().keyPressEvent(event)
 
 
-def _style(table: QTableWidget, headers: list[str]) -> None:
-    table.setHorizontalHeaderLabels(headers)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.verticalHeader().setDefaultSectionSize(26)
-    table.setWordWrap(False)
-    table.setAlternatingRowColors(True)
-
-
-def _fill(table: QTableWidget, rows: list[tuple[object, list]]) -> None:
-    """Rows of (key, cells); a cell is text or (text, values for the delegate)."""
-    current = table.currentRow()
-    table.setRowCount(len(rows))
-    for r, (key, cells) in enumerate(rows):
-        for c, cell in enumerate(cells):
-            text, values = cell if isinstance(cell, tuple) else (cell, None)
-            item = QTableWidgetItem(str(text))
-            item.setData(KEY, key)
-            if values is not None:
-                item.setData(VALUES, values)
-            item.setToolTip(str(text))
-            table.setItem(r, c, item)
-    if 0 <= current < len(rows):
-        table.selectRow(current)
-
-
-class ActivatingTable(QTableWidget):
-    """Enter on a row does what a double-click does."""
-
-    entered = Signal(int)
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentRow() >= 0:
-            self.entered.emit(self.currentRow())
-        else:
-            super().keyPressEvent(event)
-
-
 class DashboardPage(QWidget):
     title = "Dashboard"
     open_run = Signal(int)
@@ -220,9 +178,7 @@ class DashboardPage(QWidget):
         grid.setColumnStretch(1, 2)
         layout.addLayout(grid, 1)
         for table in (self.running, self.failures):
-            table.doubleClicked.connect(lambda index, t=table: self._open_run(t, index.row()))
             table.entered.connect(lambda r, t=table: self._open_run(t, r))
-        self.fires.doubleClicked.connect(lambda _i: self.open_page.emit("Schedules"))
         self.fires.entered.connect(lambda _r: self.open_page.emit("Schedules"))
         # Live events mark it stale; the timer reloads at most every 2 s (and ages the times).
         self._stale = True
@@ -230,13 +186,12 @@ class DashboardPage(QWidget):
         self.timer.start()
         self.refresh()
 
-    def _box_table(self, title: str, headers: list[str], name: str) -> ActivatingTable:
+    def _box_table(self, title: str, headers: list[str], name: str) -> RowTable:
         box = QWidget(self)
         box_layout = QVBoxLayout(box)
         box_layout.setContentsMargins(0, 0, 0, 0)
         label = QLabel(title)
-        table = ActivatingTable(0, len(headers), objectName=name)
-        _style(table, headers)
+        table = RowTable(headers, name)
         label.setBuddy(table)
         box_layout.addWidget(label)
         box_layout.addWidget(table, 1)
@@ -279,43 +234,34 @@ class DashboardPage(QWidget):
         for key, label in self.counts.items():
             kind, state = key.split(":")
             label.setText(str((data.edges if kind == "edges" else data.jobs)[state]))
-        running = []
+        rows = []
         for run in data.running:
             job = run.job
             last = f"{run.accuracy[-1]:.3f}" if run.accuracy else "-"
-            cells = [
-                f"#{job.id}",
-                job.name,
-                job.status,
-                ("", (job.current_round, job.total_rounds)),
-                (last, run.accuracy),
-            ]
-            running.append((job.id, cells))
-        _fill(self.running, running)
-        _fill(
-            self.failures,
+            rows.append(
+                [
+                    (f"#{job.id}", {KEY: job.id}),
+                    job.name,
+                    job.status,
+                    ("", {VALUES: (job.current_round, job.total_rounds)}),
+                    (last, {VALUES: run.accuracy}),
+                ]
+            )
+        self.running.fill(rows)
+        self.failures.fill(
             [
-                (
-                    j.id,
-                    [
-                        f"#{j.id}",
-                        j.name,
-                        human_ago(j.finished_at or j.created_at, now),
-                        j.status_reason or "no reason given",
-                    ],
-                )
+                [
+                    (f"#{j.id}", {KEY: j.id}),
+                    j.name,
+                    human_ago(j.finished_at or j.created_at, now),
+                    j.status_reason or "no reason given",
+                ]
                 for j in data.failures
-            ],
+            ]
         )
-        _fill(
-            self.fires,
-            [
-                (f.schedule, [f.schedule, human_until(f.at, now), f.target, f.trigger])
-                for f in data.next_fires
-            ],
+        self.fires.fill(
+            [[f.schedule, human_until(f.at, now), f.target, f.trigger] for f in data.next_fires]
         )
-        for table in (self.running, self.failures, self.fires):
-            table.resizeColumnsToContents()
         self.running.setColumnWidth(3, max(self.running.columnWidth(3), 110))
         self.running.setColumnWidth(4, max(self.running.columnWidth(4), 220))
         if data.online_since is not None:

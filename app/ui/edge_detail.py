@@ -11,15 +11,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -27,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.services.entities.edge_history import EdgeDetail
 from app.services.entities.records import human_ago
+from app.ui.row_table import RowTable
 from app.ui.run_curves import show_grid
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
@@ -41,37 +39,6 @@ LOAD_LINES = (
 
 def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
-
-
-class EnterTable(QTableWidget):
-    entered = Signal(int)
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentRow() >= 0:
-            self.entered.emit(self.currentRow())
-        else:
-            super().keyPressEvent(event)
-
-
-def _table(headers: list[str], name: str) -> EnterTable:
-    table = EnterTable(0, len(headers), objectName=name)
-    table.setHorizontalHeaderLabels(headers)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.setWordWrap(False)
-    table.setAlternatingRowColors(True)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
-    table.setRowCount(len(rows))
-    for r, cells in enumerate(rows):
-        for c, text in enumerate(cells):
-            table.setItem(r, c, QTableWidgetItem(text))
-    table.resizeColumnsToContents()
 
 
 class EdgeDetailDialog(QDialog):
@@ -91,11 +58,10 @@ class EdgeDetailDialog(QDialog):
 
         overview = QWidget()
         self.facts = QFormLayout(overview)
-        self.hardware = _table(["Fact", "Value"], "hardware")
-        self.runs = _table(["Run", "Name", "Project", "Status", "Rounds", "Started"], "runs")
+        self.hardware = RowTable(["Fact", "Value"], "hardware")
+        self.runs = RowTable(["Run", "Name", "Project", "Status", "Rounds", "Started"], "runs")
         self.runs.entered.connect(self._open_run)
-        self.runs.doubleClicked.connect(lambda index: self._open_run(index.row()))
-        self.changes = _table(["When", "Status", "Ago"], "changes")
+        self.changes = RowTable(["When", "Status", "Ago"], "changes")
 
         load = QWidget()
         load_layout = QVBoxLayout(load)
@@ -179,18 +145,14 @@ class EdgeDetailDialog(QDialog):
             text = QLabel(value)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.facts.addRow(f"{label}:", text)
-        _fill(self.hardware, [[k, str(v)] for k, v in sorted(hw.items())])
-        _fill(
-            self.runs,
+        self.hardware.fill([[k, str(v)] for k, v in sorted(hw.items())])
+        self.runs.fill(
             [
                 [f"#{r.job_id}", r.name, r.project, r.status, r.rounds, _when(r.started_at)]
                 for r in detail.runs
             ],
         )
-        _fill(
-            self.changes,
-            [[_when(c.at), c.status, human_ago(c.at, now)] for c in detail.changes],
-        )
+        self.changes.fill([[_when(c.at), c.status, human_ago(c.at, now)] for c in detail.changes])
         times = np.array([p.at.timestamp() for p in detail.load])
         for key, _title, _color in LOAD_LINES:
             values = [getattr(p, key) for p in detail.load]
