@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.entities.edge_history import EdgeDetail
+from app.services.entities.edge_history import RUNS_SHOWN, EdgeDetail
 from app.services.entities.records import human_ago
 from app.ui.row_table import RowTable
 from app.ui.run_curves import show_grid
@@ -140,7 +140,10 @@ class EdgeDetailDialog(QDialog):
             ("CPUs", str(hw.get("cpus", "?"))),
             ("Memory", f"{hw['memory_gb']} GB" if "memory_gb" in hw else "?"),
             ("GPUs", ", ".join(map(str, hw.get("gpus") or [])) or "none reported"),
-            ("Runs taken part in", str(len(detail.runs))),
+            (
+                "Runs taken part in",
+                f"{len(detail.runs)}{'+' if len(detail.runs) == RUNS_SHOWN else ''}",
+            ),
         ):
             text = QLabel(value)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

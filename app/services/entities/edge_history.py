@@ -27,7 +27,8 @@ from app.storage.models import (
 )
 
 LOAD_POINTS = 1500  # a day of 1 Hz samples, averaged down to what a plot can show
-RUNS_SHOWN = 200
+RUNS_SHOWN = 200  # the latest; an edge's detail is not its archive
+CHANGES_SHOWN = 500
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class EdgeHistoryService:
                     select(EdgeEvent.at, EdgeEvent.status)
                     .where(EdgeEvent.edge_id == edge.id)
                     .order_by(EdgeEvent.at.desc(), EdgeEvent.id.desc())
-                    .limit(500)
+                    .limit(CHANGES_SHOWN)
                 )
             ]
             load = s.execute(
