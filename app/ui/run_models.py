@@ -135,19 +135,28 @@ class ModelsTab(QWidget):
         item = self.tree.currentItem()
         return item.data(0, ARTIFACT) if item is not None else None
 
-    def export_onnx(self) -> None:
+    def _target(self, title: str, suffix: str, kind: str, aggregate_only: bool = False):
+        """The selected model and the file the operator chose for it, or None."""
         artifact = self._artifacts.get(self.selected_id())
-        if artifact is None or artifact.node != "aggregate":
-            self.message.setText("Select an aggregated model first.")
-            return
+        if artifact is None or (aggregate_only and artifact.node != "aggregate"):
+            self.message.setText(
+                f"Select {'an aggregated' if aggregate_only else 'a'} model first."
+            )
+            return None
+        node = "" if aggregate_only else f"-{artifact.node}"
         path, _ = QFileDialog.getSaveFileName(
             self,
-            "Export as ONNX",
-            f"run{artifact.run_id}-round{artifact.round}.onnx",
-            "ONNX (*.onnx)",
+            title,
+            f"run{artifact.run_id}-round{artifact.round}{node}.{suffix}",
+            f"{kind} (*.{suffix})",
         )
-        if not path:
+        return (artifact, path) if path else None
+
+    def export_onnx(self) -> None:
+        chosen = self._target("Export as ONNX", "onnx", "ONNX", aggregate_only=True)
+        if chosen is None:
             return
+        artifact, path = chosen
         from app.services.runs.deployment import export_onnx
 
         self.message.setText(f"Exporting round {artifact.round} as ONNX…")
@@ -176,23 +185,16 @@ class ModelsTab(QWidget):
         )
 
     def export(self) -> None:
-        artifact = self._artifacts.get(self.selected_id())
-        if artifact is None:
-            self.message.setText("Select a model first.")
+        chosen = self._target("Export model", "safetensors", "safetensors")
+        if chosen is None:
             return
-        path, _ = QFileDialog.getSaveFileName(
+        artifact, path = chosen
+        run_in_background(
             self,
-            "Export model",
-            f"run{artifact.run_id}-round{artifact.round}-{artifact.node}.safetensors",
-            "safetensors (*.safetensors)",
+            self.ctx.services.run_data.export_artifact,
+            self.ctx.actor,
+            artifact.id,
+            path,
+            on_result=lambda _r: self.message.setText(f"Saved {path} (checksum verified)"),
+            on_error=lambda e: self.message.setText(str(e)),
         )
-        if path:
-            run_in_background(
-                self,
-                self.ctx.services.run_data.export_artifact,
-                self.ctx.actor,
-                artifact.id,
-                path,
-                on_result=lambda _r: self.message.setText(f"Saved {path} (checksum verified)"),
-                on_error=lambda e: self.message.setText(str(e)),
-            )
