@@ -18,14 +18,13 @@ import numpy as np
 
 from app.core.algorithms import RunningMean, build_strategy, sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
+from app.core.run_liveness import RunLiveness
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
     FAILED,
     FINISHED,
     JOIN,
-    JOINED,
     LEAVE,
-    REFUSED,
     RUNNING,
     STOP,
     STOPPED,
@@ -54,59 +53,17 @@ class FLServer:
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
         self.members = RunMembers(spec.edges)
-        self._round_now = 0  # the round in progress (0: edges still joining), for the log
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
+        self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
         self._inbox.put((topic, message))
 
-    def _on_run_status(self, topic: str, message: Message) -> None:
-        state, node = message.body.get("state"), message.sender
-        if node not in self.spec.edges:
-            return
-        if state == JOINED:
-            name = str(message.body.get("name", ""))[:64]
-            self.members.joined(node, str(message.body.get("device", "")), name)
-        elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
-            reason = str(message.body.get("reason", ""))[:500] or "no reason given"
-            name = str(message.body.get("name", ""))[:64]
-            self.members.refused(
-                node, f"{name} ({node})" if name and name != node else node, reason
-            )
-            self._inbox.put(("offline", message))
-            if state == FAILED:
-                self.say("ERROR", f"edge {name or node} left the run: {reason}")
-
-    def _on_edge_status(self, topic: str, message: Message) -> None:
-        node = topic.split("/")[2]
-        if node not in self.spec.edges:
-            return
-        state = message.body.get("state")
-        if state == "OFFLINE":
-            if self.members.went_offline([node]):
-                self.say("WARNING", f"{self.members.shown(node)} went offline{self._where()}")
-            self._inbox.put(("offline", message))
-        elif state == "TRAINING" and message.body.get("reconnected"):  # with the run loaded
-            if self.members.came_back(node):
-                self.say(
-                    "INFO",
-                    f"{self.members.shown(node)} came back{self._where()}; "
-                    "it takes part again when picked",
-                )
-            self._inbox.put(("back", message))
-
-    def _where(self) -> str:
-        """' in round 41; continuing with 3 of 4': when, and what the run does next."""
-        rnd = self._round_now
-        when = f" in round {rnd}" if rnd else " before the first round"
-        alive = len(self.members.alive())
-        return f"{when}; continuing with {alive} of {len(self.spec.edges)}"
-
     def _on_hub_state(self, state: HubState) -> None:
         """This server's own connection came back: what it sent while the hub was away
         (or a restarted broker dropped) may be lost, and so may an edge's reconnect news."""
-        if state == HubState.CONNECTED and self._round_now:
+        if state == HubState.CONNECTED and self.liveness.round_now:
             self._inbox.put(("resend", Message(MessageType.CONTROL)))
 
     def _on_control(self, topic: str, message: Message) -> None:
@@ -161,8 +118,8 @@ class FLServer:
         outcome = RunOutcome(state=RUNNING, rounds_done=0)
         subs = [
             self.hub.subscribe(self.run.pattern("+", "model/up"), self._on_update),
-            self.hub.subscribe(self.run.pattern("+", "status"), self._on_run_status),
-            self.hub.subscribe(topics.edge_pattern("+", "status"), self._on_edge_status),
+            self.hub.subscribe(self.run.pattern("+", "status"), self.liveness.on_run_status),
+            self.hub.subscribe(topics.edge_pattern("+", "status"), self.liveness.on_edge_status),
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         self.hub.on_state(self._on_hub_state)
@@ -328,7 +285,7 @@ class FLServer:
 
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
-        self._round_now = rnd
+        self.liveness.round_now = rnd
         selected = sample_clients(self.members.alive(), cfg.fraction_fit, cfg.min_clients, rng)
         if len(selected) < cfg.min_clients:
             raise RuntimeError(
@@ -363,7 +320,7 @@ class FLServer:
                 self.say(
                     "WARNING",
                     f"{names} missed the deadline ({self.config.training.round_timeout_s:g} s)"
-                    f"{self._where()}",
+                    f"{self.liveness.where()}",
                 )
                 break
             try:
