@@ -24,6 +24,7 @@ TORCH_MODULES = {
     "app.core.tasks.simulated",
     "app.core.tasks.tabular",
     "app.core.onnx_export",
+    "app.core.edge_runs",
 }
 
 

@@ -20,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from app.core.fl_config import FLConfig
+from app.core.edge_runs import EdgeRun, prepare_run
 from app.core.run_protocol import (
     FAILED,
     JOIN,
@@ -38,39 +38,6 @@ from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
-
-
-class _Run:
-    def __init__(self, address: RunAddress, config: FLConfig, partition: int, parts: int) -> None:
-        self.address, self.config = address, config
-        self.partition, self.parts = partition, parts
-        self.task = None
-        self.task_config: dict = {}
-        self.model = None
-        self.train_data = self.validation = None
-        self.samples = self.validation_samples = 0
-        self.labels: dict[str, int] | None = None
-        # A round sent again (the server saw this edge reconnect) is not trained twice:
-        # the update is sent again, in case it was what got lost.
-        self.last_round = 0
-        self.last_upload: Message | None = None
-        self.device = None
-        self.logger: logging.Logger | None = None
-        self.subs: list = []
-
-
-class _HubLog(logging.Handler):
-    """A task's log lines, sent to the run's log topic (the control center's log view)."""
-
-    def __init__(self, agent: EdgeAgent, run: _Run) -> None:
-        super().__init__(logging.INFO)
-        self.agent, self.run = agent, run
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.agent.say(self.run, record.levelname, record.getMessage()[:2000])
-        except Exception:  # a log line must never break training
-            self.handleError(record)
 
 
 class EdgeAgent:
@@ -92,7 +59,7 @@ class EdgeAgent:
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / f"feddeck-tasks-{os.getuid()}"
         self._work: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._runs: dict[int, _Run] = {}
+        self._runs: dict[int, EdgeRun] = {}
         self._progress: dict[int, float] = {}
         self._sampler = SystemSampler()
         self.fatal_error: str | None = None
@@ -168,7 +135,7 @@ class EdgeAgent:
                 log.debug("heartbeat not sent: %s", exc)
             self._stop.wait(self.heartbeat_s)
 
-    def say(self, run: _Run | None, level: str, text: str) -> None:
+    def say(self, run: EdgeRun | None, level: str, text: str) -> None:
         getattr(log, level.lower(), log.info)("%s: %s", self.name, text)
         if run is not None:
             self.hub.publish(
@@ -224,8 +191,17 @@ class EdgeAgent:
             self._leave(run_id)
         address = RunAddress(str(body["project"]), run_id)
         try:
-            run = _Run(address, parse_config(body["config"]), index, parts)
-            self._prepare(run, body.get("task"), message.tensors.get("task_archive"))
+            run = EdgeRun(address, parse_config(body["config"]), index, parts)
+            prepare_run(
+                run,
+                body.get("task"),
+                message.tensors.get("task_archive"),
+                self.data,
+                self.trust_center,
+                self.cache_dir,
+                log_to=lambda level, text, run=run: self.say(run, level, text),
+                logger_name=f"feddeck.task.{self.device_id}.{run_id}",
+            )
         except Exception as exc:
             reason = str(exc) if isinstance(exc, FedDeckError) else f"{type(exc).__name__}: {exc}"
             self._refuse(address, reason)
@@ -273,45 +249,6 @@ class EdgeAgent:
             ),
         )
 
-    def _prepare(self, run: _Run, announced, archive) -> None:
-        """Find, check and import the task, load this device's data, build the model."""
-        import torch
-
-        from app.core.tasks.delivery import TaskRefused, edge_task_folder
-        from app.core.tasks.runtime import load_task, num_samples, pick_device
-
-        torch.set_num_threads(1)  # many agents share one machine in demos
-        if not isinstance(announced, dict):
-            raise TaskRefused("the join request names no task")
-        data = archive.tobytes() if archive is not None else None
-        folder = edge_task_folder(announced, data, self.trust_center, self.cache_dir)
-        task = load_task(folder, str(announced["sha256"]))
-        key = task.manifest.data_key
-        if key and key not in self.data:
-            have = ", ".join(sorted(self.data)) or "none"
-            raise TaskRefused(
-                f"task {task.name} reads data {key!r}, which this edge does not have "
-                f"(it has: {have}); start it with --data {key}=PATH"
-            )
-        run.device = pick_device(run.config.training.device)
-        run.task = task
-        run.task_config = task.config_for(
-            run.config, partition=run.partition, num_partitions=run.parts
-        )
-        run.train_data, run.validation = task.load_data(
-            self.data.get(key) if key else None, run.task_config
-        )
-        run.samples, run.validation_samples = (
-            num_samples(run.train_data),
-            num_samples(run.validation),
-        )
-        run.labels = task.label_histogram(run.train_data, run.task_config)
-        run.model = task.build_model(run.task_config)
-        run.logger = logging.getLogger(f"feddeck.task.{self.device_id}.{run.address.run_id}")
-        run.logger.propagate = False
-        run.logger.setLevel(logging.INFO)
-        run.logger.addHandler(_HubLog(self, run))
-
     def _train(self, message: Message) -> None:
         run = self._runs.get(message.run_id)
         if run is None or self.device_id not in message.body.get("selected", []):
@@ -326,7 +263,7 @@ class EdgeAgent:
             self._refuse(run.address, str(exc), state=FAILED)
             self._leave(run.address.run_id)
 
-    def _train_round(self, run: _Run, message: Message) -> None:
+    def _train_round(self, run: EdgeRun, message: Message) -> None:
         from app.core.models import get_weights, set_weights
         from app.core.tasks.runtime import TaskContext
 
@@ -389,7 +326,7 @@ class EdgeAgent:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
         self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
 
-    def _publish_metrics(self, run: _Run, rnd: int, values: dict[str, float]) -> None:
+    def _publish_metrics(self, run: EdgeRun, rnd: int, values: dict[str, float]) -> None:
         self.hub.publish(
             run.address.topic(self.device_id, "metrics"),
             Message(
