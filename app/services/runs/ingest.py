@@ -9,33 +9,31 @@ Anything malformed is counted and logged, never raised.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
-from app.services.entities.job_status import TERMINAL
-from app.services.entities.jobs import apply_transition
 from app.services.runs.events import EventBus, LiveEvent
+from app.services.runs.ingest_records import (
+    finite,
+    message_time,
+    record_edge_status,
+    record_run_status,
+    record_sample,
+)
 from app.services.runs.retention import prune_client_updates, remove_files
 from app.storage import Database
 from app.storage.models import (
     Edge,
-    EdgeEvent,
-    EdgeStatus,
     Job,
-    JobStatus,
     LogLine,
     ModelArtifact,
     RoundMetric,
-    SystemSample,
 )
 from app.wire import topics
 from app.wire.hub import Hub
@@ -51,12 +49,6 @@ INGEST_PATTERNS = (
     ),
 )
 LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-_RUN_STATES = {
-    RUNNING: JobStatus.RUNNING,
-    FINISHED: JobStatus.FINISHED,
-    FAILED: JobStatus.FAILED,
-    STOPPED: JobStatus.STOPPED,
-}
 
 
 @dataclass
@@ -84,16 +76,6 @@ def storage_full(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def _at(message: Message) -> datetime:
-    return datetime.fromtimestamp(message.created_at, UTC)
-
-
-def _number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} is not a finite number")
-    return float(value)
 
 
 class IngestService:
@@ -272,43 +254,9 @@ class IngestService:
             self._edges.pop(device, None)
             raise LookupError(f"edge {name!r} was removed")
         if kind == "status" and m.type == MessageType.STATUS:
-            _set_status(s, edge, EdgeStatus(m.body["state"]).value, _at(m))
-            edge.last_seen = _at(m)
-            if isinstance(m.body.get("hardware"), dict):
-                edge.hardware = m.body["hardware"]
-            keys = m.body.get("data_keys")
-            if isinstance(keys, list) and all(isinstance(k, str) and len(k) <= 64 for k in keys):
-                edge.data_keys = sorted(set(keys))[:64]
-            return [LiveEvent("edge", data={"edge": name, "status": edge.status})]
+            return record_edge_status(s, edge, name, m)
         if kind == "system" and m.type == MessageType.SYSTEM:
-            b = m.body
-            optional = {
-                k: (None if b.get(k) is None else _number(b[k], k)) for k in ("gpu", "gpu_mem")
-            }
-            sample = SystemSample(
-                edge_id=edge_id,
-                at=_at(m),
-                cpu=_number(b["cpu"], "cpu"),
-                mem=_number(b["mem"], "mem"),
-                disk=_number(b.get("disk", 0.0), "disk"),
-                net_sent=int(_number(b.get("net_sent", 0), "net_sent")),
-                net_recv=int(_number(b.get("net_recv", 0), "net_recv")),
-                **optional,
-            )
-            s.add(sample)
-            edge.last_seen = sample.at
-            if edge.status == EdgeStatus.OFFLINE.value:
-                _set_status(s, edge, EdgeStatus.IDLE.value, sample.at)
-            data = {
-                "edge": name,
-                "at": m.created_at,
-                "cpu": sample.cpu,
-                "mem": sample.mem,
-                "gpu": sample.gpu,
-                "net_sent": sample.net_sent,
-                "net_recv": sample.net_recv,
-            }
-            return [LiveEvent("sample", data=data)]
+            return record_sample(s, edge, name, m)
         return []
 
     def _apply_run(
@@ -323,9 +271,9 @@ class IngestService:
         if kind == "metrics" and m.type == MessageType.METRICS:
             rnd = int(m.round or 0)
             who = "aggregate" if node == "server" else name
-            values = {str(k): _number(v, str(k)) for k, v in dict(m.body["values"]).items()}
+            values = {str(k): finite(v, str(k)) for k, v in dict(m.body["values"]).items()}
             s.add_all(
-                RoundMetric(job_id=run_id, round=rnd, node=who, name=k, value=v, at=_at(m))
+                RoundMetric(job_id=run_id, round=rnd, node=who, name=k, value=v, at=message_time(m))
                 for k, v in values.items()
             )
             return [LiveEvent("metric", run_id, {"round": rnd, "node": who, "values": values})]
@@ -333,7 +281,7 @@ class IngestService:
             level = str(m.body.get("level", "INFO")).upper()
             level = level if level in LEVELS else "INFO"
             text = str(m.body["text"])[:10_000]
-            s.add(LogLine(job_id=run_id, node=name, at=_at(m), level=level, text=text))
+            s.add(LogLine(job_id=run_id, node=name, at=message_time(m), level=level, text=text))
             return [
                 LiveEvent(
                     "log", run_id, {"node": name, "at": m.created_at, "level": level, "text": text}
@@ -365,38 +313,5 @@ class IngestService:
             }
             return [LiveEvent("artifact", run_id, data)]
         if kind == "status" and m.type == MessageType.STATUS and node == "server":
-            return self._apply_run_status(job, m)
+            return record_run_status(job, m)
         return []
-
-    def _apply_run_status(self, job: Job, m: Message) -> list[LiveEvent]:
-        target = _RUN_STATES.get(m.body.get("state"))
-        if target is None:
-            raise ValueError(f"unknown run state {m.body.get('state')!r}")
-        rnd = int(m.body.get("round") or 0)
-        if JobStatus(job.status) in TERMINAL:
-            return []  # a late or repeated announcement
-        if job.status == JobStatus.QUEUED.value:
-            apply_transition(job, JobStatus.STARTING, "server announced itself")
-        if target == JobStatus.RUNNING:
-            if job.status != JobStatus.RUNNING.value:
-                apply_transition(job, JobStatus.RUNNING, "server running")
-        else:
-            if job.status == JobStatus.STARTING.value and target == JobStatus.FINISHED:
-                apply_transition(job, JobStatus.RUNNING, "")
-            apply_transition(job, target, str(m.body.get("reason", "")))
-        job.current_round = max(job.current_round, rnd)
-        data = {
-            "status": job.status,
-            "round": job.current_round,
-            "reason": job.status_reason,
-            "test_accuracy": m.body.get("test_accuracy"),
-            "name": job.name,
-        }
-        return [LiveEvent("job", job.id, data)]
-
-
-def _set_status(s: Session, edge: Edge, status: str, at: datetime) -> None:
-    """An edge's new status; a change goes into its connection history."""
-    if edge.status != status:
-        s.add(EdgeEvent(edge_id=edge.id, at=at, status=status))
-        edge.status = status
