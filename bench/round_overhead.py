@@ -1,27 +1,36 @@
 """What federation costs in wall time: a FedAvg run with N edges on each backend, beside the
 centralized baseline (same data, model and epochs) run in this process.
 
-    python -m bench.round_overhead [--edges 4] [--rounds 20] [--backends local,mqtt,grpc] [--json]
+    python -m bench.round_overhead [--edges 4] [--rounds 20] [--backends local,mqtt,grpc]
+                                   [--cold grpc] [--json]
 
-The FL wall time counts from launch to the run's end (edges are connected before the clock
-starts; the server process start and the edges' first torch steps are inside it). s/round is
-the steady state: the mean time between aggregate evaluations after round 1; for the
-baseline, its time over the number of rounds.
+The edges are connected and idle before the clock starts, as an operator's are. Reported per
+run: start-up (launch to the server's RUNNING: its process, the task, the edges joining),
+the first round and the mean steady round (between the aggregate evaluations after round 1),
+the whole run (launch to the server process ended and the run settled), and the peak
+resident memory of the run's processes together (its server and the edges): RSS, which
+counts torch's shared libraries once in each process, and PSS, which splits them. Runs use
+the control center's warm standby server; a `cold` row starts the server process at launch
+instead, as every run did before there was one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from app.config import Settings
 from app.core.centralized import run_centralized
 from app.services import Services
 from app.services.runs.demo import DemoOptions, create_demo_job, demo_config, start_cluster
+from app.services.runs.events import LiveEvent
 from app.services.security.auth import SYSTEM
 
 
@@ -33,6 +42,119 @@ def wait_edges_online(services: Services, names: list[str], timeout: float = 60)
             return
         time.sleep(0.1)
     raise TimeoutError("edges did not come online")
+
+
+def _cpu_percent(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.cpu_percent(None)
+    return total
+
+
+def wait_quiet(timeout: float = 90, below: float = 5.0) -> None:
+    """Until this process's children (edges warming up, the standby server) are idle: under
+    `below` % of a core together for a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = psutil.Process().children(recursive=True)
+        _cpu_percent(children)  # starts each process's count
+        time.sleep(1.0)
+        if _cpu_percent(children) < below:
+            return
+    raise TimeoutError("the edges and the standby server did not settle")
+
+
+class PeakMemory:
+    """The largest sums of resident memory of the processes `pids()` names: RSS every
+    20 ms (each process counts the shared libraries it maps, torch's among them), PSS every
+    200 ms (shared pages split among the processes sharing them; reading it is slower)."""
+
+    def __init__(self, pids) -> None:
+        self.pids, self.rss, self.pss = pids, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        tick = 0
+        while not self._stop.wait(0.02):
+            rss = pss = 0
+            for pid in self.pids():
+                with contextlib.suppress(psutil.Error):
+                    process = psutil.Process(pid)
+                    if tick % 10:
+                        rss += process.memory_info().rss
+                    else:
+                        info = process.memory_full_info()
+                        rss, pss = rss + info.rss, pss + info.pss
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+            tick += 1
+
+
+def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False) -> dict:
+    settings = Settings.load(data_dir=root / f"{backend}{'-cold' if cold else ''}")
+    services = Services.open(settings)
+    options = DemoOptions(edges=edges, rounds=rounds, backend=backend, heartbeat_s=1.0)
+    cluster = start_cluster(settings, services, options)
+    done = threading.Event()
+    marks: dict[str, float] = {}
+
+    def on_event(event: LiveEvent) -> None:
+        if event.kind == "job" and event.data.get("status") == "RUNNING":
+            at = time.perf_counter()
+            marks.setdefault("running", at)
+            if event.data.get("round") == 1:
+                marks.setdefault("round1", at)
+
+    try:
+        if cold and cluster.launcher.standby is not None:
+            cluster.launcher.standby.close()
+            cluster.launcher.standby = None
+        cluster.launcher.on_exit = lambda _id: done.set()
+        cluster.ingest.events.subscribe(on_event)
+        wait_edges_online(services, cluster.edge_names)
+        wait_quiet()
+        job_id = create_demo_job(services, cluster.edge_names, options)
+        edge_pids = [p.pid for p in cluster.edges.procs]
+
+        def run_pids() -> list[int]:
+            server = cluster.launcher._procs.get(job_id)
+            return edge_pids + ([server.pid] if server is not None else [])
+
+        with PeakMemory(run_pids) as memory:
+            start = time.perf_counter()
+            cluster.launcher.start(SYSTEM, job_id)
+            done.wait()
+            elapsed = time.perf_counter() - start
+        cluster.ingest.drain(15)
+        acc = [
+            m.value
+            for m in services.run_data.metrics(SYSTEM, job_id)
+            if m.node == "aggregate" and m.name == "test_accuracy"
+        ]
+        status = services.jobs.get(SYSTEM, job_id).status
+        return {
+            "run": f"fedavg-{backend}{' (cold)' if cold else ''}",
+            "seconds": elapsed,
+            "startup_s": marks.get("running", start) - start,
+            "first_round_s": marks.get("round1", start) - marks.get("running", start),
+            "accuracy": acc[-1] if acc else None,
+            "status": status,
+            "steady_round_s": steady_round_seconds(services, job_id),
+            "peak_rss_mb": memory.rss / 2**20,
+            "peak_pss_mb": memory.pss / 2**20,
+        }
+    finally:
+        cluster.close()
+        services.close()
 
 
 def steady_round_seconds(services: Services, job_id: int) -> float | None:
@@ -56,44 +178,12 @@ def steady_round_seconds(services: Services, job_id: int) -> float | None:
     return (times[-1] - times[1]).total_seconds() / (len(times) - 2)
 
 
-def fl_run(backend: str, edges: int, rounds: int, root: Path) -> dict:
-    settings = Settings.load(data_dir=root / backend)
-    services = Services.open(settings)
-    options = DemoOptions(edges=edges, rounds=rounds, backend=backend, heartbeat_s=1.0)
-    cluster = start_cluster(settings, services, options)
-    done = threading.Event()
-    try:
-        cluster.launcher.on_exit = lambda _id: done.set()
-        wait_edges_online(services, cluster.edge_names)
-        job_id = create_demo_job(services, cluster.edge_names, options)
-        start = time.perf_counter()
-        cluster.launcher.start(SYSTEM, job_id)
-        done.wait()
-        elapsed = time.perf_counter() - start
-        cluster.ingest.drain(15)
-        acc = [
-            m.value
-            for m in services.run_data.metrics(SYSTEM, job_id)
-            if m.node == "aggregate" and m.name == "test_accuracy"
-        ]
-        status = services.jobs.get(SYSTEM, job_id).status
-        return {
-            "run": f"fedavg-{backend}",
-            "seconds": elapsed,
-            "accuracy": acc[-1] if acc else None,
-            "status": status,
-            "steady_round_s": steady_round_seconds(services, job_id),
-        }
-    finally:
-        cluster.close()
-        services.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--backends", default="local,mqtt,grpc")
+    parser.add_argument("--cold", default="grpc", help="backends to run cold too ('' for none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = demo_config(DemoOptions(edges=args.edges, rounds=args.rounds))
@@ -115,29 +205,36 @@ def main(argv: list[str] | None = None) -> int:
             "steady_round_s": base_s / args.rounds,
         }
     ]
+    runs = [(b, False) for b in args.backends.split(",")]
+    runs += [(b, True) for b in filter(None, args.cold.split(","))]
     with tempfile.TemporaryDirectory(prefix="feddeck-bench-") as tmp:
-        for backend in args.backends.split(","):
-            rows.append(fl_run(backend, args.edges, args.rounds, Path(tmp)))
+        for backend, cold in runs:
+            rows.append(fl_run(backend, args.edges, args.rounds, Path(tmp), cold=cold))
     for row in rows:
         row["vs_centralized"] = row["seconds"] / base_s
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
+        return 0
+    print(
+        f"{args.edges} edges, {args.rounds} rounds x {config.training.local_epochs} local "
+        f"epochs, digits, MLP {config.model.hidden}"
+    )
+    print(
+        f"{'run':<19} {'start-up s':>10} {'round 1 s':>9} {'s/round':>8} {'whole s':>8} "
+        f"{'x centr.':>8} {'RSS MB':>7} {'PSS MB':>7} {'accuracy':>9} status"
+    )
+
+    def cell(value, width: int, fmt: str) -> str:
+        return f"{value:>{width}{fmt}}" if value is not None else f"{'-':>{width}}"
+
+    for r in rows:
         print(
-            f"{args.edges} edges, {args.rounds} rounds x {config.training.local_epochs} local "
-            f"epochs, digits, MLP {config.model.hidden}"
+            f"{r['run']:<19} {cell(r.get('startup_s'), 10, '.2f')} "
+            f"{cell(r.get('first_round_s'), 9, '.3f')} {cell(r['steady_round_s'], 8, '.3f')} "
+            f"{r['seconds']:>8.2f} {r['vs_centralized']:>8.1f} "
+            f"{cell(r.get('peak_rss_mb'), 7, '.0f')} {cell(r.get('peak_pss_mb'), 7, '.0f')} "
+            f"{(r['accuracy'] or 0):>9.4f} {r['status']}"
         )
-        print(
-            f"{'run':<16} {'seconds':>8} {'x centralized':>14} {'s/round':>8} "
-            f"{'accuracy':>9} status"
-        )
-        for r in rows:
-            steady = r["steady_round_s"]
-            print(
-                f"{r['run']:<16} {r['seconds']:>8.2f} {r['vs_centralized']:>14.1f} "
-                f"{(steady if steady is not None else float('nan')):>8.3f} "
-                f"{(r['accuracy'] or 0):>9.4f} {r['status']}"
-            )
     return 0
 
 

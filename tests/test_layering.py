@@ -25,6 +25,7 @@ TORCH_MODULES = {
     "app.core.tasks.tabular",
     "app.core.onnx_export",
     "app.core.edge_runs",
+    "app.core.warmup",
 }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch_parent()  # a demo edge ends with the window that started it
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _main(args)
+    if getattr(args, "quick_exit", False) and argv is None:
+        # A server or an edge agent holds torch: tearing its modules down takes over a
+        # second, and all it had to write is written (outcome, models, output flushed here).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     ctx: CliContext | None = None
     try:

@@ -133,7 +133,7 @@ def serve_automation(
 
 def scheduler_run(ctx: CliContext, args: argparse.Namespace):
     ctx.actor()  # only a signed-in user may start the lab's scheduler
-    coordinator = Coordinator(ctx)
+    coordinator = Coordinator(ctx, standby=True)
     # Runs an earlier scheduler (killed, or the machine restarted) had open: follow or settle.
     coordinator.launcher.recover()
     stop = threading.Event()
@@ -192,7 +192,7 @@ def flow_run(ctx: CliContext, args: argparse.Namespace):
     from app.services.automation.ticker import Automation, new_owner
 
     actor = ctx.actor()
-    coordinator = Coordinator(ctx)
+    coordinator = Coordinator(ctx, standby=True)
     automation = Automation(ctx.services, coordinator.launcher.start, new_owner("flow-run"))
     flows = ctx.services.flows
     seen: dict[str, str] = {}

@@ -12,7 +12,9 @@ from app.errors import InvalidInput
 class Coordinator:
     """The hub (embedded if so configured), ingest and launcher, for a foreground command."""
 
-    def __init__(self, ctx: CliContext) -> None:
+    def __init__(self, ctx: CliContext, standby: bool = False) -> None:
+        """`standby`: a command that starts runs as it goes (the scheduler, a flow) keeps
+        a warm server process for the next one."""
         from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
         from app.backends.factory import create_hub
         from app.services.runs.ingest import IngestService
@@ -43,7 +45,12 @@ class Coordinator:
         self.hub.connect(timeout=15)
         self.ingest = IngestService(ctx.services.db, self.hub).start()
         self.launcher = JobLauncher(
-            ctx.services, ctx.settings, self.hub, self.url, events=self.ingest.events
+            ctx.services,
+            ctx.settings,
+            self.hub,
+            self.url,
+            events=self.ingest.events,
+            standby=standby,
         )
 
     def close(self) -> None:

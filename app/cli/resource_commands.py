@@ -165,7 +165,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     from app.cli.runtime_commands import add_agent_options, edge_run
 
     add_agent_options(edge_parser)
-    edge_parser.set_defaults(handler=edge_run)
+    edge_parser.set_defaults(handler=edge_run, quick_exit=True)  # holds torch
     edge = edge_parser.add_subparsers(required=False, metavar="{add,list,rename,tags,token,remove}")
     p = edge.add_parser("add", parents=[common], help="register an edge; prints its token once")
     p.add_argument("name")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -159,6 +160,54 @@ class RunFailed(InvalidInput):
     pass
 
 
+def server_standby(ctx: CliContext, args: argparse.Namespace):
+    """An FL server started ahead of need (by the launcher): torch, the task runtime, the
+    hub client and the database are ready before the run is. It then reads its run from
+    stdin, one JSON line: {"run": ID, "resume": BOOL, "log": PATH}, moves its output to
+    the run's log and serves it. Stdin closing first means the launcher is gone: it ends."""
+    import importlib
+    import json
+
+    from app.backends.embedded import client_url
+    from app.core.warmup import warm_up
+
+    problem = None
+    try:
+        scheme = client_url(args.hub or ctx.settings.hub_url).partition(":")[0]
+        modules = ["app.core.server", "app.services.runs.serving"]
+        # the transport's client library (grpcio or paho)
+        modules += [f"app.backends.{k}.client" for k in ("grpc", "mqtt") if scheme.startswith(k)]
+        for module in modules:
+            importlib.import_module(module)
+        _ = ctx.services.jobs  # the database opened and its schema checked
+        warm_up(train=False)
+    except Exception as exc:  # said in the log of the run it is handed, where it is read
+        problem = exc
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    try:
+        order = json.loads(line)
+        run, resume, log_file = int(order["run"]), bool(order.get("resume")), str(order["log"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"standby server: a malformed run order {line[:200]!r}: {exc}") from None
+    _output_to(log_file)
+    if problem is not None:
+        raise problem
+    args.run, args.resume = run, resume
+    return server_run(ctx, args)
+
+
+def _output_to(path: str) -> None:
+    """This process's stdout and stderr appended to `path` from now on."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def edge_run(ctx: CliContext, args: argparse.Namespace):
     """The edge agent: runs until SIGINT/SIGTERM (exit 0), or until the hub refuses it for
     good (exit 1, with the hub's reason)."""
@@ -276,10 +325,17 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
 
 def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("server", parents=[common], help="FL server process for one run")
-    p.add_argument("--run", type=int, required=True, help="job id")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", type=int, help="job id")
+    which.add_argument(
+        "--standby", action="store_true", help="get ready, then read the run from stdin"
+    )
     p.add_argument("--hub", help="hub URL (default: the configured hub)")
     p.add_argument("--resume", action="store_true", help="continue after the last aggregated round")
-    p.set_defaults(handler=server_run)
+    p.set_defaults(
+        handler=lambda ctx, a: (server_standby if a.standby else server_run)(ctx, a),
+        quick_exit=True,
+    )
 
     p = sub.add_parser("demo", parents=[common], help="local demo cluster with one FedAvg run")
     p.add_argument("--headless", action="store_true", help="no window; print progress")

@@ -74,7 +74,7 @@ class EdgeAgent:
         self._announce("IDLE")
         threading.Thread(target=self._heartbeat, name="edge-heartbeat", daemon=True).start()
         self._worker_thread.start()
-        # Import torch now, not when the first run arrives: it takes seconds on a small device.
+        # Torch's first-use costs now, not in the first run: seconds on a small device.
         self._work.put(("warmup", None))
 
     def stop(self) -> None:
@@ -154,8 +154,12 @@ class EdgeAgent:
         while (item := self._work.get()) is not None and not self._stop.is_set():
             kind, message = item
             if kind == "warmup":
-                import app.core.training  # noqa: F401  (torch)
+                import torch
 
+                from app.core.warmup import warm_up
+
+                torch.set_num_threads(1)  # as each run's training does (prepare_run)
+                warm_up()
                 continue
             try:
                 if kind == "control":

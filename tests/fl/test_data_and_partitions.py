@@ -17,6 +17,17 @@ def test_digits_ships_offline_and_splits(digits):
     assert digits.x_train.min() >= 0.0 and digits.x_train.max() <= 1.0
 
 
+def test_digits_read_from_the_file_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    from app.core.datasets import _digits
+
+    x, y = _digits()
+    bunch = load_digits()
+    assert np.array_equal(x[:, 0], (bunch.images / 16.0).astype(np.float32))
+    assert np.array_equal(y, bunch.target) and y.dtype == np.int64
+
+
 @pytest.mark.parametrize("name", ["mnist1d", "synthetic"])
 def test_other_datasets(name):
     data = load_dataset(DatasetSpec(name=name, samples=400), 1)

@@ -21,7 +21,7 @@ PARENT_ENV = "FEDDECK_DIE_WITH_PARENT"  # the parent's pid, for a child that end
 
 
 def spawn_feddeck(
-    settings: Settings, args: list[str], log_file, die_with_parent: bool = False
+    settings: Settings, args: list[str], log_file, die_with_parent: bool = False, stdin=None
 ) -> subprocess.Popen:
     """`python -m app --data-dir D ARGS…` with its output appended to `log_file`."""
     cmd = [sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
@@ -30,7 +30,7 @@ def spawn_feddeck(
         env[PARENT_ENV] = str(os.getpid())
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def stop_processes(procs: Iterable[subprocess.Popen], grace_s: float = 10.0) -> None:

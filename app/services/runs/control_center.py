@@ -64,6 +64,7 @@ class ControlCenter:
             self.hub_url,
             in_process=self.hub_url.startswith("local://"),
             events=self.events,
+            standby=True,
         )
         if not self.hub_url.startswith("local://"):
             # Runs this center had open before it went away: follow or settle them.

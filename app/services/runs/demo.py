@@ -110,7 +110,13 @@ def start_center(
     hub.connect()
     ingest = IngestService(services.db, hub).start()
     launcher = JobLauncher(
-        services, settings, hub, hub_url, in_process=backend == "local", events=ingest.events
+        services,
+        settings,
+        hub,
+        hub_url,
+        in_process=backend == "local",
+        events=ingest.events,
+        standby=True,
     )
     edges = LocalEdges(settings, hub_url, heartbeat_s)
     return DemoCluster(settings, services, hub_url, hub, ingest, launcher, embedded, [], edges)

@@ -24,6 +24,7 @@ from app.services.registry import Services
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.serving import serve_run
+from app.services.runs.standby import StandbyServers
 from app.services.runs.tracking import export_ended_run
 from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role
@@ -45,11 +46,17 @@ class JobLauncher:
         hub_url: str,
         in_process: bool = False,
         events: EventBus | None = None,
+        standby: bool = False,
     ) -> None:
+        """`standby`: keep a spare server process warm, so a run starts in about a second
+        (for a control center that lives on between runs)."""
         self.services, self.settings = services, settings
         self.events = events
         self.hub, self.hub_url = hub, hub_url
         self.in_process = in_process
+        self.standby = StandbyServers(settings, hub_url) if standby and not in_process else None
+        if self.standby is not None:
+            self.standby.refill()
         self._procs: dict[int, subprocess.Popen] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._restarts: dict[int, int] = {}
@@ -77,9 +84,12 @@ class JobLauncher:
     def _spawn(self, job_id: int, resume: bool) -> None:
         run_dir = self._run_dir(job_id)
         log_file = run_dir.server_log
-        args = ["--db-url", self.settings.db_url, "server", "--run", str(job_id)]
-        args += ["--hub", self.hub_url, *(["--resume"] if resume else [])]
-        proc = spawn_feddeck(self.settings, args, log_file)
+        if self.standby is not None:
+            proc = self.standby.hand(job_id, resume, log_file)
+        else:
+            args = ["--db-url", self.settings.db_url, "server", "--run", str(job_id)]
+            args += ["--hub", self.hub_url, *(["--resume"] if resume else [])]
+            proc = spawn_feddeck(self.settings, args, log_file)
         run_dir.pid_file.write_text(str(proc.pid))
         self._procs[job_id] = proc
         threading.Thread(
@@ -114,10 +124,16 @@ class JobLauncher:
         if code != 0 and self._should_restart(job_id):
             self._restart(job_id, code)
             return
-        tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        try:
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:]
+        except OSError:
+            tail = []
+        tail = tail or ["no output"]
         self._settle(job_id, f"server exited with code {code}: {tail[0][:300]}")
         if self.on_exit:
             self.on_exit(job_id)
+        if self.standby is not None:  # now, not at the start: never beside a starting run
+            self.standby.refill()
 
     def _should_restart(self, job_id: int) -> bool:
         """A server that died without a result, on a run nobody is stopping."""
@@ -273,6 +289,8 @@ class JobLauncher:
             self.services.jobs.transition(SYSTEM, job_id, "STOPPED", f"stopped by {actor.name}")
 
     def shutdown(self) -> None:
+        if self.standby is not None:
+            self.standby.close()
         stop_processes(self._procs.values())
 
 
@@ -280,11 +298,14 @@ def _live_server_pid(run_dir: RunDir) -> int | None:
     """The pid of the run's server if that process still runs (and is that server)."""
     import psutil
 
-    job_id = run_dir.run_id
     try:
         pid = int(run_dir.pid_file.read_text())
-        cmdline = psutil.Process(pid).cmdline()
+        written = run_dir.pid_file.stat().st_mtime
+        process = psutil.Process(pid)
+        cmdline, started = process.cmdline(), process.create_time()
     except (OSError, ValueError, psutil.Error):
         return None
-    joined = " ".join(cmdline)
-    return pid if " server " in f" {joined} " and f"--run {job_id}" in joined else None
+    # A feddeck server that was running when the file was written (a standby is handed its
+    # run after it started); a process started later has only reused the pid.
+    is_server = " server " in f" {' '.join(cmdline)} " and "app" in cmdline
+    return pid if is_server and started <= written + 1.0 else None
