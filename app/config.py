@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import platformdirs
 
 from app.errors import InvalidInput
-from app.wire.chunking import MiB, WireLimits
+from app.wire.limits import MiB, WireLimits
 
 ENV_DATA_DIR = "FEDDECK_DATA_DIR"
 ENV_DB_URL = "FEDDECK_DB_URL"

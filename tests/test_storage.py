@@ -106,3 +106,23 @@ def test_datetimes_come_back_timezone_aware(db):
         s.add(Group(name="g", created_at=utcnow()))
     with db.session() as s:
         assert s.scalar(select(Group.created_at)).tzinfo is not None
+
+
+def test_the_head_read_from_the_migration_files_is_alembics():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from app.storage.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert Database.head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def test_a_database_that_cannot_be_reached_is_refused_with_the_reason():
+    from app.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        open_database("postgresql+psycopg://feddeck:s3cret@127.0.0.1:9/feddeck")
+    text = str(refused.value)
+    assert "could not be opened" in text and "127.0.0.1" in text and "s3cret" not in text

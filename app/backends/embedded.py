@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.errors import InvalidInput
-from app.wire.chunking import WireLimits
 from app.wire.hub import AccessPolicy
+from app.wire.limits import WireLimits
 
 
 @dataclass(frozen=True)

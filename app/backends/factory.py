@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 
 from app.config import validate_hub_url
 from app.errors import InvalidInput
-from app.wire.chunking import WireLimits
 from app.wire.hub import Hub
+from app.wire.limits import WireLimits
 
 
 def _query(url: str) -> dict[str, str]:

@@ -6,8 +6,8 @@ import threading
 
 from app.backends.base import BaseHub
 from app.wire import topics
-from app.wire.chunking import WireLimits
 from app.wire.hub import HubError, HubState
+from app.wire.limits import WireLimits
 
 
 class LocalRouter:

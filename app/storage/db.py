@@ -6,18 +6,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:  # Alembic loads only when the schema needs a migration
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -71,6 +71,8 @@ def describe_integrity_error(exc: IntegrityError) -> str:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -103,17 +105,38 @@ class Database:
             session.close()
 
     def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
         cfg = _alembic_config()
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 
     def current_revision(self) -> str | None:
+        """The schema's revision, read from Alembic's table (None on an empty database)."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     @staticmethod
     def head_revision() -> str | None:
+        """The newest migration, from the files' `revision` / `down_revision` lines: the
+        one no other migration follows."""
+        revisions, parents = set(), set()
+        for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+            source = path.read_text()
+            revision = re.search(r'^revision = "([^"]+)"', source, re.M)
+            parent = re.search(r'^down_revision = "([^"]+)"', source, re.M)
+            if revision:
+                revisions.add(revision.group(1))
+            if parent:
+                parents.add(parent.group(1))
+        heads = revisions - parents
+        if len(heads) == 1:
+            return heads.pop()
+        from alembic.script import ScriptDirectory  # a layout the lines do not tell
+
         return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
     def close(self) -> None:
@@ -121,7 +144,17 @@ class Database:
 
 
 def open_database(url: str, *, migrate: bool = True) -> Database:
+    """The database at `url`, its schema migrated to the newest revision if it is older
+    (Alembic is not even loaded when it is current). A database that cannot be reached
+    or read is refused with the reason."""
     db = Database(url)
     if migrate:
-        db.upgrade()
+        try:
+            if db.current_revision() != Database.head_revision():
+                db.upgrade()
+        except OperationalError as exc:
+            db.close()
+            shown = make_url(url).render_as_string(hide_password=True)
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise InvalidInput(f"the database {shown} could not be opened: {reason}") from None
     return db

@@ -24,30 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from app.wire.limits import MiB as MiB
+from app.wire.limits import WireLimits as WireLimits
 from app.wire.messages import MessageRejected
 
 Buffer = bytes | bytearray | memoryview
 CHUNK_MAGIC = b"FDC1"
 _HEAD = struct.Struct(">4s16sIIQ")
 CHUNK_OVERHEAD = _HEAD.size
-MiB = 1 << 20
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WireLimits:
-    """Sizes every hub enforces. `chunk_size` counts data bytes per chunk."""
-
-    chunk_size: int = 1 * MiB
-    max_message_size: int = 2048 * MiB
-    max_pending_bytes: int = 4096 * MiB  # incomplete messages held at once, all senders
-    stall_timeout_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.chunk_size < 1024:
-            raise ValueError("chunk_size must be at least 1 KiB")
-        if self.max_message_size < self.chunk_size:
-            raise ValueError("max_message_size must be at least chunk_size")
 
 
 def split(frame: Buffer | Sequence[Buffer], chunk_size: int) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from app.errors import FedDeckError
-from app.wire.chunking import WireLimits
+from app.wire.limits import WireLimits
 from app.wire.messages import Message
 
 Handler = Callable[[str, Message], None]

@@ -35,6 +35,52 @@ def test_first_run_creates_the_admin(qtbot, fresh_deck):
     assert dialog.actor.name == "admin" and dialog.actor.role == "admin"
 
 
+def test_the_sign_in_shows_before_the_database_answers(qtbot, tmp_path):
+    """The dialog is up at once; the form it asks for comes with the database's answer."""
+    import threading
+
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from app.ui.app import open_for_sign_in
+
+    answer = threading.Event()
+    settings = Settings.load(data_dir=tmp_path / "slow")
+
+    def slow_open():
+        answer.wait(10)
+        return open_for_sign_in(settings)
+
+    dialog = LoginDialog.opening(slow_open)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert "opening" in dialog.windowTitle() and not ok.isEnabled()
+    assert not dialog.password.isEnabled()
+    answer.set()
+    qtbot.waitUntil(lambda: "create the admin" in dialog.windowTitle(), timeout=10000)
+    assert ok.isEnabled() and dialog.repeat.isVisible() and dialog.name.text() == "admin"
+    qtbot.keyClicks(dialog.password, "adminpass1")
+    qtbot.keyClicks(dialog.repeat, "adminpass1")
+    with qtbot.waitSignal(dialog.accepted, timeout=5000):
+        qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
+    assert dialog.actor.name == "admin"
+    dialog.services.close()
+
+
+def test_a_database_that_cannot_be_opened_is_said_in_the_dialog(qtbot):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    def failing_open():
+        raise OSError("the data folder /nowhere is not writable")
+
+    dialog = LoginDialog.opening(failing_open)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: "not writable" in dialog.error.text(), timeout=5000)
+    assert "could not be opened" in dialog.windowTitle()
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
 def test_wrong_password_shows_the_reason(qtbot, fresh_deck):
     _, services = fresh_deck
     services.users.create_first_admin("admin", "adminpass1")

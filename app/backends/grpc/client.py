@@ -19,8 +19,8 @@ import grpc
 from app.backends.base import AckWaiter, BaseHub
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
 from app.backends.grpc.server import channel_options
-from app.wire.chunking import WireLimits
 from app.wire.hub import HubError, HubState
+from app.wire.limits import WireLimits
 
 log = logging.getLogger(__name__)
 _FATAL = {
