@@ -40,7 +40,7 @@ def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
         "RUNNING",
         "",
         rounds,
-        rounds,
+        rounds + 100,  # room for the rounds the frames add
         None,
         None,
         None,
@@ -64,11 +64,25 @@ def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
 
 
 def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
-    """Each frame: one new sample per edge and one new round (as live), then draw."""
+    """Each frame: one new sample per edge and one new round with every client's loss (as
+    live), then draw: the time until the frame is painted (the event loop's paint)."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QEvent, QObject
+
+    class Paints(QObject):
+        count = 0
+
+        def eventFilter(self, _obj, event) -> bool:
+            Paints.count += event.type() == QEvent.Type.Paint
+            return False
+
     widget.resize(1200, 800)
     widget.show()
     widget.render(view)
     app.processEvents()
+    paints = Paints()
+    for canvas in widget.findChildren(pg.GraphicsView):
+        canvas.viewport().installEventFilter(paints)
     edges = view.job.edges
     start = time.perf_counter()
     for _ in range(frames):
@@ -78,11 +92,16 @@ def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
                 view.samples[edge][key].append(now, 50.0)
         rnd = max(view.metrics[("aggregate", "test_accuracy")]) + 1
         view.metrics[("aggregate", "test_accuracy")][rnd] = 0.9
+        view.metrics[("aggregate", "test_loss")][rnd] = 0.1
+        for edge in edges:
+            view.metrics[(edge, "train_loss")][rnd] = 0.2
         view.version += 1
         widget.render(view)
-        widget.repaint()
         app.processEvents()
-    return (time.perf_counter() - start) * 1000 / frames
+    elapsed = time.perf_counter() - start
+    if Paints.count < frames:  # each frame must have reached the screen to count
+        raise RuntimeError(f"{Paints.count} paints in {frames} frames")
+    return elapsed * 1000 / frames
 
 
 def plain(widget) -> None:
@@ -91,7 +110,7 @@ def plain(widget) -> None:
     import app.ui.run_load
 
     keep_grid = app.ui.run_curves.show_grid
-    app.ui.run_load.MAX_LINES = 10**9
+    app.ui.run_load.MAX_LINES = app.ui.run_curves.MAX_CLIENT_LINES = 10**9
     app.ui.run_curves.show_grid = app.ui.run_load.show_grid = lambda p, _on: keep_grid(p, True)
     plots = (
         widget.plots.values()

@@ -4,7 +4,9 @@ and on the edges' validation splits (federated evaluation), and each client's lo
 from __future__ import annotations
 
 import csv
+import itertools
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,13 +21,22 @@ from PySide6.QtWidgets import (
 from app.ui.run_data import RunView
 
 SYMBOLS_UP_TO = 60  # rounds; longer runs also lose the grid (see show_grid)
+# With more clients than this, their plot shows a min-max band and the mean per round; a
+# client ticked below is drawn over it (fifty lines at once read as noise, and cost a frame).
+MAX_CLIENT_LINES = 12
 PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
 def make_plot(title: str, y_label: str, legend_below: bool = False) -> pg.PlotWidget:
-    """A plot with its legend in a corner the curves leave free: bottom right for what
-    rises (accuracy), top right for what falls (loss)."""
+    """A plot of its own (a widget); see `style_plot`."""
     plot = pg.PlotWidget(background="w")
+    style_plot(plot.getPlotItem(), title, y_label, legend_below)
+    return plot
+
+
+def style_plot(plot: pg.PlotItem, title: str, y_label: str, legend_below: bool = False) -> None:
+    """Title, labels and a legend in a corner the curves leave free: bottom right for what
+    rises (accuracy), top right for what falls (loss)."""
     plot.setTitle(title, color="#333", size="10pt")
     plot.setLabel("bottom", "round")
     plot.setLabel("left", y_label)
@@ -34,7 +45,6 @@ def make_plot(title: str, y_label: str, legend_below: bool = False) -> pg.PlotWi
     plot.setDownsampling(auto=True, mode="peak")
     plot.getAxis("left").enableAutoSIPrefix(False)
     plot.addLegend(offset=(-10, -10) if legend_below else (-10, 10), labelTextColor="#333")
-    return plot
 
 
 def show_grid(plot: pg.PlotWidget, on: bool) -> None:
@@ -48,10 +58,23 @@ def show_grid(plot: pg.PlotWidget, on: bool) -> None:
 class CurvesTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.accuracy = make_plot("Accuracy of the global model", "accuracy", legend_below=True)
-        self.loss = make_plot("Loss", "loss")
-        self.clients = make_plot("Clients: local training loss", "loss")
+        # One canvas for the three plots: a frame is one paint, not one per plot (and
+        # sibling plots that each repaint twice when they change together).
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground("w")
+        self.accuracy = self.canvas.addPlot(row=0, col=0)
+        self.loss = self.canvas.addPlot(row=0, col=1)
+        self.clients = self.canvas.addPlot(row=1, col=0, colspan=2)
+        style_plot(self.accuracy, "Accuracy of the global model", "accuracy", legend_below=True)
+        style_plot(self.loss, "Loss", "loss")
+        style_plot(self.clients, "Clients: local training loss", "loss")
+        self.canvas.ci.layout.setRowStretchFactor(0, 3)
+        self.canvas.ci.layout.setRowStretchFactor(1, 2)
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._drawn: dict[str, tuple] = {}  # what each curve last plotted
+        self._band: tuple = ()  # the clients' band at lab scale: low, mean, high, fill
+        self._band_rounds = RoundBand()
+        self._x_span = 0
         self._toggles: dict[str, QCheckBox] = {}
         self.toggle_row = QHBoxLayout()
         self.toggle_row.addWidget(QLabel("Clients:"))
@@ -62,12 +85,8 @@ class CurvesTab(QWidget):
         export_csv.clicked.connect(self.export_csv)
         self.toggle_row.addWidget(export_png)
         self.toggle_row.addWidget(export_csv)
-        top = QHBoxLayout()
-        top.addWidget(self.accuracy)
-        top.addWidget(self.loss)
         layout = QVBoxLayout(self)
-        layout.addLayout(top, 3)
-        layout.addWidget(self.clients, 2)
+        layout.addWidget(self.canvas, 1)
         layout.addLayout(self.toggle_row)
         self.view: RunView | None = None
 
@@ -84,28 +103,41 @@ class CurvesTab(QWidget):
             )
         return self._curves[key]
 
-    @staticmethod
-    def _set(curve, x, y) -> None:
+    def _set(self, key: str, curve, points: dict[int, float], small: bool) -> None:
+        """Plot `points` (round → value) unless they are what the curve already shows: a
+        frame redraws only the series that grew (a point per round, appended in order)."""
+        drawn = (len(points), next(reversed(points.items()), None), small)
+        if self._drawn.get(key) == drawn:
+            return
+        self._drawn[key] = drawn
         # Round markers help on short runs; on long ones they cost more than they show.
-        curve.setSymbol("o" if len(x) <= SYMBOLS_UP_TO else None)
+        curve.setSymbol("o" if small else None)
+        x, y = _arrays(points)
         curve.setData(x, y)
 
     def _forget_curves(self) -> None:
         """Another run: its clients get their own colours, not the last run's."""
         for plot in (self.accuracy, self.loss, self.clients):
-            for curve in self._curves.values():
-                if curve in plot.listDataItems():
-                    plot.removeItem(curve)
+            for item in [*self._curves.values(), *self._band]:
+                if item in plot.items:
+                    plot.removeItem(item)
         for box in self._toggles.values():
             box.deleteLater()
-        self._curves, self._toggles = {}, {}
+        self._curves, self._toggles, self._drawn, self._band = {}, {}, {}, ()
+        self._band_rounds, self._x_span = RoundBand(), 0
 
     def render(self, view: RunView) -> None:
         if self.view is not None and self.view.job.id != view.job.id:
             self._forget_curves()
         self.view = view
-        x, y = view.series("aggregate", "test_accuracy")
-        small = len(x) <= SYMBOLS_UP_TO
+        small = len(view.metrics.get(("aggregate", "test_accuracy"), {})) <= SYMBOLS_UP_TO
+        total = view.job.total_rounds
+        if total and self._x_span != total:
+            # The whole run's rounds from the start: the curves fill in towards the end,
+            # and the round axis is not laid out again with every round.
+            self._x_span = total
+            for plot in (self.accuracy, self.loss, self.clients):
+                plot.setXRange(1, max(total, 2), padding=0.02)
         for plot in (self.accuracy, self.loss, self.clients):
             show_grid(plot, small)
         for plot, metric, label, color in (
@@ -114,20 +146,54 @@ class CurvesTab(QWidget):
             (self.loss, "test_loss", "server test set", PALETTE[1]),
             (self.loss, "fed_val_loss", "edges' validation", PALETTE[3]),
         ):
-            x, y = view.series("aggregate", metric)
-            if len(x) or metric in self._curves:  # a line only for what the run measures
-                self._set(self._curve(plot, metric, label, color), x, y)
-        for i, node in enumerate(view.nodes()):
+            points = view.metrics.get(("aggregate", metric), {})
+            if points or metric in self._curves:  # a line only for what the run measures
+                self._set(metric, self._curve(plot, metric, label, color), points, small)
+        nodes = view.nodes()
+        banded = len(nodes) > MAX_CLIENT_LINES
+        if banded:
+            self._render_client_band(view, nodes)
+        for i, node in enumerate(nodes):
             color = PALETTE[i % len(PALETTE)]
-            x, y = view.series(node, "train_loss")
-            curve = self._curve(self.clients, f"client:{node}", node, color, width=1)
-            self._set(curve, x, y)
+            key = f"client:{node}"
+            curve = self._curve(self.clients, key, node, color, width=1)
             if node not in self._toggles:
-                box = QCheckBox(node, checked=True)
+                # At lab scale the band shows the clients; a ticked one is drawn over it.
+                box = QCheckBox(node, checked=not banded)
                 box.setStyleSheet(f"color: {color}")
-                box.toggled.connect(curve.setVisible)
+                box.toggled.connect(lambda on, c=curve: self._toggled(c, on))
+                curve.setVisible(not banded)
                 self._toggles[node] = box
                 self.toggle_row.insertWidget(self.toggle_row.count() - 3, box)
+            if curve.isVisible():
+                self._set(key, curve, view.metrics.get((node, "train_loss"), {}), small)
+
+    def _toggled(self, curve, on: bool) -> None:
+        curve.setVisible(on)
+        if on and self.view is not None:
+            self.render(self.view)  # a curve hidden in band mode was not kept up to date
+
+    def _render_client_band(self, view: RunView, nodes: list[str]) -> None:
+        """The clients' min-max band and mean per round, recomputed when a client's
+        series grew."""
+        series = {node: view.metrics.get((node, "train_loss"), {}) for node in nodes}
+        if not self._band_rounds.fold(series):
+            return
+        if not self._band:
+            low = self.clients.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
+            high = self.clients.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
+            fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush("#d3e1f3"))
+            fill.setZValue(-10)
+            self.clients.addItem(fill)
+            mean = self.clients.plot([], [], pen=pg.mkPen("#0d47a1", width=2), name="mean")
+            self._band = (low, mean, high, fill)
+        low, mean, high, _ = self._band
+        rounds, lo, avg, hi = self._band_rounds.arrays()
+        low.blockSignals(True)  # the fill is redrawn once, with the high edge
+        low.setData(rounds, lo)
+        low.blockSignals(False)
+        high.setData(rounds, hi)
+        mean.setData(rounds, avg)
 
     def export_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export curves", "curves.png", "PNG (*.png)")
@@ -140,6 +206,57 @@ class CurvesTab(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
         if path:
             write_metrics_csv(self.view, path)
+
+
+def _arrays(points: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Rounds and values in round order (they arrive in order; a reload may not)."""
+    x = np.fromiter(points.keys(), float, len(points))
+    y = np.fromiter(points.values(), float, len(points))
+    if len(x) > 1 and np.any(np.diff(x) < 0):
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+    return x, y
+
+
+class RoundBand:
+    """Min, mean and max across clients per round, folded in as their points arrive: a
+    frame adds the round's new points, not every point of every client again."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[float]] = {}  # round -> [min, sum, count, max]
+        self._seen: dict[str, tuple[int, tuple | None]] = {}  # node -> (points, last)
+
+    def fold(self, series: dict[str, dict[int, float]]) -> bool:
+        """Fold what is new in each node's points (round → value); True if anything was.
+        A series that changed other than by growing is folded again from the start."""
+        changed = False
+        for node, points in series.items():
+            done, last = self._seen.get(node, (0, None))
+            now = (len(points), next(reversed(points.items()), None))
+            if now == (done, last):
+                continue
+            changed = True
+            if len(points) < done or (last is not None and points.get(last[0]) != last[1]):
+                self.__init__()
+                return self.fold(series) or True
+            for rnd, value in itertools.islice(points.items(), done, None):
+                row = self.rows.get(rnd)
+                if row is None:
+                    self.rows[rnd] = [value, value, 1, value]
+                else:
+                    row[0], row[3] = min(row[0], value), max(row[3], value)
+                    row[1] += value
+                    row[2] += 1
+            self._seen[node] = now
+        return changed
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rounds, min, mean, max), in round order."""
+        rounds = np.fromiter(self.rows, float, len(self.rows))
+        table = np.array(list(self.rows.values()), dtype=float).reshape(-1, 4)
+        order = np.argsort(rounds, kind="stable")
+        rounds, table = rounds[order], table[order]
+        return rounds, table[:, 0], table[:, 1] / table[:, 2], table[:, 3]
 
 
 def write_metrics_csv(view: RunView, path: str) -> None:

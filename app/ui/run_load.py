@@ -2,37 +2,59 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.ui.run_curves import PALETTE, show_grid
 from app.ui.run_data import RunView
 
 LIVE_WINDOW_S = 600
+LIVE_STEP_S = 30  # a live view moves on in steps: its time labels stay put in between
 # With more edges than this, each panel draws the edges' min-max band and their mean (a
 # line per edge would be unreadable, and costs the GUI thread a polyline per edge a frame).
 MAX_LINES = 12
-BAND_BINS = 400
+BAND_BINS = 200  # about three pixels (three seconds live) a bin on a full-screen panel
 
 
 def band(series: list[tuple[np.ndarray, np.ndarray]], start: float, end: float, bins: int):
-    """(times, min, mean, max) across series, each averaged into `bins` time bins first."""
-    edges = np.linspace(start, end, bins + 1)
-    stack = np.full((len(series), bins), np.nan)
+    """(times, min, mean, max) across series, each averaged into `bins` time bins first.
+    Each series' times ascend (samples arrive in order): the window is a slice of it."""
+    width = (end - start) / bins or 1.0
+    times, values, rows = [], [], []
     for row, (t, v) in enumerate(series):
-        inside = (t >= start) & (t <= end)
-        if not inside.any():
-            continue
-        idx = np.clip(np.searchsorted(edges, t[inside], side="right") - 1, 0, bins - 1)
-        sums = np.bincount(idx, weights=v[inside], minlength=bins)
-        counts = np.bincount(idx, minlength=bins)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stack[row] = np.where(counts > 0, sums / counts, np.nan)
-    filled = ~np.all(np.isnan(stack), axis=0)
-    centers = ((edges[:-1] + edges[1:]) / 2)[filled]
+        first, last = t.searchsorted(start, "left"), t.searchsorted(end, "right")
+        if last > first:
+            times.append(t[first:last])
+            values.append(v[first:last])
+            rows.append((row, last - first))
+    if not times:
+        empty = np.empty(0)
+        return empty, empty, empty, empty
+    column = ((np.concatenate(times) - start) / width).astype(np.int64)
+    np.clip(column, 0, bins - 1, out=column)
+    offsets = np.repeat([row * bins for row, _ in rows], [n for _, n in rows])
+    cell, value = column + offsets, np.concatenate(values)
+    size = len(series) * bins
+    sums = np.bincount(cell, weights=value, minlength=size)
+    counts = np.bincount(cell, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stack = (sums / counts).reshape(len(series), bins)  # NaN where an edge had nothing
+    filled = (counts.reshape(len(series), bins) > 0).any(axis=0)
+    centers = (start + (np.arange(bins) + 0.5) * width)[filled]
     held = stack[:, filled]
     return centers, np.nanmin(held, axis=0), np.nanmean(held, axis=0), np.nanmax(held, axis=0)
+
+
+def live_range(earliest: float, latest: float) -> tuple[float, float]:
+    """The last ten minutes, its right end rounded up to the next step (free room for the
+    samples of the next half minute): the same range frame after frame, until a step."""
+    end = math.ceil(latest / LIVE_STEP_S) * LIVE_STEP_S
+    if end == latest:
+        end += LIVE_STEP_S
+    return max(earliest, end - LIVE_WINDOW_S), end
 
 
 PANELS = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("net", "Network KB/s"))
@@ -41,10 +63,16 @@ PANELS = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("net", "Netw
 class LoadTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        layout = QGridLayout(self)
-        self.plots: dict[str, pg.PlotWidget] = {}
+        # One canvas for the four panels: a frame is one paint (four plot widgets changing
+        # together repainted twice each).
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground("w")
+        QVBoxLayout(self).addWidget(self.canvas)
+        self.plots: dict[str, pg.PlotItem] = {}
         for i, (key, title) in enumerate(PANELS):
-            plot = pg.PlotWidget(background="w", axisItems={"bottom": pg.DateAxisItem()})
+            plot = self.canvas.addPlot(
+                row=i // 2, col=i % 2, axisItems={"bottom": pg.DateAxisItem()}
+            )
             plot.setTitle(title, color="#333", size="10pt")
             show_grid(plot, True)
             plot.getAxis("left").enableAutoSIPrefix(False)
@@ -54,10 +82,11 @@ class LoadTab(QWidget):
                 plot.setYRange(0, 100)
             plot.addLegend(offset=(-10, 10), labelTextColor="#333")
             self.plots[key] = plot
-            layout.addWidget(plot, i // 2, i % 2)
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._drawn: dict[tuple[str, str], int] = {}  # series version last plotted
         self._bands: dict[str, tuple] = {}  # panel -> (low, mean, high curves)
+        self._titles: dict[str, str] = {}
+        self._range: tuple[float, float] | None = None
         self.gpu_note = pg.TextItem(
             "no GPU reported by these edges", color="#777", anchor=(0.5, 0.5)
         )
@@ -94,9 +123,7 @@ class LoadTab(QWidget):
                 curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
         if view.job.status in ("STARTING", "RUNNING") and latest is not None:
             # Live: follow the last ten minutes; clip-to-view then skips everything older.
-            start = max(earliest or latest, latest - LIVE_WINDOW_S)
-            for plot in self.plots.values():
-                plot.setXRange(start, latest, padding=0.02)
+            self._show_range(*live_range(earliest or latest, latest))
         has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)
         if not has_gpu and earliest is not None:
@@ -132,19 +159,32 @@ class LoadTab(QWidget):
         earliest = min(float(t[0]) for t in times)
         latest = max(float(t[-1]) for t in times)
         live = view.job.status in ("STARTING", "RUNNING")
-        start = max(earliest, latest - LIVE_WINDOW_S) if live else earliest
+        start, end = live_range(earliest, latest) if live else (earliest, latest)
+        self._show_range(start, end)
         edges = len(view.samples)
         for key, title in PANELS:
-            self.plots[key].setXRange(start, latest, padding=0.02)
             if not series[key]:
                 continue
-            centers, lo, mean, hi = band(series[key], start, latest or start + 1, BAND_BINS)
+            centers, lo, mean, hi = band(series[key], start, max(end, start + 1), BAND_BINS)
             low, mid, high = self._band_curves(key)
+            low.blockSignals(True)  # the fill between them is redrawn once, with the high edge
             low.setData(centers, lo)
+            low.blockSignals(False)
             mid.setData(centers, mean)
             high.setData(centers, hi)
-            self.plots[key].setTitle(f"{title} — {edges} edges", color="#333", size="10pt")
+            shown = f"{title} — {edges} edges"
+            if self._titles.get(key) != shown:  # a new title lays the plot out again
+                self._titles[key] = shown
+                self.plots[key].setTitle(shown, color="#333", size="10pt")
         has_gpu = bool(series["gpu"])
         self.gpu_note.setVisible(not has_gpu)
         if not has_gpu:
-            self.gpu_note.setPos((start + latest) / 2, 50)
+            self.gpu_note.setPos((start + end) / 2, 50)
+
+    def _show_range(self, start: float, end: float) -> None:
+        """The panels' time range, set only when it moved: each move lays the time axes'
+        labels out again."""
+        if self._range != (start, end):
+            self._range = (start, end)
+            for plot in self.plots.values():
+                plot.setXRange(start, end, padding=0.02)

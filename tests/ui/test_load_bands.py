@@ -47,3 +47,30 @@ def test_live_redraws_do_not_drain_references_to_none(qtbot):
         tab.render(view)
         tab.repaint()
     assert sys.getrefcount(None) > before - 1000
+
+
+def test_a_live_view_moves_on_in_steps():
+    from app.ui.run_load import LIVE_STEP_S, LIVE_WINDOW_S, live_range
+
+    start, end = live_range(1000.0, 5001.0)
+    assert end % LIVE_STEP_S == 0 and end > 5001.0 and end - start == LIVE_WINDOW_S
+    assert live_range(1000.0, 5002.0) == (start, end)  # a second later: the same range
+    assert live_range(4990.0, 5001.0)[0] == 4990.0  # a young run starts at its first sample
+
+
+def test_the_time_axis_is_laid_out_again_only_when_the_view_steps(qtbot):
+    tab = LoadTab()
+    qtbot.addWidget(tab)
+    view = synthetic_view(MAX_LINES + 8, 5, 120)
+    tab.render(view)
+    ranges = []
+    tab.plots["cpu"].sigXRangeChanged.connect(lambda *_: ranges.append(1))
+    last = max(float(view.samples[e]["cpu"].t[-1]) for e in view.job.edges)
+    for frame in range(1, 4):  # three more seconds of samples, well within one step
+        for edge in view.job.edges:
+            view.samples[edge]["cpu"].append(last + frame * 0.001, 50.0)
+        view.version += 1
+        tab.render(view)
+    assert ranges == []
+    _, mean, _ = tab._bands["cpu"]
+    assert mean.getData()[0][-1] <= tab._range[1]  # the newest samples are in view
