@@ -24,6 +24,7 @@ SYMBOLS_UP_TO = 60  # rounds; longer runs also lose the grid (see show_grid)
 # With more clients than this, their plot shows a min-max band and the mean per round; a
 # client ticked below is drawn over it (fifty lines at once read as noise, and cost a frame).
 MAX_CLIENT_LINES = 12
+BAND_POINTS = 300  # about four pixels a point across a full-screen window
 PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
@@ -131,13 +132,13 @@ class CurvesTab(QWidget):
             self._forget_curves()
         self.view = view
         small = len(view.metrics.get(("aggregate", "test_accuracy"), {})) <= SYMBOLS_UP_TO
-        total = view.job.total_rounds
-        if total and self._x_span != total:
-            # The whole run's rounds from the start: the curves fill in towards the end,
-            # and the round axis is not laid out again with every round.
-            self._x_span = total
+        span = round_span(view)
+        if span != self._x_span:
+            # Rounds shown in steps (10, 20, 50, 100, …, the run's last): the round axis is
+            # laid out again at each step, not with every round.
+            self._x_span = span
             for plot in (self.accuracy, self.loss, self.clients):
-                plot.setXRange(1, max(total, 2), padding=0.02)
+                plot.setXRange(1, span, padding=0.02)
         for plot in (self.accuracy, self.loss, self.clients):
             show_grid(plot, small)
         for plot, metric, label, color in (
@@ -188,7 +189,7 @@ class CurvesTab(QWidget):
             mean = self.clients.plot([], [], pen=pg.mkPen("#0d47a1", width=2), name="mean")
             self._band = (low, mean, high, fill)
         low, mean, high, _ = self._band
-        rounds, lo, avg, hi = self._band_rounds.arrays()
+        rounds, lo, avg, hi = coarsen(*self._band_rounds.arrays(), BAND_POINTS)
         low.blockSignals(True)  # the fill is redrawn once, with the high edge
         low.setData(rounds, lo)
         low.blockSignals(False)
@@ -206,6 +207,37 @@ class CurvesTab(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
         if path:
             write_metrics_csv(self.view, path)
+
+
+def round_span(view: RunView) -> int:
+    """The last round the curves' axis shows: the next of 10, 20, 50, 100, 200, 500, …
+    after the latest round, but not past the run's last."""
+    latest = max((next(reversed(p)) for p in view.metrics.values() if p), default=0)
+    span = 10
+    while span <= latest:
+        span = span * 5 // 2 if str(span)[0] == "2" else span * 2
+    total = view.job.total_rounds
+    return max(2, min(span, total) if total and total >= latest else span)
+
+
+def coarsen(x, low, mean, high, points: int):
+    """At most `points` per band: neighbouring rounds merged (the lowest low, the highest
+    high, the mean of means), so a long run's band costs what a short one's does."""
+    group = -(-len(x) // points)
+    if group <= 1:
+        return x, low, mean, high
+    pad = (-len(x)) % group
+
+    def grouped(a: np.ndarray, fill: float) -> np.ndarray:
+        return np.concatenate([a, np.full(pad, fill)]).reshape(-1, group)
+
+    with np.errstate(invalid="ignore"):
+        return (
+            np.nanmean(grouped(x, np.nan), axis=1),
+            grouped(low, np.inf).min(axis=1),
+            np.nanmean(grouped(mean, np.nan), axis=1),
+            grouped(high, -np.inf).max(axis=1),
+        )
 
 
 def _arrays(points: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:

@@ -49,11 +49,12 @@ def band(series: list[tuple[np.ndarray, np.ndarray]], start: float, end: float, 
 
 
 def live_range(earliest: float, latest: float) -> tuple[float, float]:
-    """The last ten minutes, its right end rounded up to the next step (free room for the
-    samples of the next half minute): the same range frame after frame, until a step."""
-    end = math.ceil(latest / LIVE_STEP_S) * LIVE_STEP_S
-    if end == latest:
-        end += LIVE_STEP_S
+    """The last ten minutes (or all of a younger run), its right end rounded up to the
+    next step with room for the samples to come: the same range frame after frame, until a
+    step. Steps grow with the span shown, up to half a minute."""
+    span = latest - earliest
+    step = LIVE_STEP_S if span >= 300 else 5 if span >= 50 else 1
+    end = math.floor(latest / step) * step + step
     return max(earliest, end - LIVE_WINDOW_S), end
 
 
@@ -68,6 +69,8 @@ class LoadTab(QWidget):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("w")
         QVBoxLayout(self).addWidget(self.canvas)
+        for column in (0, 1):
+            self.canvas.ci.layout.setColumnStretchFactor(column, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         for i, (key, title) in enumerate(PANELS):
             plot = self.canvas.addPlot(
