@@ -8,12 +8,15 @@ import itertools
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -77,21 +80,32 @@ class CurvesTab(QWidget):
         self._band_rounds = RoundBand()
         self._x_span = 0
         self._toggles: dict[str, QCheckBox] = {}
-        self.toggle_row = QHBoxLayout()
-        self.toggle_row.addWidget(QLabel("Clients:"))
+        # The clients' boxes scroll sideways: fifty of them must not widen the window.
+        toggles = QWidget()
+        self.toggle_row = QHBoxLayout(toggles)
+        self.toggle_row.setContentsMargins(0, 0, 0, 0)
         self.toggle_row.addStretch(1)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(toggles)
+        scroll.setFixedHeight(
+            QCheckBox("x").sizeHint().height() + scroll.horizontalScrollBar().sizeHint().height()
+        )
         export_png = QPushButton("Export &PNG…")
         export_png.clicked.connect(self.export_png)
         export_csv = QPushButton("Export CS&V…")
         export_csv.clicked.connect(self.export_csv)
-        self.toggle_row.addWidget(export_png)
-        self.toggle_row.addWidget(export_csv)
+        bottom = QHBoxLayout()
+        bottom.addWidget(QLabel("Clients:"))
+        bottom.addWidget(scroll, 1)
+        bottom.addWidget(export_png)
+        bottom.addWidget(export_csv)
         layout = QVBoxLayout(self)
         layout.addWidget(self.canvas, 1)
-        layout.addLayout(self.toggle_row)
+        layout.addLayout(bottom)
         self.view: RunView | None = None
 
-    def _curve(self, plot: pg.PlotWidget, key: str, name: str, color: str, width: int = 2):
+    def _curve(self, plot: pg.PlotWidget, key: str, name: str | None, color: str, width: int = 2):
         if key not in self._curves:
             self._curves[key] = plot.plot(
                 [],
@@ -157,7 +171,8 @@ class CurvesTab(QWidget):
         for i, node in enumerate(nodes):
             color = PALETTE[i % len(PALETTE)]
             key = f"client:{node}"
-            curve = self._curve(self.clients, key, node, color, width=1)
+            # At lab scale the legend names the band, not fifty clients (their boxes do).
+            curve = self._curve(self.clients, key, None if banded else node, color, width=1)
             if node not in self._toggles:
                 # At lab scale the band shows the clients; a ticked one is drawn over it.
                 box = QCheckBox(node, checked=not banded)
@@ -165,7 +180,7 @@ class CurvesTab(QWidget):
                 box.toggled.connect(lambda on, c=curve: self._toggled(c, on))
                 curve.setVisible(not banded)
                 self._toggles[node] = box
-                self.toggle_row.insertWidget(self.toggle_row.count() - 3, box)
+                self.toggle_row.insertWidget(self.toggle_row.count() - 1, box)
             if curve.isVisible():
                 self._set(key, curve, view.metrics.get((node, "train_loss"), {}), small)
 
@@ -186,7 +201,9 @@ class CurvesTab(QWidget):
             fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush("#d3e1f3"))
             fill.setZValue(-10)
             self.clients.addItem(fill)
-            mean = self.clients.plot([], [], pen=pg.mkPen("#0d47a1", width=2), name="mean")
+            mean = self.clients.plot(
+                [], [], pen=pg.mkPen("#0d47a1", width=2), name="mean (band: min-max)"
+            )
             self._band = (low, mean, high, fill)
         low, mean, high, _ = self._band
         rounds, lo, avg, hi = coarsen(*self._band_rounds.arrays(), BAND_POINTS)
