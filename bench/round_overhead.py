@@ -149,8 +149,9 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False
             "accuracy": acc[-1] if acc else None,
             "status": status,
             "steady_round_s": steady_round_seconds(services, job_id),
-            "peak_rss_mb": memory.rss / 2**20,
-            "peak_pss_mb": memory.pss / 2**20,
+            # None when the run had no processes of its own (the local hub: threads here)
+            "peak_rss_mb": memory.rss / 2**20 or None,
+            "peak_pss_mb": memory.pss / 2**20 or None,
         }
     finally:
         cluster.close()
