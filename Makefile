@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.aggregate
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.lab_pages
+	$(BIN)/python -m bench.window_start
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.ui.screenshots docs/screenshots
