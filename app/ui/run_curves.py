@@ -165,7 +165,9 @@ class CurvesTab(QWidget):
             if points or metric in self._curves:  # a line only for what the run measures
                 self._set(metric, self._curve(plot, metric, label, color), points, small)
         nodes = view.nodes()
-        banded = len(nodes) > MAX_CLIENT_LINES
+        # Decided by the run's edges, not the clients heard from so far: a run's first
+        # clients to report are not left drawn (and named) over its band.
+        banded = max(len(nodes), len(view.job.edges)) > MAX_CLIENT_LINES
         if banded:
             self._render_client_band(view, nodes)
         for i, node in enumerate(nodes):

@@ -1,5 +1,6 @@
 """Curves across runs: each run's clients get distinct colours, whatever the last run drew."""
 
+import dataclasses
 from datetime import UTC, datetime
 
 from app.services.entities.records import JobRecord
@@ -73,4 +74,19 @@ def test_a_rewritten_series_is_folded_again():
     series["a"][2] = 10.0  # a round recorded again (from the run's folder, say)
     assert band.fold(series)
     rounds, low, mean, high = band.arrays()
+    assert list(low) == [1.0, 3.0]
     assert list(rounds) == [1.0, 2.0] and list(high) == [3.0, 10.0] and list(mean) == [2.0, 7.0]
+
+
+def test_a_large_run_bands_its_clients_from_the_first_to_report(qtbot):
+    from app.ui.run_curves import MAX_CLIENT_LINES
+
+    edges = [f"edge-{i:02d}" for i in range(MAX_CLIENT_LINES + 8)]
+    view = _view(4, edges[:3])  # three clients heard from so far...
+    view.job = dataclasses.replace(view.job, edges=edges)  # ...of twenty
+    tab = CurvesTab()
+    qtbot.addWidget(tab)
+    tab.render(view)
+    assert tab._band  # the band from the start
+    assert not any(c.isVisible() for k, c in tab._curves.items() if k.startswith("client:"))
+    assert not any(box.isChecked() for box in tab._toggles.values())
