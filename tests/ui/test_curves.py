@@ -74,7 +74,7 @@ def test_a_rewritten_series_is_folded_again():
     series["a"][2] = 10.0  # a round recorded again (from the run's folder, say)
     assert band.fold(series)
     rounds, low, mean, high = band.arrays()
-    assert list(low) == [1.0, 3.0]
+    assert list(low) == [1.0, 4.0]
     assert list(rounds) == [1.0, 2.0] and list(high) == [3.0, 10.0] and list(mean) == [2.0, 7.0]
 
 
