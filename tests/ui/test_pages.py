@@ -123,11 +123,16 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
         lambda: detail.view is not None and detail.view.job.status == "FINISHED", timeout=60000
     )
 
-    def plotted_rounds():
-        curve = detail.curves._curves.get("test_accuracy")
+    def plotted_rounds(metric="test_accuracy"):
+        curve = detail.curves._curves.get(metric)
         return [] if curve is None or curve.xData is None else list(curve.xData)
 
-    qtbot.waitUntil(lambda: plotted_rounds() == [1, 2, 3], timeout=10000)
+    # The edges' evaluation of the last model comes after the server's own: a frame drawn
+    # between the two shows it a round short, the next one complete.
+    qtbot.waitUntil(
+        lambda: plotted_rounds() == plotted_rounds("fed_val_accuracy") == [1, 2, 3],
+        timeout=10000,
+    )
     chosen = detail.run_choice.itemText(detail.run_choice.findData(detail.view.job.id))
     assert chosen.endswith("[FINISHED]")  # the chooser followed the run's status
     rounds, accuracy = detail.curves._curves["test_accuracy"].getData()
