@@ -5,6 +5,7 @@ connection gets in, and the hub's log says so in a few lines, not one per attemp
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 
@@ -25,6 +26,9 @@ def test_a_run_finishes_through_a_flood_of_bad_connections(hub, caplog):
     assert result["flooded"]["attempts"] >= RATE * SECONDS / 4  # it did flood
     assert outcomes.get("accepted", 0) == 0 and outcomes.get("refused", 0) > 0, outcomes
     refusals = [r for r in caplog.records if "refused" in r.getMessage()]
-    # 20 in full per 10 s, then one line with the count: not one line per attempt
-    assert 0 < len(refusals) <= 2 * 21 + 1 < outcomes["refused"], (len(refusals), outcomes)
+    # 20 in full per 10 s, then one line with the count: not one line per attempt. The
+    # intervals count from the hub's start, so a 12 s flood (and its last attempts' time
+    # outs) can touch three of them.
+    windows = math.ceil((SECONDS + 5) / 10) + 1
+    assert 0 < len(refusals) <= windows * 21 < outcomes["refused"], (len(refusals), outcomes)
     assert any("more" in r.getMessage() and "connections in" in r.getMessage() for r in refusals)
