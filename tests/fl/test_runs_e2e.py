@@ -129,7 +129,8 @@ def test_same_seed_same_result(tmp_path):
 
 
 def test_an_edge_killed_mid_run_is_left_out(make_run):
-    run = make_run("mqtt", edges=3, rounds=5, round_timeout_s=15)
+    # Rounds take a fraction of a second: enough of them that the kill lands mid-run.
+    run = make_run("mqtt", edges=3, rounds=30, round_timeout_s=15)
     run.start()
     run.wait_round(2)
     victim = run.cluster.edge_procs[0]
@@ -142,7 +143,7 @@ def test_an_edge_killed_mid_run_is_left_out(make_run):
         for a in run.services.run_data.artifacts(SYSTEM, run.job_id)
         if a.node != "aggregate"
     }
-    assert (5, "demo-edge-1") not in client_rounds and (5, "demo-edge-2") in client_rounds
+    assert (30, "demo-edge-1") not in client_rounds and (30, "demo-edge-2") in client_rounds
     warnings = run.services.run_data.logs(SYSTEM, run.job_id, "server", min_level="WARNING")
     said = [line.text for line in warnings if line.text.startswith("demo-edge-1 went offline")]
     assert len(said) == 1, [line.text for line in warnings]
@@ -150,7 +151,7 @@ def test_an_edge_killed_mid_run_is_left_out(make_run):
 
 
 def test_the_run_fails_with_a_reason_when_too_few_edges_remain(make_run):
-    run = make_run("mqtt", edges=2, rounds=6, round_timeout_s=15)
+    run = make_run("mqtt", edges=2, rounds=40, round_timeout_s=15)
     run.start()
     run.wait_round(1)
     run.cluster.edge_procs[1].kill()
