@@ -8,15 +8,14 @@ from __future__ import annotations
 import threading
 
 _lock = threading.Lock()
-_done = False
+_done: set[bool] = set()  # which warm-ups ran: with the optimisers (True), without
 
 
 def warm_up(train: bool = True) -> None:
     """Idempotent and thread-safe: a second call returns once the first is done. `train`:
     the optimisers too (an edge); a server only evaluates, and their imports cost ~70 MB."""
-    global _done
     with _lock:
-        if _done:
+        if train in _done or True in _done:
             return
         import torch
         from torch import nn
@@ -33,4 +32,4 @@ def warm_up(train: bool = True) -> None:
             opt.step()
         with torch.no_grad():
             model(torch.zeros(1, 4))
-        _done = True
+        _done.add(train)
