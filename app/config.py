@@ -27,12 +27,24 @@ DEFAULT_HUB_URL = "embedded://mqtt"
 
 
 @dataclass(frozen=True)
+class DirectSettings:
+    """`[direct]`: models of at least `min_mib` go straight between a run's server and its
+    edges, beside the hub; `host` is where the server listens and what it announces (empty:
+    the address this machine reaches the hub from, loopback for a hub on loopback)."""
+
+    enabled: bool = True
+    min_mib: float = 4.0
+    host: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     db_url: str
     hub_url: str
     # Chunk size and message size limit, `[wire]` in the file.
     wire: WireLimits = field(default_factory=WireLimits)
+    direct: DirectSettings = field(default_factory=DirectSettings)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -72,6 +84,7 @@ class Settings:
             db_url=_validate_db_url(url),
             hub_url=validate_hub_url(hub),
             wire=_wire_limits(saved.get("wire", {}), directory / "feddeck.toml"),
+            direct=_direct_settings(saved.get("direct", {}), directory / "feddeck.toml"),
         )
 
 
@@ -126,6 +139,29 @@ def _wire_limits(table: object, path: Path) -> WireLimits:
         max_message_size=max_mib * MiB,
         max_pending_bytes=max(default.max_pending_bytes, 2 * max_mib * MiB),
     )
+
+
+def _direct_settings(table: object, path: Path) -> DirectSettings:
+    """`[direct]`: `enabled` (true), `min_mib` (4; 0 sends every model direct), `host`."""
+    where = f"settings file {path}: [direct]"
+    if not isinstance(table, dict):
+        raise InvalidInput(f"{where} must be a table")
+    unknown = sorted(set(table) - {"enabled", "min_mib", "host"})
+    if unknown:
+        raise InvalidInput(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: enabled, min_mib, host"
+        )
+    default = DirectSettings()
+    enabled = table.get("enabled", default.enabled)
+    min_mib = table.get("min_mib", default.min_mib)
+    host = table.get("host", default.host)
+    if not isinstance(enabled, bool):
+        raise InvalidInput(f"{where} enabled must be true or false, not {enabled!r}")
+    if isinstance(min_mib, bool) or not isinstance(min_mib, int | float) or not min_mib >= 0:
+        raise InvalidInput(f"{where} min_mib must be a number of MiB from 0, not {min_mib!r}")
+    if not isinstance(host, str) or any(c.isspace() or c in "/[]" for c in host):
+        raise InvalidInput(f"{where} host must be a host name or address, not {host!r}")
+    return DirectSettings(enabled, float(min_mib), host)
 
 
 def _validate_data_dir(path: Path) -> Path:

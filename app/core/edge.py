@@ -20,6 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.core.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.edge_runs import EdgeRun, prepare_run
 from app.core.run_protocol import (
     FAILED,
@@ -34,6 +35,7 @@ from app.core.run_protocol import (
 from app.core.system_stats import SystemSampler, hardware_facts
 from app.errors import FedDeckError
 from app.wire import topics
+from app.wire.direct import DirectFailed
 from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
@@ -179,7 +181,9 @@ class EdgeAgent:
 
     def _handle_control(self, message: Message) -> None:
         body = message.body
-        if body.get("action") == JOIN:
+        if message.type == MessageType.MODEL_DOWN:  # this edge's own offer, or a relay
+            self._train(message)
+        elif body.get("action") == JOIN:
             self._join(message)
         elif body.get("action") in (LEAVE, STOP):
             self._leave(body.get("run_id"))
@@ -273,12 +277,35 @@ class EdgeAgent:
 
         rnd = int(message.round or 0)
         evaluate_only = bool(message.body.get("evaluate_only"))
+        direct = message.body.get("direct")
         if rnd <= run.last_round and not evaluate_only:
             if rnd == run.last_round and run.last_upload is not None:
-                self.hub.publish(run.address.topic(self.device_id, "model/up"), run.last_upload)
+                self._upload(run, run.last_upload, direct)
             return
+        weights = message.tensors
+        if direct is not None and not weights:
+            try:
+                weights = fetch_model(direct)
+            except DirectFailed as exc:
+                self.say(
+                    run,
+                    "WARNING",
+                    f"round {rnd}: the direct download failed ({exc}); asking for the model "
+                    "over the hub",
+                )
+                self.hub.publish(
+                    run.address.topic(self.device_id, "model/up"),
+                    Message(
+                        MessageType.CONTROL,
+                        run_id=run.address.run_id,
+                        round=rnd,
+                        body={"action": RELAY, "reason": str(exc)},
+                    ),
+                )
+                return
         run.last_round = rnd
-        set_weights(run.model, message.tensors)
+        set_weights(run.model, weights)
+        del weights  # the model holds them now; a fetched buffer is let go
         cfg = run.config.training
         ctx = TaskContext(
             device=run.device,
@@ -325,10 +352,27 @@ class EdgeAgent:
             body=body,
             tensors=get_weights(run.model),
         )
-        self.hub.publish(run.address.topic(self.device_id, "model/up"), run.last_upload)
+        self._upload(run, run.last_upload, direct)
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
         self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
+
+    def _upload(self, run: EdgeRun, update: Message, direct: object) -> None:
+        """The update pushed directly when the server offered it (only its announcement
+        goes over the hub), else, or if that fails, over the hub."""
+        topic = run.address.topic(self.device_id, "model/up")
+        if isinstance(direct, dict) and update.tensors:
+            try:
+                self.hub.publish(topic, push_update(direct, update))
+                return
+            except DirectFailed as exc:
+                self.say(
+                    run,
+                    "WARNING",
+                    f"round {update.round}: the direct upload to {describe(direct)} failed "
+                    f"({exc}); sending the update over the hub",
+                )
+        self.hub.publish(topic, update)
 
     def _publish_metrics(self, run: EdgeRun, rnd: int, values: dict[str, float]) -> None:
         self.hub.publish(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.direct_models import DirectPlan
 from app.core.fl_config import FLConfig
 
 
@@ -92,6 +93,7 @@ class RunSpec:
     join_timeout_s: float = 60.0
     init_model: StoredModel | None = None  # start from another run's aggregate
     resume: Resume | None = None
+    direct: DirectPlan | None = None  # big models beside the hub; None: all over the hub
 
 
 @dataclass

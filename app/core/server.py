@@ -18,6 +18,7 @@ import numpy as np
 
 from app.core.algorithms import RunningMean, build_strategy, sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
+from app.core.direct_models import RELAY, ServerDirect
 from app.core.run_liveness import RunLiveness
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
@@ -35,6 +36,7 @@ from app.core.server_outbox import ServerOutbox
 from app.core.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
+from app.wire.direct import DirectFailed
 from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
@@ -55,6 +57,7 @@ class FLServer:
         self.members = RunMembers(spec.edges)
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
+        self.direct: ServerDirect | None = None
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -79,17 +82,61 @@ class FLServer:
     def say(self, level: str, text: str) -> None:
         self.out.say(level, text)
 
-    def _send_model(self, rnd: int, body: dict, weights) -> None:
-        self.hub.publish(
-            self.run.model_down,
-            Message(
-                MessageType.MODEL_DOWN,
-                run_id=self.spec.run_id,
-                round=rnd,
-                body=body,
-                tensors=weights,
-            ),
+    def _send_model(self, rnd: int, body: dict, weights, relay_to: str | None = None) -> None:
+        """The round's model to `body["selected"]`: announced on each edge's own control
+        topic when it goes direct, else on the run's model/down topic (the hub fans it
+        out); `relay_to`: over the hub to that edge alone (its direct fetch failed)."""
+
+        def down(**extra) -> Message:
+            return Message(MessageType.MODEL_DOWN, run_id=self.spec.run_id, round=rnd, **extra)
+
+        if relay_to is not None:
+            self.hub.publish(
+                topics.edge_topic(relay_to, "control"), down(body=body, tensors=weights)
+            )
+        elif self.direct is not None and self.direct.wants(weights):
+            offers = self.direct.offers(rnd, weights, list(body["selected"]))
+            for edge, offer in offers.items():
+                self.hub.publish(
+                    topics.edge_topic(edge, "control"), down(body={**body, "direct": offer})
+                )
+        else:
+            self.hub.publish(self.run.model_down, down(body=body, tensors=weights))
+
+    def _open_direct(self) -> None:
+        if self.spec.direct is None:
+            return
+        try:
+            self.direct = ServerDirect(self.spec.direct, self.hub.limits.max_pending_bytes)
+        except OSError as exc:
+            self.say(
+                "WARNING",
+                f"the direct channel could not listen on {self.spec.direct.host} "
+                f"({exc.strerror or exc}); models go over the hub",
+            )
+
+    def _relay(self, rnd: int, message: Message, body: dict, weights) -> None:
+        """An edge could not fetch the model directly: it gets it over the hub."""
+        shown = self.members.shown(message.sender)
+        reason = str(message.body.get("reason", ""))[:500] or "no reason given"
+        self.say(
+            "WARNING",
+            f"round {rnd}: {shown} could not fetch the model directly ({reason}); "
+            "sending it over the hub",
         )
+        self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
+
+    def _direct_update(self, rnd: int, message: Message) -> Message | None:
+        """An update announced on the hub, with the tensors pushed directly; None (and a
+        warning) if they are not there."""
+        if self.direct is None or "direct" not in message.body:
+            return message
+        try:
+            return self.direct.received(message)
+        except DirectFailed as exc:
+            shown = self.members.shown(message.sender)
+            self.say("WARNING", f"round {rnd}: refused the update from {shown}: {exc}")
+            return None
 
     # -- the run --------------------------------------------------------------------------
     def _load_task(self):
@@ -123,6 +170,7 @@ class FLServer:
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         self.hub.on_state(self._on_hub_state)
+        self._open_direct()
         try:
             task, config, model, test_data = self._load_task()
             weights = get_weights(model)
@@ -142,7 +190,7 @@ class FLServer:
             self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
-                before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
+                before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out, *self._direct_bytes())
                 weights, evals = self._round(rnd, weights, strategy, rng)
                 self.out.store(rnd, "aggregate", weights)
                 # What crossed the hub to and from this server in the round: the model down
@@ -152,6 +200,10 @@ class FLServer:
                     "hub_bytes_out": float(self.hub.stats.bytes_out - before[1]),
                     "model_bytes": float(model_bytes),
                 }
+                if self.direct is not None:  # and what went beside the hub
+                    sent, received = self._direct_bytes()
+                    values["direct_bytes_in"] = float(received - before[3])
+                    values["direct_bytes_out"] = float(sent - before[2])
                 if test_data is not None:
                     set_weights(model, weights)
                     ctx = TaskContext(
@@ -199,7 +251,13 @@ class FLServer:
         self.hub.flush(30)
         for sub in subs:
             self.hub.unsubscribe(sub)
+        if self.direct is not None:
+            self.direct.close()
         return outcome
+
+    def _direct_bytes(self) -> tuple[int, int]:
+        channel = self.direct.channel if self.direct is not None else None
+        return (channel.bytes_sent, channel.bytes_received) if channel else (0, 0)
 
     def _invite_edges(self) -> None:
         cfg, task = self.config, self.spec.task
@@ -239,6 +297,10 @@ class FLServer:
                 + (f" (refused: {why})" if why else "")
             )
 
+    @staticmethod
+    def _is_relay_request(message: Message) -> bool:
+        return message.type == MessageType.CONTROL and message.body.get("action") == RELAY
+
     def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
         values = federated(evals)
@@ -268,6 +330,9 @@ class FLServer:
                 continue
             if self._stop.is_set():
                 raise _Stopped
+            if self._is_relay_request(message) and message.sender in waiting - set(evals):
+                self._relay(rnd + 1, message, body, weights)
+                continue
             if (
                 kind in ("offline", "stop")
                 or message.type != MessageType.MODEL_UP
@@ -294,6 +359,8 @@ class FLServer:
         body = {"round": rnd, "selected": selected, "prox_mu": strategy.client_prox_mu}
         self._send_model(rnd, body, weights)
         running, evals = self._collect(rnd, set(selected), weights, body)
+        if self.direct is not None:
+            self.direct.end_round(rnd)
         if len(running.nodes) < cfg.min_clients:
             missing = sorted(set(selected) - set(running.nodes))
             raise RuntimeError(
@@ -345,11 +412,18 @@ class FLServer:
                     self.say("INFO", f"round {rnd}: {shown} reconnected; sending the round again")
                     self._send_model(rnd, {**body, "selected": [node]}, reference)
                 continue
+            if self._is_relay_request(message):
+                if message.sender in waiting - updates:
+                    self._relay(rnd, message, body, reference)
+                continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
             if message.sender in updates:  # the round was sent again and both copies came
                 shown = self.members.shown(message.sender)
                 self.say("INFO", f"round {rnd}: a second update from {shown} was ignored")
+                continue
+            message = self._direct_update(rnd, message)
+            if message is None:
                 continue
             problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
             if problem:

@@ -4,12 +4,17 @@ of the control center (tests, the in-process demo)."""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
-from app.config import Settings
+from app.config import DirectSettings, Settings
 from app.core.artifacts import describe_write_error
+from app.core.direct_models import DirectPlan
 from app.core.fl_config import parse_config
 from app.core.run_dir import RunDir
 from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
@@ -72,9 +77,9 @@ def serve_run(
     from app.core.server import FLServer
 
     spec = build_run_spec(services, settings, job_id, resume=resume)
-    hub = create_hub(
-        client_url(hub_url), f"server-{job_id}", token=settings.hub_token, limits=settings.wire
-    )
+    url = client_url(hub_url)
+    spec = dataclasses.replace(spec, direct=direct_plan(settings.direct, url))
+    hub = create_hub(url, f"server-{job_id}", token=settings.hub_token, limits=settings.wire)
     try:
         hub.connect(timeout=connect_timeout)
         server = FLServer(hub, spec)
@@ -90,3 +95,30 @@ def serve_run(
     except OSError as exc:  # the status went out over the hub; the launcher settles on it
         log.error("run %s: %s", job_id, describe_write_error(exc, "the run's outcome"))
     return outcome
+
+
+def direct_plan(settings: DirectSettings, hub_url: str) -> DirectPlan | None:
+    """Where a run's server offers big models beside the hub: on the address this machine
+    reaches the hub from (so edges that reach the hub likely reach it too; loopback for a
+    hub on loopback), with TLS when the hub has TLS."""
+    if not settings.enabled:
+        return None
+    parsed = urlparse(hub_url)
+    host = settings.host or _address_towards(parsed.hostname, parsed.port)
+    return DirectPlan(host, int(settings.min_mib * (1 << 20)), parsed.scheme in ("mqtts", "grpcs"))
+
+
+def _address_towards(hub_host: str | None, port: int | None) -> str:
+    if not hub_host or hub_host == "localhost":
+        return "127.0.0.1"
+    try:
+        if ipaddress.ip_address(hub_host).is_loopback:
+            return "127.0.0.1"
+    except ValueError:
+        pass  # a name: ask the routing table below
+    try:  # a UDP "connection" sends nothing; it only picks the outgoing address
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((hub_host, port or 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
