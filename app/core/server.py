@@ -126,16 +126,22 @@ class FLServer:
         )
         self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
 
-    def _direct_update(self, rnd: int, message: Message) -> Message | None:
-        """An update announced on the hub, with the tensors pushed directly; None (and a
-        warning) if they are not there."""
+    def _direct_update(self, rnd: int, message: Message, body: dict, weights) -> Message | None:
+        """An update announced on the hub, with the tensors pushed directly. If they are
+        not there, the edge is sent the round over the hub, and sends its update again
+        over the hub (an edge never trains a round twice)."""
         if self.direct is None or "direct" not in message.body:
             return message
         try:
             return self.direct.received(message)
         except DirectFailed as exc:
             shown = self.members.shown(message.sender)
-            self.say("WARNING", f"round {rnd}: refused the update from {shown}: {exc}")
+            self.say(
+                "WARNING",
+                f"round {rnd}: the direct upload from {shown} failed ({exc}); "
+                "asking for it over the hub",
+            )
+            self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
             return None
 
     # -- the run --------------------------------------------------------------------------
@@ -200,7 +206,7 @@ class FLServer:
                     "hub_bytes_out": float(self.hub.stats.bytes_out - before[1]),
                     "model_bytes": float(model_bytes),
                 }
-                if self.direct is not None:  # and what went beside the hub
+                if self.direct is not None and self.direct.wants(weights):  # beside the hub
                     sent, received = self._direct_bytes()
                     values["direct_bytes_in"] = float(received - before[3])
                     values["direct_bytes_out"] = float(sent - before[2])
@@ -422,7 +428,7 @@ class FLServer:
                 shown = self.members.shown(message.sender)
                 self.say("INFO", f"round {rnd}: a second update from {shown} was ignored")
                 continue
-            message = self._direct_update(rnd, message)
+            message = self._direct_update(rnd, message, body, reference)
             if message is None:
                 continue
             problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
