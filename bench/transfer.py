@@ -5,8 +5,11 @@
 MB/s counts payload megabytes (10^6 bytes) from the start of publish() until the receiving
 handler holds the decoded, integrity-checked tensors. As deployed, the sender (this
 process), the hub (`feddeck hub` or Mosquitto) and the receiver are three processes; `local`
-is the in-process hub. The baseline sends the same number of bytes through a plain TCP
-socket between two threads of this process, measured in the same run.
+is the in-process hub. `direct` rows move the model beside the hub, as an FL server offers
+it to an edge: the sender lays it out and hashes it, announces it over the gRPC hub, and
+the receiver fetches it over its own connection, hashing as it lands. The baseline sends
+the same number of bytes through a plain TCP socket between two threads of this process,
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
+from app.core.direct_models import DirectPlan, ServerDirect, fetch_model
 from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
 from bench.processes import Mosquitto, wait_port
@@ -124,6 +128,48 @@ def _in_process_transfer(url: str, nbytes: int) -> float:
         if not done.wait(600):
             raise TimeoutError(f"{url}: message not delivered")
         return time.monotonic() - start
+
+
+def direct_receive(url: str, nbytes: int) -> None:
+    """The fetching node, as its own process: takes the announcement from the hub, then the
+    model over the direct channel (what an edge does)."""
+    done = threading.Event()
+    got: list = []
+
+    def on_announcement(topic: str, message: Message) -> None:
+        got.append(fetch_model(message.body["direct"]["bench-rx"]))
+        done.set()
+
+    with create_hub(url, "bench-rx") as rx:
+        rx.subscribe("fd/bench/#", on_announcement)
+        print("ready", flush=True)
+        if not done.wait(600):
+            raise SystemExit("direct: model not fetched")
+        at = time.monotonic()
+    if got[0]["w"].nbytes != nbytes // 4 * 4:
+        raise SystemExit(f"direct: received {got[0]['w'].nbytes} bytes")
+    print(f"done {at!r}", flush=True)
+
+
+def direct_transfer(url: str, nbytes: int, tls: bool = False) -> float:
+    command = [sys.executable, "-m", "bench.transfer", "--receive-direct", url]
+    rx = subprocess.Popen([*command, "--bytes", str(nbytes)], stdout=subprocess.PIPE, text=True)
+    server = ServerDirect(DirectPlan("127.0.0.1", 0, tls), max_pending=1 << 30)
+    try:
+        if rx.stdout.readline().strip() != "ready":
+            raise RuntimeError("direct: the receiver did not start")
+        tensors = {"w": np.ones(nbytes // 4, dtype=np.float32)}
+        with create_hub(url, "bench-tx") as tx:
+            start = time.monotonic()
+            offers = server.offers(1, tensors, ["bench-rx"])
+            tx.publish("fd/bench/model/down", Message(MessageType.DATA, body={"direct": offers}))
+            line = rx.stdout.readline().split()
+        if line[:1] != ["done"]:
+            raise RuntimeError("direct: the receiver failed")
+        return float(line[1]) - start
+    finally:
+        server.close()
+        rx.wait(timeout=60)
 
 
 def paho_receive(port: int, nbytes: int) -> None:
@@ -256,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--receive-paho", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--receive-direct", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.receive_direct:
+        direct_receive(args.receive_direct, args.bytes)
+        return 0
     if args.receive_paho:
         paho_receive(args.receive_paho, args.bytes)
         return 0
@@ -273,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     hubs = _Hubs()
     try:
         urls = {backend: hubs.url(backend) for backend in args.backends.split(",")}
+        # The direct rows' announcement goes over a hub of its own, as a lab's would.
+        announcer = urls.get("grpc") or hubs.url("grpc")
         for size in sizes:
             nbytes = size * MB
 
@@ -293,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
                     measured.append((backend, "raw", best(hub_transfer, url, nbytes, True)))
                 if backend == "mosquitto":
                     measured.append(("paho-alone", "raw", best(paho_alone, url, nbytes)))
+            measured.append(("direct", "message", best(direct_transfer, announcer, nbytes)))
+            measured.append(
+                ("direct", "message, TLS", best(direct_transfer, announcer, nbytes, True))
+            )
             rows += [
                 {
                     "backend": backend,
@@ -309,10 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'backend':<13} {'what':<8} {'MB':>5} {'seconds':>8} {'MB/s':>7} {'vs socket':>10}")
+        print(
+            f"{'backend':<13} {'what':<12} {'MB':>5} {'seconds':>8} {'MB/s':>7} {'vs socket':>10}"
+        )
         for r in rows:
             print(
-                f"{r['backend']:<13} {r['what']:<8} {r['mb']:>5} {r['seconds']:>8.2f} "
+                f"{r['backend']:<13} {r['what']:<12} {r['mb']:>5} {r['seconds']:>8.2f} "
                 f"{r['mb_per_s']:>7.0f} {r['vs_socket']:>10.3f}"
             )
     return 0

@@ -33,7 +33,12 @@ def is_finite(weights: Weights) -> bool:
 class RunningMean:
     """The sample-weighted mean of client models, folded in one update at a time as each
     arrives: the server holds a float64 sum and the update in hand, not one model per
-    client. Large tensors are folded in slices, so no temporary is bigger than one."""
+    client. Large tensors are folded in slices, so no temporary is bigger than one.
+
+    One instance serves every round (`start`): the sum's memory is kept, so a round folds
+    into pages that are already mapped, and the mean is written into the last update given
+    as `owned` (its memory is the caller's to give), so no round faults in fresh pages.
+    """
 
     SLICE = 1 << 18  # elements: 2 MiB of float64 scratch, which stays in cache
 
@@ -41,35 +46,55 @@ class RunningMean:
         self._sum: Weights = {}
         self._dtypes: dict[str, np.dtype] = {}
         self._scratch = np.empty(0)
+        self._donor: Weights | None = None
         self.total = 0
         self.nodes: list[str] = []
 
-    def add(self, node: str, weights: Weights, num_samples: int) -> None:
+    def start(self) -> None:
+        """A new round: forget the updates, keep the sum's memory."""
+        self.total, self.nodes, self._donor = 0, [], None
+
+    def add(self, node: str, weights: Weights, num_samples: int, owned: bool = False) -> None:
+        """`owned`: the caller lets go of `weights`; the mean may be written into them."""
         if num_samples <= 0:
             raise ValueError(f"{node}: an update needs a positive number of samples")
-        if not self._sum:
-            self._sum = {k: np.zeros(w.shape, np.float64) for k, w in weights.items()}
+        first = not self.nodes
+        if first and not self._fits(weights):
+            self._sum = {k: np.empty(w.shape, np.float64) for k, w in weights.items()}
             self._dtypes = {k: w.dtype for k, w in weights.items()}
             self._scratch = np.empty(min(self.SLICE, max(w.size for w in weights.values())))
         for name, w in weights.items():
             acc, flat = self._sum[name].reshape(-1), np.ascontiguousarray(w).reshape(-1)
             for start in range(0, flat.size, self.SLICE):
-                part = flat[start : start + self.SLICE]
+                part, into = flat[start : start + self.SLICE], acc[start : start + self.SLICE]
+                if first:  # the sum starts as the first update: nothing to zero first
+                    np.multiply(part, float(num_samples), out=into, dtype=np.float64)
+                    continue
                 tmp = self._scratch[: part.size]
                 np.multiply(part, float(num_samples), out=tmp, dtype=np.float64)
-                acc[start : start + part.size] += tmp
+                into += tmp
         self.total += num_samples
         self.nodes.append(node)
+        self._donor = weights if owned else None
 
     def mean(self) -> Weights:
         if self.total <= 0:
             raise ValueError("no samples behind the updates")
         out: Weights = {}
+        donor = self._donor if self._donor is not None and self._fits(self._donor) else {}
         for name, acc in self._sum.items():
-            acc /= self.total  # in place: the sum is not needed again
-            out[name] = acc.astype(self._dtypes[name])
-        self._sum = {}
+            target = donor.get(name)
+            if target is None or not target.flags.writeable or not target.flags.c_contiguous:
+                target = np.empty(acc.shape, self._dtypes[name])
+            # float64 divided and rounded to the model's dtype in one pass
+            out[name] = np.divide(acc, self.total, out=target, casting="unsafe")
+        self._donor = None
         return out
+
+    def _fits(self, weights: Weights) -> bool:
+        return weights.keys() == self._sum.keys() and all(
+            w.shape == self._sum[k].shape and w.dtype == self._dtypes[k] for k, w in weights.items()
+        )
 
 
 def weighted_average(updates: list[ClientUpdate]) -> Weights:

@@ -58,6 +58,7 @@ class FLServer:
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
         self.direct: ServerDirect | None = None
+        self._running = RunningMean()  # one for every round: its sum's pages stay mapped
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -382,7 +383,8 @@ class FLServer:
         restarted drops what it had not delivered yet): it is sent the round again."""
         deadline = time.monotonic() + self.config.training.round_timeout_s
         updates: set[str] = set()
-        running = RunningMean()
+        running = self._running
+        running.start()
         evals: dict[str, dict[str, float]] = {}
         while waiting - updates - self.members.offline():
             left = deadline - time.monotonic()
@@ -437,7 +439,10 @@ class FLServer:
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
                 continue
             self.out.store(rnd, message.sender, message.tensors)
-            running.add(message.sender, message.tensors, int(message.body["num_samples"]))
+            # the update's own buffer (decoded from the wire): the mean may go into it
+            running.add(
+                message.sender, message.tensors, int(message.body["num_samples"]), owned=True
+            )
             updates.add(message.sender)
             evaluated = evaluation(message.body.get("eval"))
             if evaluated:

@@ -100,3 +100,26 @@ def test_the_running_mean_folds_updates_as_they_come_and_matches_the_held_averag
         RunningMean().add("e0", updates[0].weights, 0)
     with pytest.raises(ValueError, match="no samples"):
         RunningMean().mean()
+
+
+def test_one_running_mean_serves_every_round_and_writes_only_into_what_it_was_given():
+    rng = np.random.default_rng(2)
+
+    def update(size):
+        return {"w": rng.standard_normal(size, dtype=np.float32), "n": np.arange(3)}
+
+    running = RunningMean()
+    for size in (1000, 1000, RunningMean.SLICE + 5):  # the third round: a new shape
+        running.start()
+        kept, given = update(size), update(size)
+        kept_copy = {k: v.copy() for k, v in kept.items()}
+        expected = (kept["w"].astype(np.float64) * 3 + given["w"].astype(np.float64) * 5) / 8
+        expected_n = ((kept["n"] * 3 + given["n"] * 5) / 8).astype(np.int64)
+        running.add("a", kept, 3)
+        running.add("b", given, 5, owned=True)
+        mean = running.mean()
+        assert mean["w"] is given["w"]  # the owned update's memory holds the mean
+        assert np.array_equal(mean["w"], expected.astype(np.float32))
+        assert np.array_equal(mean["n"], expected_n) and mean["n"].dtype == np.int64
+        assert all(np.array_equal(kept[k], kept_copy[k]) for k in kept)  # not written
+        assert running.nodes == ["a", "b"] and running.total == 8

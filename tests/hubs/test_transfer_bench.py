@@ -16,6 +16,8 @@ def test_transfer_bench_reports_every_row(capsys):
         ("local", "message"),
         ("grpc", "message"),
         ("grpc", "raw"),
+        ("direct", "message"),
+        ("direct", "message, TLS"),
     }
     if "mosquitto" in backends:
         expected |= {("mosquitto", "message"), ("mosquitto", "raw"), ("paho-alone", "raw")}
