@@ -151,7 +151,9 @@ def direct_receive(url: str, nbytes: int) -> None:
     print(f"done {at!r}", flush=True)
 
 
-def direct_transfer(url: str, nbytes: int, tls: bool = False) -> float:
+def direct_transfer(url: str, nbytes: int, tls: bool = False, hashed: bool = False) -> float:
+    """`hashed`: the model laid out and hashed before the clock starts, as the FL server
+    has it for every edge after the first of a round (one hash a round, not one a fetch)."""
     command = [sys.executable, "-m", "bench.transfer", "--receive-direct", url]
     rx = subprocess.Popen([*command, "--bytes", str(nbytes)], stdout=subprocess.PIPE, text=True)
     server = ServerDirect(DirectPlan("127.0.0.1", 0, tls), max_pending=1 << 30)
@@ -160,6 +162,8 @@ def direct_transfer(url: str, nbytes: int, tls: bool = False) -> float:
             raise RuntimeError("direct: the receiver did not start")
         tensors = {"w": np.ones(nbytes // 4, dtype=np.float32)}
         with create_hub(url, "bench-tx") as tx:
+            if hashed:
+                server.offers(1, tensors, ["first-edge"])
             start = time.monotonic()
             offers = server.offers(1, tensors, ["bench-rx"])
             tx.publish("fd/bench/model/down", Message(MessageType.DATA, body={"direct": offers}))
@@ -348,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             measured.append(("direct", "message", best(direct_transfer, announcer, nbytes)))
             measured.append(
                 ("direct", "message, TLS", best(direct_transfer, announcer, nbytes, True))
+            )
+            measured.append(
+                ("direct", "hashed once", best(direct_transfer, announcer, nbytes, False, True))
             )
             rows += [
                 {

@@ -18,6 +18,7 @@ def test_transfer_bench_reports_every_row(capsys):
         ("grpc", "raw"),
         ("direct", "message"),
         ("direct", "message, TLS"),
+        ("direct", "hashed once"),
     }
     if "mosquitto" in backends:
         expected |= {("mosquitto", "message"), ("mosquitto", "raw"), ("paho-alone", "raw")}
