@@ -94,3 +94,46 @@ def test_bad_wire_settings_are_refused_by_name(tmp_path, text, error):
     with pytest.raises(InvalidInput, match=error):
         Settings.load(data_dir=tmp_path)
     assert (tmp_path / "feddeck.toml").read_text() == text  # nothing rewritten
+
+
+def test_direct_settings_come_from_the_settings_file(tmp_path):
+    assert Settings.load(data_dir=tmp_path).direct.min_mib == 4.0  # the default
+    (tmp_path / "feddeck.toml").write_text('[direct]\nmin_mib = 0.5\nhost = "10.0.0.7"\n')
+    direct = Settings.load(data_dir=tmp_path).direct
+    assert (direct.enabled, direct.min_mib, direct.host) == (True, 0.5, "10.0.0.7")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("direct = 1", r"\[direct\] must be a table"),
+        ("[direct]\nport = 1", r"unknown key\(s\) port; known: enabled, min_mib, host"),
+        ("[direct]\nenabled = 'yes'", "enabled must be true or false, not 'yes'"),
+        ("[direct]\nmin_mib = -1", "min_mib must be a number of MiB from 0, not -1"),
+        ("[direct]\nmin_mib = nan", "min_mib must be a number of MiB from 0"),
+        ("[direct]\nhost = 'a b'", "host must be a host name or address, not 'a b'"),
+    ],
+)
+def test_bad_direct_settings_are_refused_by_name(tmp_path, text, error):
+    (tmp_path / "feddeck.toml").write_text(text)
+    with pytest.raises(InvalidInput, match=error):
+        Settings.load(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("hub", "host", "tls"),
+    [
+        ("mqtt://127.0.0.1:1883", "127.0.0.1", False),
+        ("grpcs://localhost:50051", "127.0.0.1", True),
+        ("mqtts://[::1]:8883", "127.0.0.1", True),
+        ("local://x", "127.0.0.1", False),
+    ],
+)
+def test_the_direct_channel_listens_where_the_hub_is_reached_from(hub, host, tls):
+    from app.config import DirectSettings
+    from app.services.runs.serving import direct_plan
+
+    plan = direct_plan(DirectSettings(min_mib=2), hub)
+    assert (plan.host, plan.min_bytes, plan.tls) == (host, 2 << 20, tls)
+    assert direct_plan(DirectSettings(enabled=False), hub) is None
+    assert direct_plan(DirectSettings(host="192.0.2.4"), hub).host == "192.0.2.4"

@@ -28,7 +28,7 @@ from app.services.runs.standby import StandbyServers
 from app.services.runs.tracking import export_ended_run
 from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role
-from app.wire.hub import Hub
+from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,17 @@ class JobLauncher:
         self._threads: dict[int, threading.Thread] = {}
         self._restarts: dict[int, int] = {}
         self._stopping: set[int] = set()
+        # Outages of this center's hub connection, counted, and the count each run started
+        # with: a run that lived through one may have reported rounds nobody heard.
+        self._outages = 0
+        self._outages_at_start: dict[int, int] = {}
+        if hub is not None and hasattr(hub, "on_state"):
+            hub.on_state(self._on_hub_state)
         self.on_exit: Callable[[int], None] | None = None
+
+    def _on_hub_state(self, state: HubState) -> None:
+        if state in (HubState.RECONNECTING, HubState.DISCONNECTED):
+            self._outages += 1
 
     def start(self, actor: Actor, job_id: int) -> None:
         require(actor, Role.OPERATOR, "start jobs")
@@ -69,6 +79,7 @@ class JobLauncher:
         if job.status != JobStatus.QUEUED.value:
             raise InvalidInput(f"job {job_id} is {job.status}; only a QUEUED job can start")
         self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
+        self._outages_at_start[job_id] = self._outages
         if self.in_process:
             thread = threading.Thread(
                 target=self._serve_in_thread,
@@ -205,7 +216,9 @@ class JobLauncher:
         """After the server ended: make sure the job's status says how, even if the hub
         lost its last words. The server's outcome file is the authority; without one the
         server crashed and the run FAILED. `away`: this control center was not listening
-        for part of the run (it restarted): the rounds it missed come from the outcome."""
+        for part of the run (it restarted, or its hub connection was down): the rounds it
+        missed come from the outcome."""
+        away = away or self._outages != self._outages_at_start.pop(job_id, self._outages)
         outcome = self._run_dir(job_id).read_outcome() or {
             "state": "FAILED",
             "reason": crash_reason or "server ended without a result",
