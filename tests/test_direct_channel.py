@@ -4,6 +4,7 @@ that is gone, a certificate that is not the one announced)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 
@@ -125,3 +126,35 @@ def test_garbage_on_the_port_does_not_hurt_the_server(server):
     _, parts, size, sha = payload(1000)
     (cap,) = server.offer(parts, holders=1)
     assert fetch(server.endpoint, cap, size, sha).nbytes == size
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_round_offered_fetched_and_pushed_as_a_run_does(tls):
+    """The FL server's side and the edge's, without the hub between them: each edge's own
+    capabilities, one layout and hash a round, the update taken back under (edge, round)."""
+    from app.core.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
+    from app.wire.messages import Message, MessageType
+
+    server = ServerDirect(DirectPlan("127.0.0.1", min_bytes=1 << 20, tls=tls), 1 << 30)
+    try:
+        model, _, _, _ = payload(1_000_000)
+        assert server.wants(model) and not server.wants({"b": model["b"]})
+        offers = server.offers(3, model, ["e1", "e2"])
+        assert offers["e1"]["sha256"] == offers["e2"]["sha256"]
+        assert offers["e1"]["fetch"] != offers["e2"]["fetch"]
+        assert bool(offers["e1"]["endpoint"]["pin"]) == tls
+        got = fetch_model(offers["e2"])
+        assert np.array_equal(got["w"], model["w"])
+        update = Message(MessageType.MODEL_UP, run_id=1, round=3, sender="e2", body={"n": 1})
+        update = dataclasses.replace(update, tensors={k: v * 2 for k, v in got.items()})
+        announced = push_update(offers["e2"], update)
+        assert announced.tensors == {} and announced.body["direct"]["size"] > 4_000_000
+        back = server.received(announced)
+        assert np.array_equal(back.tensors["w"], model["w"] * 2) and back.body == {"n": 1}
+        with pytest.raises(DirectFailed, match="did not arrive"):  # taken once
+            server.received(announced)
+        server.end_round(3)
+        with pytest.raises(DirectFailed, match="unknown or used capability"):
+            fetch_model(offers["e1"])  # the round is over: its offers are withdrawn
+    finally:
+        server.close()
