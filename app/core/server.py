@@ -116,15 +116,17 @@ class FLServer:
                 f"({exc.strerror or exc}); models go over the hub",
             )
 
-    def _relay(self, rnd: int, message: Message, body: dict, weights) -> None:
-        """An edge could not fetch the model directly: it gets it over the hub."""
-        shown = self.members.shown(message.sender)
-        reason = str(message.body.get("reason", ""))[:500] or "no reason given"
-        self.say(
-            "WARNING",
-            f"round {rnd}: {shown} could not fetch the model directly ({reason}); "
-            "sending it over the hub",
-        )
+    def _relay(self, rnd: int, message: Message, body: dict, weights, said: bool = False) -> None:
+        """The round over the hub to the edge that sent `message`: its direct fetch failed
+        (it asked, with the reason), or its direct upload did not arrive (`said`)."""
+        if not said:
+            shown = self.members.shown(message.sender)
+            reason = str(message.body.get("reason", ""))[:500] or "no reason given"
+            self.say(
+                "WARNING",
+                f"round {rnd}: {shown} could not fetch the model directly ({reason}); "
+                "sending it over the hub",
+            )
         self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
 
     def _direct_update(self, rnd: int, message: Message, body: dict, weights) -> Message | None:
@@ -142,7 +144,7 @@ class FLServer:
                 f"round {rnd}: the direct upload from {shown} failed ({exc}); "
                 "asking for it over the hub",
             )
-            self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
+            self._relay(rnd, message, body, weights, said=True)
             return None
 
     # -- the run --------------------------------------------------------------------------

@@ -293,7 +293,7 @@ def fetch(
             conn.sendall(_REQUEST.pack(MAGIC, FETCH, capability))
             _expect_go(conn)
             buffer, got = _receive(conn, size)
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, DirectFailed) as exc:
         raise DirectFailed(f"{endpoint}: {_describe(exc)}") from None
     if got != digest:
         raise DirectFailed(f"{endpoint}: the bytes received do not match their SHA-256")
@@ -318,7 +318,7 @@ def push(
             for view in views:
                 conn.sendall(view)
             _expect_go(conn)
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, DirectFailed) as exc:
         raise DirectFailed(f"{endpoint}: {_describe(exc)}") from None
     return size
 
@@ -343,7 +343,7 @@ def _connect(endpoint: Endpoint, timeout_s: float) -> socket.socket:
     seen = hashlib.sha256(tls.getpeercert(binary_form=True) or b"").hexdigest()
     if not secrets.compare_digest(seen, endpoint.pin):
         tls.close()
-        raise DirectFailed(f"{endpoint}: the server's certificate is not the one announced")
+        raise DirectFailed("the server's certificate is not the one announced")
     return tls
 
 
