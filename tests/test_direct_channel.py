@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from app.wire import tensor_format
-from app.wire.direct import DirectFailed, DirectServer, Endpoint, digest_of, fetch, push
+from app.wire.direct import DirectFailed, Endpoint, digest_of, fetch, push
+from app.wire.direct_server import DirectServer
 
 
 @pytest.fixture(params=[False, True], ids=["tcp", "tls"])

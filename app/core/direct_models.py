@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from app.wire import tensor_format
-from app.wire.direct import DirectFailed, DirectServer, Endpoint, digest_of, fetch, push
+from app.wire.direct import DirectFailed, Endpoint, digest_of, fetch, push
+from app.wire.direct_server import DirectServer
 from app.wire.messages import Message
 
 RELAY = "relay"  # an edge's request for the round's model over the hub

@@ -282,27 +282,9 @@ class EdgeAgent:
             if rnd == run.last_round and run.last_upload is not None:
                 self._upload(run, run.last_upload, direct)
             return
-        weights = message.tensors
-        if direct is not None and not weights:
-            try:
-                weights = fetch_model(direct)
-            except DirectFailed as exc:
-                self.say(
-                    run,
-                    "WARNING",
-                    f"round {rnd}: the direct download failed ({exc}); asking for the model "
-                    "over the hub",
-                )
-                self.hub.publish(
-                    run.address.topic(self.device_id, "model/up"),
-                    Message(
-                        MessageType.CONTROL,
-                        run_id=run.address.run_id,
-                        round=rnd,
-                        body={"action": RELAY, "reason": str(exc)},
-                    ),
-                )
-                return
+        weights = self._model_of(run, rnd, message)
+        if weights is None:
+            return
         run.last_round = rnd
         set_weights(run.model, weights)
         del weights  # the model holds them now; a fetched buffer is let go
@@ -330,14 +312,8 @@ class EdgeAgent:
                 {f"val_{k}": v for k, v in evaluation.items() if k != "num_samples"},
             )
         if evaluate_only:
-            self.hub.publish(
-                run.address.topic(self.device_id, "model/up"),
-                Message(
-                    MessageType.MODEL_UP,
-                    run_id=run.address.run_id,
-                    round=rnd,
-                    body={"evaluate_only": True, "eval": evaluation or {}},
-                ),
+            self._send_up(
+                run, MessageType.MODEL_UP, rnd, {"evaluate_only": True, "eval": evaluation or {}}
             )
             return
         trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
@@ -356,6 +332,30 @@ class EdgeAgent:
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
         self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
+
+    def _model_of(self, run: EdgeRun, rnd: int, message: Message):
+        """The round's model: as it came over the hub, or fetched directly as announced;
+        None if the fetch failed (the model is then asked for over the hub)."""
+        direct = message.body.get("direct")
+        if direct is None or message.tensors:
+            return message.tensors
+        try:
+            return fetch_model(direct)
+        except DirectFailed as exc:
+            self.say(
+                run,
+                "WARNING",
+                f"round {rnd}: the direct download failed ({exc}); asking for the model "
+                "over the hub",
+            )
+            self._send_up(run, MessageType.CONTROL, rnd, {"action": RELAY, "reason": str(exc)})
+            return None
+
+    def _send_up(self, run: EdgeRun, kind: MessageType, rnd: int, body: dict) -> None:
+        self.hub.publish(
+            run.address.topic(self.device_id, "model/up"),
+            Message(kind, run_id=run.address.run_id, round=rnd, body=body),
+        )
 
     def _upload(self, run: EdgeRun, update: Message, direct: object) -> None:
         """The update pushed directly when the server offered it (only its announcement

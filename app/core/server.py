@@ -18,7 +18,7 @@ import numpy as np
 
 from app.core.algorithms import RunningMean, build_strategy, sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
-from app.core.direct_models import RELAY, ServerDirect
+from app.core.model_delivery import ModelDelivery
 from app.core.run_liveness import RunLiveness
 from app.core.run_members import RunMembers
 from app.core.run_protocol import (
@@ -36,7 +36,6 @@ from app.core.server_outbox import ServerOutbox
 from app.core.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
-from app.wire.direct import DirectFailed
 from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
@@ -57,7 +56,7 @@ class FLServer:
         self.members = RunMembers(spec.edges)
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
-        self.direct: ServerDirect | None = None
+        self.delivery: ModelDelivery  # opened when the run is served (its listener)
         self._running = RunningMean()  # one for every round: its sum's pages stay mapped
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
@@ -82,70 +81,6 @@ class FLServer:
     # -- helpers --------------------------------------------------------------------------
     def say(self, level: str, text: str) -> None:
         self.out.say(level, text)
-
-    def _send_model(self, rnd: int, body: dict, weights, relay_to: str | None = None) -> None:
-        """The round's model to `body["selected"]`: announced on each edge's own control
-        topic when it goes direct, else on the run's model/down topic (the hub fans it
-        out); `relay_to`: over the hub to that edge alone (its direct fetch failed)."""
-
-        def down(**extra) -> Message:
-            return Message(MessageType.MODEL_DOWN, run_id=self.spec.run_id, round=rnd, **extra)
-
-        if relay_to is not None:
-            self.hub.publish(
-                topics.edge_topic(relay_to, "control"), down(body=body, tensors=weights)
-            )
-        elif self.direct is not None and self.direct.wants(weights):
-            offers = self.direct.offers(rnd, weights, list(body["selected"]))
-            for edge, offer in offers.items():
-                self.hub.publish(
-                    topics.edge_topic(edge, "control"), down(body={**body, "direct": offer})
-                )
-        else:
-            self.hub.publish(self.run.model_down, down(body=body, tensors=weights))
-
-    def _open_direct(self) -> None:
-        if self.spec.direct is None:
-            return
-        try:
-            self.direct = ServerDirect(self.spec.direct, self.hub.limits.max_pending_bytes)
-        except OSError as exc:
-            self.say(
-                "WARNING",
-                f"the direct channel could not listen on {self.spec.direct.host} "
-                f"({exc.strerror or exc}); models go over the hub",
-            )
-
-    def _relay(self, rnd: int, message: Message, body: dict, weights, said: bool = False) -> None:
-        """The round over the hub to the edge that sent `message`: its direct fetch failed
-        (it asked, with the reason), or its direct upload did not arrive (`said`)."""
-        if not said:
-            shown = self.members.shown(message.sender)
-            reason = str(message.body.get("reason", ""))[:500] or "no reason given"
-            self.say(
-                "WARNING",
-                f"round {rnd}: {shown} could not fetch the model directly ({reason}); "
-                "sending it over the hub",
-            )
-        self._send_model(rnd, {**body, "selected": [message.sender]}, weights, message.sender)
-
-    def _direct_update(self, rnd: int, message: Message, body: dict, weights) -> Message | None:
-        """An update announced on the hub, with the tensors pushed directly. If they are
-        not there, the edge is sent the round over the hub, and sends its update again
-        over the hub (an edge never trains a round twice)."""
-        if self.direct is None or "direct" not in message.body:
-            return message
-        try:
-            return self.direct.received(message)
-        except DirectFailed as exc:
-            shown = self.members.shown(message.sender)
-            self.say(
-                "WARNING",
-                f"round {rnd}: the direct upload from {shown} failed ({exc}); "
-                "asking for it over the hub",
-            )
-            self._relay(rnd, message, body, weights, said=True)
-            return None
 
     # -- the run --------------------------------------------------------------------------
     def _load_task(self):
@@ -179,7 +114,9 @@ class FLServer:
             self.hub.subscribe(self.run.center_control, self._on_control),
         ]
         self.hub.on_state(self._on_hub_state)
-        self._open_direct()
+        self.delivery = ModelDelivery(
+            self.hub, self.run, self.spec.direct, self.say, self.members.shown
+        )
         try:
             task, config, model, test_data = self._load_task()
             weights = get_weights(model)
@@ -199,7 +136,8 @@ class FLServer:
             self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
-                before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out, *self._direct_bytes())
+                before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
+                direct_before = self.delivery.direct_bytes()
                 weights, evals = self._round(rnd, weights, strategy, rng)
                 self.out.store(rnd, "aggregate", weights)
                 # What crossed the hub to and from this server in the round: the model down
@@ -209,10 +147,10 @@ class FLServer:
                     "hub_bytes_out": float(self.hub.stats.bytes_out - before[1]),
                     "model_bytes": float(model_bytes),
                 }
-                if self.direct is not None and self.direct.wants(weights):  # beside the hub
-                    sent, received = self._direct_bytes()
-                    values["direct_bytes_in"] = float(received - before[3])
-                    values["direct_bytes_out"] = float(sent - before[2])
+                if self.delivery.goes_direct(weights):  # and what went beside the hub
+                    sent, received = self.delivery.direct_bytes()
+                    values["direct_bytes_in"] = float(received - direct_before[1])
+                    values["direct_bytes_out"] = float(sent - direct_before[0])
                 if test_data is not None:
                     set_weights(model, weights)
                     ctx = TaskContext(
@@ -260,13 +198,8 @@ class FLServer:
         self.hub.flush(30)
         for sub in subs:
             self.hub.unsubscribe(sub)
-        if self.direct is not None:
-            self.direct.close()
+        self.delivery.close()
         return outcome
-
-    def _direct_bytes(self) -> tuple[int, int]:
-        channel = self.direct.channel if self.direct is not None else None
-        return (channel.bytes_sent, channel.bytes_received) if channel else (0, 0)
 
     def _invite_edges(self) -> None:
         cfg, task = self.config, self.spec.task
@@ -306,10 +239,6 @@ class FLServer:
                 + (f" (refused: {why})" if why else "")
             )
 
-    @staticmethod
-    def _is_relay_request(message: Message) -> bool:
-        return message.type == MessageType.CONTROL and message.body.get("action") == RELAY
-
     def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
         values = federated(evals)
@@ -329,7 +258,7 @@ class FLServer:
         if not waiting:
             return {}
         body = {"round": rnd + 1, "selected": sorted(waiting), "evaluate_only": True}
-        self._send_model(rnd + 1, body, weights)
+        self.delivery.send(rnd + 1, body, weights)
         deadline = time.monotonic() + self.config.training.round_timeout_s
         evals: dict[str, dict[str, float]] = {}
         while waiting - set(evals) - self.members.offline() and time.monotonic() < deadline:
@@ -339,8 +268,8 @@ class FLServer:
                 continue
             if self._stop.is_set():
                 raise _Stopped
-            if self._is_relay_request(message) and message.sender in waiting - set(evals):
-                self._relay(rnd + 1, message, body, weights)
+            if self.delivery.is_relay_request(message) and message.sender in waiting - set(evals):
+                self.delivery.relay(rnd + 1, message, body, weights)
                 continue
             if (
                 kind in ("offline", "stop")
@@ -366,10 +295,9 @@ class FLServer:
                 f"round {rnd}: only {len(selected)} edges left; min_clients is {cfg.min_clients}"
             )
         body = {"round": rnd, "selected": selected, "prox_mu": strategy.client_prox_mu}
-        self._send_model(rnd, body, weights)
+        self.delivery.send(rnd, body, weights)
         running, evals = self._collect(rnd, set(selected), weights, body)
-        if self.direct is not None:
-            self.direct.end_round(rnd)
+        self.delivery.end_round(rnd)
         if len(running.nodes) < cfg.min_clients:
             missing = sorted(set(selected) - set(running.nodes))
             raise RuntimeError(
@@ -413,18 +341,18 @@ class FLServer:
                     self.say(
                         "INFO", f"round {rnd}: back on the hub; sending the round again to {names}"
                     )
-                    self._send_model(rnd, {**body, "selected": missing}, reference)
+                    self.delivery.send(rnd, {**body, "selected": missing}, reference)
                 continue
             if kind == "back":
                 node = message.sender
                 if node in waiting - updates - self.members.offline():
                     shown = self.members.shown(node)
                     self.say("INFO", f"round {rnd}: {shown} reconnected; sending the round again")
-                    self._send_model(rnd, {**body, "selected": [node]}, reference)
+                    self.delivery.send(rnd, {**body, "selected": [node]}, reference)
                 continue
-            if self._is_relay_request(message):
+            if self.delivery.is_relay_request(message):
                 if message.sender in waiting - updates:
-                    self._relay(rnd, message, body, reference)
+                    self.delivery.relay(rnd, message, body, reference)
                 continue
             if kind in ("offline", "stop") or message.type != MessageType.MODEL_UP:
                 continue
@@ -432,7 +360,7 @@ class FLServer:
                 shown = self.members.shown(message.sender)
                 self.say("INFO", f"round {rnd}: a second update from {shown} was ignored")
                 continue
-            message = self._direct_update(rnd, message, body, reference)
+            message = self.delivery.update(rnd, message, body, reference)
             if message is None:
                 continue
             problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from app.services.security.auth import SYSTEM
-from app.wire import direct
+from app.wire import direct_server
 from tests.fl.test_runs_e2e import Run
 
 
@@ -74,14 +74,14 @@ def test_an_edge_that_cannot_reach_the_channel_gets_the_model_over_the_hub(
     """The channel's listener closes after round 1 (the server is a thread of this test on
     the local hub): from then on every fetch is refused by the operating system, so the
     edges ask for the model over the hub, train, and send their updates over it too."""
-    channels: list[direct.DirectServer] = []
-    opened = direct.DirectServer.__init__
+    channels: list[direct_server.DirectServer] = []
+    opened = direct_server.DirectServer.__init__
 
     def remember(self, *args, **kwargs):
         opened(self, *args, **kwargs)
         channels.append(self)
 
-    monkeypatch.setattr(direct.DirectServer, "__init__", remember)
+    monkeypatch.setattr(direct_server.DirectServer, "__init__", remember)
     run = direct_run(tmp_path, "local", edges=2, rounds=4)
     runs.append(run)
     closed = threading.Event()
