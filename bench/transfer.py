@@ -29,7 +29,7 @@ import numpy as np
 
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
-from app.core.direct_models import DirectPlan, ServerDirect, fetch_model
+from app.core.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
 from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
 from bench.processes import Mosquitto, wait_port
@@ -176,6 +176,54 @@ def direct_transfer(url: str, nbytes: int, tls: bool = False, hashed: bool = Fal
         rx.wait(timeout=60)
 
 
+def direct_push(url: str, nbytes: int) -> None:
+    """The pushing node, as its own process (what an edge does with its update): reads its
+    offer from stdin, says when it starts, pushes, announces the update on the hub."""
+    offer = json.loads(sys.stdin.readline())
+    update = Message(MessageType.MODEL_UP, round=1, tensors={"w": np.ones(nbytes // 4, np.float32)})
+    with create_hub(url, "bench-tx") as tx:
+        start = time.monotonic()
+        tx.publish("fd/bench/model/up", push_update(offer, update))
+        tx.flush()
+    print(f"start {start!r}", flush=True)
+
+
+def direct_push_transfer(url: str, nbytes: int) -> float:
+    """An edge's update pushed directly: from the start of its push until the server holds
+    the tensors it announced on the hub (the edge hashes as it sends)."""
+    server = ServerDirect(DirectPlan("127.0.0.1", 0), max_pending=2 * nbytes + (1 << 20))
+    done, at = threading.Event(), []
+
+    def on_update(topic: str, message: Message) -> None:
+        if server.received(message).tensors["w"].nbytes == nbytes // 4 * 4:
+            at.append(time.monotonic())
+            done.set()
+
+    offer = {  # what a round's offer gives an edge for its update
+        "endpoint": server.channel.endpoint.to_json(),
+        "push": server.channel.expect(("bench-tx", 1), 2 * nbytes),
+    }
+    command = [sys.executable, "-m", "bench.transfer", "--push-direct", url]
+    try:
+        with create_hub(url, "bench-rx") as rx:
+            rx.subscribe("fd/bench/#", on_update)
+            tx = subprocess.Popen(
+                [*command, "--bytes", str(nbytes)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            tx.stdin.write(json.dumps(offer) + "\n")
+            tx.stdin.flush()
+            line = tx.stdout.readline().split()
+            if line[:1] != ["start"] or not done.wait(600):
+                raise RuntimeError("direct: the update was not pushed")
+            tx.wait(timeout=60)
+        return at[0] - float(line[1])
+    finally:
+        server.close()
+
+
 def paho_receive(port: int, nbytes: int) -> None:
     """paho alone, receiving side (its own process): counts 1 MiB messages, QoS 1."""
     import paho.mqtt.client as mqtt
@@ -307,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--receive-paho", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--receive-direct", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--push-direct", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.push_direct:
+        direct_push(args.push_direct, args.bytes)
+        return 0
     if args.receive_direct:
         direct_receive(args.receive_direct, args.bytes)
         return 0
@@ -356,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             measured.append(
                 ("direct", "hashed once", best(direct_transfer, announcer, nbytes, False, True))
             )
+            measured.append(("direct", "push", best(direct_push_transfer, announcer, nbytes)))
             rows += [
                 {
                     "backend": backend,

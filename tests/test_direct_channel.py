@@ -51,7 +51,7 @@ def test_a_fetch_refuses_bytes_that_are_not_the_announced_ones(server):
 def test_a_push_is_kept_under_its_key_until_taken(server):
     tensors, parts, size, sha = payload()
     cap = server.expect(("edge-1", 4), max_size=size)
-    assert push(server.endpoint, cap, parts, sha) == size
+    assert push(server.endpoint, cap, parts, sha) == (size, sha)
     assert server.take(("edge-1", 4), "0" * 64) is None  # not what was announced
     cap = server.expect(("edge-1", 4), max_size=size)
     push(server.endpoint, cap, parts, sha)
@@ -60,6 +60,13 @@ def test_a_push_is_kept_under_its_key_until_taken(server):
     assert server.take(("edge-1", 4), sha) is None  # taken once
     with pytest.raises(DirectFailed, match="unknown or used capability"):
         push(server.endpoint, cap, parts, sha)
+
+
+def test_a_push_hashes_while_it_sends(server):
+    tensors, parts, size, sha = payload()
+    assert push(server.endpoint, server.expect("k", size), parts) == (size, sha)
+    got = tensor_format.read(memoryview(server.take("k", sha)))
+    assert np.array_equal(got["w"], tensors["w"])
 
 
 def test_a_push_is_refused_when_too_big_or_altered(server):

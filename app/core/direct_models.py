@@ -112,9 +112,7 @@ def push_update(info: object, update: Message) -> Message:
         raise DirectFailed("nothing to push")
     endpoint = Endpoint.from_json(info.get("endpoint"))
     head, views = tensor_format.layout(update.tensors)
-    parts = [head, *views]
-    sha = digest_of(parts)
-    size = push(endpoint, info.get("push"), parts, sha)
+    size, sha = push(endpoint, info.get("push"), [head, *views])
     body: dict[str, Any] = {**update.body, "direct": {"size": size, "sha256": sha}}
     return dataclasses.replace(update, body=body, tensors={})
 

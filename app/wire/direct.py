@@ -5,11 +5,12 @@ one-time capability, so the hub's authentication still decides who may move what
 
 Requests (big-endian):
 
-    b"FDD1" | op (b"G" fetch, b"P" push) | capability (32 bytes) [| u64 size | sha256 (32)]
+    b"FDD1" | op (b"G" fetch, b"P" push) | capability (32 bytes) [| u64 size]
 
 The server answers b"K" (go on) or b"E" | u16 length | reason. A fetch then gets the
-payload's bytes; a push sends its bytes and gets one more answer once the server checked
-their SHA-256. Bytes land in one buffer of the announced size and are hashed as they land
+payload's bytes; a push sends its bytes, then their SHA-256 (hashed while they were
+sent, so the hash costs no time of its own), and gets one more answer once the server
+checked it. Bytes land in one buffer of the announced size and are hashed as they land
 (on a second thread: hashing and the socket overlap). With TLS the server's certificate is
 made for the run and pinned by its SHA-256 in the announcement, so no CA is needed. The
 serving side is `direct_server`.
@@ -36,7 +37,7 @@ from app.errors import FedDeckError
 MAGIC = b"FDD1"
 FETCH, PUSH = b"G", b"P"
 REQUEST = struct.Struct(">4sc32s")
-PUSH_HEAD = struct.Struct(">Q32s")
+PUSH_HEAD = struct.Struct(">Q")
 _REASON = struct.Struct(">H")
 _STEP = 4 << 20  # bytes received (and hashed) per step
 
@@ -108,23 +109,41 @@ def push(
     endpoint: Endpoint,
     cap: str,
     parts: Sequence[bytes | memoryview],
-    sha256: str,
+    sha256: str | None = None,
     timeout_s: float = 60.0,
-) -> int:
-    """Send the payload made of `parts`; returns its size once the server checked it."""
-    digest, capability = parse_hex32(sha256, "SHA-256"), parse_hex32(cap, "capability")
+) -> tuple[int, str]:
+    """Send the payload made of `parts`; returns its size and SHA-256 once the server
+    checked it. Without `sha256` the payload is hashed on a second thread as it is sent."""
+    capability = parse_hex32(cap, "capability")
+    known = parse_hex32(sha256, "SHA-256") if sha256 is not None else None
     views = [memoryview(p).cast("B") for p in parts]
     size = sum(len(v) for v in views)
+    hasher = hashlib.sha256()
+
+    def hash_views() -> None:
+        for view in views:
+            hasher.update(view)
+
+    hashing = threading.Thread(target=hash_views, name="direct-hash", daemon=True)
+    if known is None:
+        hashing.start()
     try:
         with _connect(endpoint, timeout_s) as conn:
-            conn.sendall(REQUEST.pack(MAGIC, PUSH, capability) + PUSH_HEAD.pack(size, digest))
+            conn.sendall(REQUEST.pack(MAGIC, PUSH, capability) + PUSH_HEAD.pack(size))
             expect_go(conn)
             for view in views:
                 conn.sendall(view)
+            if known is None:
+                hashing.join()
+            digest = known or hasher.digest()
+            conn.sendall(digest)
             expect_go(conn)
     except (OSError, ssl.SSLError, DirectFailed) as exc:
         raise DirectFailed(f"{endpoint}: {describe(exc)}") from None
-    return size
+    finally:
+        if hashing.is_alive():
+            hashing.join()
+    return size, digest.hex()
 
 
 def digest_of(parts: Sequence[bytes | memoryview]) -> str:

@@ -182,7 +182,7 @@ class DirectServer:
             self.bytes_sent += offer.size
 
     def _serve_push(self, conn: socket.socket, cap: bytes) -> None:
-        size, digest = PUSH_HEAD.unpack(read_exact(conn, PUSH_HEAD.size))
+        (size,) = PUSH_HEAD.unpack(read_exact(conn, PUSH_HEAD.size))
         with self._lock:
             expected = self._pushes.pop(cap, None)
             fits = expected is not None and size <= expected.max_size
@@ -201,6 +201,7 @@ class DirectServer:
         try:
             conn.sendall(b"K")
             buffer, got = receive(conn, size)
+            digest = read_exact(conn, 32)  # the pusher hashed while it sent
         except BaseException:
             with self._lock:
                 self._pending -= size

@@ -19,6 +19,7 @@ def test_transfer_bench_reports_every_row(capsys):
         ("direct", "message"),
         ("direct", "message, TLS"),
         ("direct", "hashed once"),
+        ("direct", "push"),
     }
     if "mosquitto" in backends:
         expected |= {("mosquitto", "message"), ("mosquitto", "raw"), ("paho-alone", "raw")}
