@@ -71,9 +71,14 @@ def test_client_sampling():
     assert sample_clients(edges[:2], 1.0, 5, rng) == ["e0", "e1"]
 
 
-def test_the_running_mean_folds_updates_as_they_come_and_matches_the_held_average():
+@pytest.mark.parametrize("slices", [3, RunningMean.THREADED_FROM + 1], ids=["inline", "threads"])
+@pytest.mark.parametrize("owned", [False, True], ids=["lent", "owned"])
+def test_the_running_mean_folds_updates_as_they_come_and_matches_the_held_average(slices, owned):
+    """Lent updates are folded one by one; owned ones in pairs (an odd one waits for
+    mean()); large tensors are shared among threads. Each way, in any order, gives the
+    float64 mean rounded once, bit for bit."""
     rng = np.random.default_rng(1)
-    big = RunningMean.SLICE * 2 + 17  # folded in three slices
+    big = RunningMean.SLICE * (slices - 1) + 17
     updates = [
         ClientUpdate(
             f"e{i}",
@@ -87,19 +92,35 @@ def test_the_running_mean_folds_updates_as_they_come_and_matches_the_held_averag
         name: sum(u.weights[name].astype(np.float64) * u.num_samples for u in updates) / total
         for name in ("w", "b")
     }
-    for order in (updates, list(reversed(updates))):
+    for order in (updates, list(reversed(updates)), updates[1:] + updates[:1]):
         running = RunningMean()
         for u in order:
-            running.add(u.node, u.weights, u.num_samples)
+            given = {k: v.copy() for k, v in u.weights.items()} if owned else u.weights
+            running.add(u.node, given, u.num_samples, owned=owned)
         mean = running.mean()
         assert mean["w"].dtype == np.float32 and mean["b"].dtype == np.float64
-        assert np.allclose(mean["w"], expected["w"], rtol=0, atol=1e-6)
+        assert np.array_equal(mean["w"], expected["w"].astype(np.float32))
         assert np.allclose(mean["b"], expected["b"], rtol=0, atol=1e-12)
         assert running.nodes == [u.node for u in order] and running.total == total
     with pytest.raises(ValueError, match="positive number of samples"):
         RunningMean().add("e0", updates[0].weights, 0)
     with pytest.raises(ValueError, match="no samples"):
         RunningMean().mean()
+
+
+def test_the_mean_goes_into_the_last_owned_update_whether_it_waited_or_was_folded():
+    running = RunningMean()
+    only = {"w": np.arange(5, dtype=np.float32) / 3}
+    expected = only["w"].copy()
+    running.add("a", only, 7, owned=True)  # waits for a second update that never comes
+    mean = running.mean()
+    assert mean["w"] is only["w"] and np.array_equal(mean["w"], expected)
+    running.start()
+    first, second = {"w": np.ones(5, np.float32)}, {"w": np.full(5, 4, np.float32)}
+    running.add("a", first, 1, owned=True)
+    running.add("b", second, 2, owned=True)  # the pair is folded at once
+    mean = running.mean()
+    assert mean["w"] is second["w"] and np.array_equal(mean["w"], np.full(5, 3, np.float32))
 
 
 def test_one_running_mean_serves_every_round_and_writes_only_into_what_it_was_given():
