@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCH_MODULES = {
     "app.core.models",
     "app.core.training",
+    "app.core.optimizers",
     "app.core.server",
     "app.core.edge",
     "app.core.centralized",

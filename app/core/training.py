@@ -10,6 +10,7 @@ from torch import nn
 
 from app.core.fl_config import TrainingSpec
 from app.core.models import get_weights, set_weights
+from app.core.optimizers import Optimizer
 
 
 @dataclass(frozen=True)
@@ -20,23 +21,12 @@ class TrainResult:
     accuracy: float
 
 
-def _optimizer(model: nn.Module, spec: TrainingSpec, lr: float) -> torch.optim.Optimizer:
-    params, decay = model.parameters(), spec.weight_decay
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
-    if spec.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
-    return torch.optim.SGD(
-        params, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=decay
-    )
-
-
 class _Step:
     """One optimisation step with the config's extras: FedProx's term and gradient clipping."""
 
     def __init__(self, model: nn.Module, spec: TrainingSpec, lr: float, prox) -> None:
         self.model, self.spec, self.prox = model, spec, prox
-        self.opt = _optimizer(model, spec, lr)
+        self.opt = Optimizer(model.parameters(), spec, lr)
         self.loss_fn = nn.CrossEntropyLoss()
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[float, int]:

@@ -1,7 +1,7 @@
 """Torch's one-time costs, paid while a process is idle rather than in a run's first round:
-importing torch, what its optimisers import on first use (`torch._dynamo`, over a second on
-a small CPU), the autograd engine's start, and FedDeck's task runtime. An edge agent calls
-this once it is connected, a standby FL server before it is handed a run."""
+importing torch, the optimisers' first steps, the autograd engine's start, and FedDeck's
+task runtime. An edge agent calls this once it is connected, a standby FL server before it
+is handed a run."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ _done: set[bool] = set()  # which warm-ups ran: with the optimisers (True), with
 
 def warm_up(train: bool = True) -> None:
     """Idempotent and thread-safe: a second call returns once the first is done. `train`:
-    the optimisers too (an edge); a server only evaluates, and their imports cost ~70 MB."""
+    the optimisers too (an edge); a server only evaluates."""
     with _lock:
         if train in _done or True in _done:
             return
         import torch
         from torch import nn
 
-        import app.core.tasks.runtime
-        import app.core.training  # noqa: F401  (with the task runtime: numpy, torch.utils)
+        import app.core.tasks.runtime  # noqa: F401  (with training: numpy, torch.utils)
+        from app.core.fl_config import TrainingSpec
+        from app.core.optimizers import Optimizer
 
         model = nn.Linear(4, 2)
-        for optimizer in (torch.optim.SGD, torch.optim.Adam) if train else ():
-            opt = optimizer(model.parameters(), lr=0.01)
+        for kind in ("sgd", "adam") if train else ():
+            opt = Optimizer(model.parameters(), TrainingSpec(optimizer=kind), lr=0.01)
             loss = nn.functional.cross_entropy(model(torch.zeros(2, 4)), torch.tensor([0, 1]))
             opt.zero_grad()
             loss.backward()
