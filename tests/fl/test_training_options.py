@@ -9,7 +9,7 @@ from torch import nn
 
 from app.core.fl_config import TrainingSpec, parse_config
 from app.core.models import get_weights
-from app.core.training import _optimizer, train_local
+from app.core.training import train_local
 from app.errors import InvalidInput
 
 
@@ -37,15 +37,6 @@ def test_learning_rate_schedules():
     assert cosine.lr_at(1) == pytest.approx(0.1) and cosine.lr_at(11) == pytest.approx(0.01)
     assert cosine.lr_at(6) == pytest.approx(0.055)
     assert TrainingSpec(lr=0.1).lr_at(7) == 0.1
-
-
-def test_optimizers_are_built_as_configured():
-    model = nn.Linear(3, 2)
-    sgd = _optimizer(model, TrainingSpec(momentum=0.8, nesterov=True, weight_decay=0.01), 0.1)
-    assert isinstance(sgd, torch.optim.SGD)
-    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.8
-    adamw = _optimizer(model, TrainingSpec(optimizer="adamw", weight_decay=0.05), 0.01)
-    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 0.05
 
 
 def test_gradient_clipping_bounds_each_step():
