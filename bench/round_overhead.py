@@ -2,7 +2,7 @@
 centralized baseline (same data, model and epochs) run in this process.
 
     python -m bench.round_overhead [--edges 4] [--rounds 20] [--backends local,mqtt,grpc]
-                                   [--cold grpc] [--json]
+                                   [--cold grpc] [--shell mqtt,grpc] [--json]
 
 The edges are connected and idle before the clock starts, as an operator's are. Reported per
 run: start-up (launch to the server's RUNNING: its process, the task, the edges joining),
@@ -11,7 +11,9 @@ the whole run (launch to the server process ended and the run settled), and the 
 resident memory of the run's processes together (its server and the edges): RSS, which
 counts torch's shared libraries once in each process, and PSS, which splits them. Runs use
 the control center's warm standby server; a `cold` row starts the server process at launch
-instead, as every run did before there was one.
+instead, as every run did before there was one. A `shell` row starts the run as an operator
+does from a terminal while the center runs: `feddeck job start` spawned at the clock's
+start, signing in, handing the run to the center over the hub, following it to its end.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,7 +36,10 @@ from app.core.centralized import run_centralized
 from app.services import Services
 from app.services.runs.demo import DemoOptions, create_demo_job, demo_config, start_cluster
 from app.services.runs.events import LiveEvent
+from app.services.runs.launch_requests import LaunchDesk
 from app.services.security.auth import SYSTEM
+
+SHELL_PASSWORD = "bench-shell-pass"
 
 
 def wait_edges_online(services: Services, names: list[str], timeout: float = 60) -> None:
@@ -99,8 +107,9 @@ class PeakMemory:
             tick += 1
 
 
-def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False) -> dict:
-    settings = Settings.load(data_dir=root / f"{backend}{'-cold' if cold else ''}")
+def fl_run(backend: str, edges: int, rounds: int, root: Path, how: str = "center") -> dict:
+    """`how`: "center" (its launcher, warm standby), "cold" (no standby) or "shell"."""
+    settings = Settings.load(data_dir=root / f"{backend}-{how}")
     services = Services.open(settings)
     options = DemoOptions(edges=edges, rounds=rounds, backend=backend, heartbeat_s=1.0)
     cluster = start_cluster(settings, services, options)
@@ -115,7 +124,7 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False
                 marks.setdefault("round1", at)
 
     try:
-        if cold and cluster.launcher.standby is not None:
+        if how == "cold" and cluster.launcher.standby is not None:
             cluster.launcher.standby.close()
             cluster.launcher.standby = None
         cluster.launcher.on_exit = lambda _id: done.set()
@@ -129,11 +138,22 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False
             server = cluster.launcher._procs.get(job_id)
             return edge_pids + ([server.pid] if server is not None else [])
 
+        desk = LaunchDesk(cluster.hub, services, cluster.launcher.start)
+        if how == "shell":
+            services.users.add(SYSTEM, "bench", SHELL_PASSWORD, "operator")
         with PeakMemory(run_pids) as memory:
             start = time.perf_counter()
-            cluster.launcher.start(SYSTEM, job_id)
+            if how == "shell":
+                shell = _shell_start(settings, cluster.hub_url, job_id)
+            else:
+                cluster.launcher.start(SYSTEM, job_id)
             done.wait()
+            if how == "shell":
+                _, err = shell.communicate(timeout=60)
+                if shell.returncode:
+                    raise RuntimeError(f"job start failed: {err[-2000:]}")
             elapsed = time.perf_counter() - start
+        desk.close()
         cluster.ingest.drain(15)
         acc = [
             m.value
@@ -142,7 +162,7 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False
         ]
         status = services.jobs.get(SYSTEM, job_id).status
         return {
-            "run": f"fedavg-{backend}{' (cold)' if cold else ''}",
+            "run": f"fedavg-{backend}{'' if how == 'center' else f' ({how})'}",
             "seconds": elapsed,
             "startup_s": marks.get("running", start) - start,
             "first_round_s": marks.get("round1", start) - marks.get("running", start),
@@ -156,6 +176,18 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, cold: bool = False
     finally:
         cluster.close()
         services.close()
+
+
+def _shell_start(settings: Settings, hub_url: str, job_id: int) -> subprocess.Popen:
+    env = {**os.environ, "FEDDECK_USER": "bench", "FEDDECK_PASSWORD": SHELL_PASSWORD}
+    args = ["--data-dir", str(settings.data_dir), "--hub-url", hub_url, "job", "start"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args, str(job_id), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def steady_round_seconds(services: Services, job_id: int) -> float | None:
@@ -185,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--backends", default="local,mqtt,grpc")
     parser.add_argument("--cold", default="grpc", help="backends to run cold too ('' for none)")
+    parser.add_argument(
+        "--shell", default="mqtt,grpc", help="backends to start from a shell too ('' for none)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = demo_config(DemoOptions(edges=args.edges, rounds=args.rounds))
@@ -206,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             "steady_round_s": base_s / args.rounds,
         }
     ]
-    runs = [(b, False) for b in args.backends.split(",")]
-    runs += [(b, True) for b in filter(None, args.cold.split(","))]
+    runs = [(b, "center") for b in args.backends.split(",")]
+    runs += [(b, "cold") for b in filter(None, args.cold.split(","))]
+    runs += [(b, "shell") for b in filter(None, args.shell.split(","))]
     with tempfile.TemporaryDirectory(prefix="feddeck-bench-") as tmp:
-        for backend, cold in runs:
-            rows.append(fl_run(backend, args.edges, args.rounds, Path(tmp), cold=cold))
+        for backend, how in runs:
+            rows.append(fl_run(backend, args.edges, args.rounds, Path(tmp), how=how))
     for row in rows:
         row["vs_centralized"] = row["seconds"] / base_s
     if args.json:

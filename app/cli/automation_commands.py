@@ -136,6 +136,7 @@ def scheduler_run(ctx: CliContext, args: argparse.Namespace):
     coordinator = Coordinator(ctx, standby=True)
     # Runs an earlier scheduler (killed, or the machine restarted) had open: follow or settle.
     coordinator.launcher.recover()
+    coordinator.take_launch_requests()  # `job start` in a shell hands its run over
     stop = threading.Event()
     print(f"scheduler running on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
     try:

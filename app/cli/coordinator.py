@@ -12,13 +12,12 @@ from app.errors import InvalidInput
 class Coordinator:
     """The hub (embedded if so configured), ingest and launcher, for a foreground command."""
 
-    def __init__(self, ctx: CliContext, standby: bool = False) -> None:
+    def __init__(self, ctx: CliContext, standby: bool = False, serve: bool = True) -> None:
         """`standby`: a command that starts runs as it goes (the scheduler, a flow) keeps
-        a warm server process for the next one."""
+        a warm server process for the next one. `serve=False`: the hub only, until
+        `serve_here()` (a command that may hand its run to a running center)."""
         from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
         from app.backends.factory import create_hub
-        from app.services.runs.ingest import IngestService
-        from app.services.runs.launcher import JobLauncher
         from app.services.security.hub_access import HubAccess
 
         hub_url = ctx.settings.hub_url
@@ -43,20 +42,39 @@ class Coordinator:
             self.url, f"cli-{int(time.time())}", token=token, limits=ctx.settings.wire
         )
         self.hub.connect(timeout=15)
-        self.ingest = IngestService(ctx.services.db, self.hub).start()
+        self.ctx, self.standby = ctx, standby
+        self.ingest = self.launcher = self.desk = None
+        if serve:
+            self.serve_here()
+
+    def serve_here(self) -> None:
+        from app.services.runs.ingest import IngestService
+        from app.services.runs.launcher import JobLauncher
+
+        self.ingest = IngestService(self.ctx.services.db, self.hub).start()
         self.launcher = JobLauncher(
-            ctx.services,
-            ctx.settings,
+            self.ctx.services,
+            self.ctx.settings,
             self.hub,
             self.url,
             events=self.ingest.events,
-            standby=standby,
+            standby=self.standby,
         )
 
+    def take_launch_requests(self) -> None:
+        """Start the runs FedDeck commands ask for (a long-lived center: the scheduler)."""
+        from app.services.runs.launch_requests import LaunchDesk
+
+        self.desk = LaunchDesk(self.hub, self.ctx.services, self.launcher.start)
+
     def close(self) -> None:
-        self.launcher.shutdown()
-        self.ingest.drain(10)
-        self.ingest.stop()
+        if self.desk is not None:
+            self.desk.close()
+        if self.launcher is not None:
+            self.launcher.shutdown()
+        if self.ingest is not None:
+            self.ingest.drain(10)
+            self.ingest.stop()
         self.hub.close()
         if self.embedded is not None:
             self.embedded.stop()

@@ -76,25 +76,71 @@ def job_show(ctx: CliContext, args: argparse.Namespace):
 
 
 def job_start(ctx: CliContext, args: argparse.Namespace):
-    actor = ctx.actor()
-    coordinator = Coordinator(ctx)
-    done = threading.Event()
-    coordinator.launcher.on_exit = lambda _id: done.set()
+    from app.services.runs.launch_requests import ask_center
 
-    if not ctx.as_json:
-        rounds = ctx.services.jobs.get(actor, args.id).total_rounds
-        coordinator.ingest.events.subscribe(round_progress(rounds))
+    actor = ctx.actor()
+    rounds = ctx.services.jobs.get(actor, args.id).total_rounds
+    progress = None if ctx.as_json else round_progress(rounds)
+    coordinator = Coordinator(ctx, serve=False)
     try:
-        coordinator.launcher.start(actor, args.id)
-        print(f"job {args.id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
-        try:
-            while not done.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            coordinator.launcher.stop(actor, args.id)
+        # A hub this command did not start may have a control center on it: the run goes
+        # to that center's warm server, and only its ingest stores the run.
+        if coordinator.embedded is None and ask_center(coordinator.hub, actor.name, args.id):
+            print(
+                f"job {args.id} started by the control center on {coordinator.url}; "
+                "Ctrl-C stops it",
+                file=sys.stderr,
+            )
+            _follow(ctx, coordinator, actor, args.id, progress)
+        else:
+            coordinator.serve_here()
+            _run_here(coordinator, actor, args.id, progress)
     finally:
         coordinator.close()
     return ctx.services.jobs.get(actor, args.id)
+
+
+def _run_here(coordinator: Coordinator, actor, job_id: int, progress) -> None:
+    done = threading.Event()
+    coordinator.launcher.on_exit = lambda _id: done.set()
+    if progress is not None:
+        coordinator.ingest.events.subscribe(progress)
+    coordinator.launcher.start(actor, job_id)
+    print(f"job {job_id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        coordinator.launcher.stop(actor, job_id)
+
+
+def _follow(ctx: CliContext, coordinator: Coordinator, actor, job_id: int, progress) -> None:
+    """A run a control center started, followed in its database until it ends."""
+    from app.services.entities.job_status import TERMINAL
+    from app.services.runs.events import LiveEvent
+    from app.services.runs.launcher import JobLauncher
+    from app.storage.models import JobStatus
+
+    shown: set[int] = set()
+    try:
+        while True:
+            ended = JobStatus(ctx.services.jobs.get(actor, job_id).status) in TERMINAL
+            if progress is not None:
+                rounds: dict[int, dict[str, float]] = {}
+                for m in ctx.services.run_data.metrics(actor, job_id):
+                    if m.node == "aggregate" and m.round not in shown:
+                        rounds.setdefault(m.round, {})[m.name] = m.value
+                for rnd, values in sorted(rounds.items()):
+                    if {"test_accuracy", "fed_val_accuracy"} & values.keys():
+                        shown.add(rnd)
+                        data = {"node": "aggregate", "round": rnd, "values": values}
+                        progress(LiveEvent("metric", job_id, data))
+            if ended:
+                return
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        launcher = JobLauncher(ctx.services, ctx.settings, coordinator.hub, coordinator.url)
+        launcher.stop(actor, job_id)
 
 
 def job_stop(ctx: CliContext, args: argparse.Namespace):

@@ -4,6 +4,8 @@
                                                 edges serve many projects, so no project level
     fd/<project>/run/<run>/<node>/<kind>        a run's traffic, per node
         kind: status | system | metrics | logs | model/up | model/down | control | artifacts
+    fd/center/launch, fd/center/reply/<id>      runs a FedDeck command asks a running control
+                                                center to start (services only)
 
 `<node>` is an edge's device id, or "server" for a run's aggregator, or "center" for the
 control center. Scoping by project then node is what the hub's access rules key on.
@@ -39,6 +41,13 @@ def edge_topic(node: str, kind: str) -> str:
 
 def edge_pattern(node: str = "+", kind: str = "#") -> str:
     return f"{ROOT}/edge/{node}/{kind}"
+
+
+CENTER_LAUNCH = f"{ROOT}/{CENTER}/launch"
+
+
+def center_reply(request: str) -> str:
+    return f"{ROOT}/{CENTER}/reply/{_level(request, 'request')}"
 
 
 def run_topic(project: str, run_id: int, node: str, kind: str) -> str:

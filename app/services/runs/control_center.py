@@ -12,6 +12,7 @@ from app.services.automation.ticker import Automation, new_owner
 from app.services.registry import Services
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.ingest import IngestService
+from app.services.runs.launch_requests import LaunchDesk
 from app.services.runs.launcher import JobLauncher
 from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import Actor, require
@@ -32,6 +33,7 @@ class ControlCenter:
         self.hub_url = client_url(settings.hub_url)
         self.local_edges: LocalEdges | None = None
         self.automation: Automation | None = None
+        self.launch_desk: LaunchDesk | None = None
 
     def start(self) -> ControlCenter:
         """Blocking (seconds at most): run it on a worker thread."""
@@ -69,6 +71,8 @@ class ControlCenter:
         if not self.hub_url.startswith("local://"):
             # Runs this center had open before it went away: follow or settle them.
             self.launcher.recover()
+            # `job start` in a shell hands its run to this center (and its standby)
+            self.launch_desk = LaunchDesk(self.hub, self.services, self.launcher.start)
         # Schedules fire and flows advance while the window is open (a lease per schedule
         # and flow run keeps a headless `feddeck scheduler` from doing the same work).
         self.automation = Automation(self.services, self.launcher.start, new_owner("window"))
@@ -121,6 +125,8 @@ class ControlCenter:
         return job_id
 
     def close(self) -> None:
+        if self.launch_desk:
+            self.launch_desk.close()
         if self.automation:
             self.automation.stop()
         if self.local_edges:
