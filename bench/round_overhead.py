@@ -138,8 +138,8 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, how: str = "center
             server = cluster.launcher._procs.get(job_id)
             return edge_pids + ([server.pid] if server is not None else [])
 
-        desk = LaunchDesk(cluster.hub, services, cluster.launcher.start)
-        if how == "shell":
+        if how == "shell":  # the center takes the run a shell asks for
+            LaunchDesk(cluster.hub, services, cluster.launcher.start)
             services.users.add(SYSTEM, "bench", SHELL_PASSWORD, "operator")
         with PeakMemory(run_pids) as memory:
             start = time.perf_counter()
@@ -153,7 +153,6 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, how: str = "center
                 if shell.returncode:
                     raise RuntimeError(f"job start failed: {err[-2000:]}")
             elapsed = time.perf_counter() - start
-        desk.close()
         cluster.ingest.drain(15)
         acc = [
             m.value

@@ -87,9 +87,15 @@ def test_wire_limits_come_from_the_settings_file_and_reach_the_hub(tmp_path):
         ("[wire]\nchunk_kib = '64'", "chunk_kib must be a whole number"),
         ("[wire]\nmax_message_mib = 0", "max_message_mib must be a whole number"),
         ("[wire]\nchunk_kib = 4000\nmax_message_mib = 2", "smaller than one chunk"),
+        ("direct = 1", r"\[direct\] must be a table"),
+        ("[direct]\nport = 1", r"unknown key\(s\) port; known: enabled, min_mib, host"),
+        ("[direct]\nenabled = 'yes'", "enabled must be true or false, not 'yes'"),
+        ("[direct]\nmin_mib = -1", "min_mib must be a number of MiB from 0, not -1"),
+        ("[direct]\nmin_mib = nan", "min_mib must be a number of MiB from 0"),
+        ("[direct]\nhost = 'a b'", "host must be a host name or address, not 'a b'"),
     ],
 )
-def test_bad_wire_settings_are_refused_by_name(tmp_path, text, error):
+def test_bad_wire_and_direct_settings_are_refused_by_name(tmp_path, text, error):
     (tmp_path / "feddeck.toml").write_text(text)
     with pytest.raises(InvalidInput, match=error):
         Settings.load(data_dir=tmp_path)
@@ -101,23 +107,6 @@ def test_direct_settings_come_from_the_settings_file(tmp_path):
     (tmp_path / "feddeck.toml").write_text('[direct]\nmin_mib = 0.5\nhost = "10.0.0.7"\n')
     direct = Settings.load(data_dir=tmp_path).direct
     assert (direct.enabled, direct.min_mib, direct.host) == (True, 0.5, "10.0.0.7")
-
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("direct = 1", r"\[direct\] must be a table"),
-        ("[direct]\nport = 1", r"unknown key\(s\) port; known: enabled, min_mib, host"),
-        ("[direct]\nenabled = 'yes'", "enabled must be true or false, not 'yes'"),
-        ("[direct]\nmin_mib = -1", "min_mib must be a number of MiB from 0, not -1"),
-        ("[direct]\nmin_mib = nan", "min_mib must be a number of MiB from 0"),
-        ("[direct]\nhost = 'a b'", "host must be a host name or address, not 'a b'"),
-    ],
-)
-def test_bad_direct_settings_are_refused_by_name(tmp_path, text, error):
-    (tmp_path / "feddeck.toml").write_text(text)
-    with pytest.raises(InvalidInput, match=error):
-        Settings.load(data_dir=tmp_path)
 
 
 @pytest.mark.parametrize(

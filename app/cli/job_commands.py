@@ -115,32 +115,44 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress) -> None:
 
 
 def _follow(ctx: CliContext, coordinator: Coordinator, actor, job_id: int, progress) -> None:
-    """A run a control center started, followed in its database until it ends."""
+    """A run a control center started, followed in its database until it ends; its
+    metrics are read again only when it records a new round."""
     from app.services.entities.job_status import TERMINAL
-    from app.services.runs.events import LiveEvent
     from app.services.runs.launcher import JobLauncher
     from app.storage.models import JobStatus
 
     shown: set[int] = set()
+    read_at = -1
     try:
         while True:
-            ended = JobStatus(ctx.services.jobs.get(actor, job_id).status) in TERMINAL
-            if progress is not None:
-                rounds: dict[int, dict[str, float]] = {}
-                for m in ctx.services.run_data.metrics(actor, job_id):
-                    if m.node == "aggregate" and m.round not in shown:
-                        rounds.setdefault(m.round, {})[m.name] = m.value
-                for rnd, values in sorted(rounds.items()):
-                    if {"test_accuracy", "fed_val_accuracy"} & values.keys():
-                        shown.add(rnd)
-                        data = {"node": "aggregate", "round": rnd, "values": values}
-                        progress(LiveEvent("metric", job_id, data))
+            job = ctx.services.jobs.get(actor, job_id)
+            ended = JobStatus(job.status) in TERMINAL
+            if progress is not None and (ended or job.current_round != read_at):
+                read_at = job.current_round
+                _print_new_rounds(ctx, actor, job_id, shown, progress)
             if ended:
                 return
             time.sleep(0.25)
     except KeyboardInterrupt:
         launcher = JobLauncher(ctx.services, ctx.settings, coordinator.hub, coordinator.url)
         launcher.stop(actor, job_id)
+
+
+def _print_new_rounds(ctx: CliContext, actor, job_id: int, shown: set[int], progress) -> None:
+    """Each aggregated round not yet shown whose accuracy is on record, through `progress`
+    as the live event ingest would have made."""
+    from app.services.runs.events import LiveEvent
+
+    rounds: dict[int, dict[str, float]] = {}
+    for m in ctx.services.run_data.metrics(actor, job_id):
+        if m.node == "aggregate" and m.round not in shown:
+            rounds.setdefault(m.round, {})[m.name] = m.value
+    for rnd, values in sorted(rounds.items()):
+        if {"test_accuracy", "fed_val_accuracy"} & values.keys():
+            shown.add(rnd)
+            progress(
+                LiveEvent("metric", job_id, {"node": "aggregate", "round": rnd, "values": values})
+            )
 
 
 def job_stop(ctx: CliContext, args: argparse.Namespace):

@@ -85,7 +85,7 @@ class RunningMean:
         if self.total <= 0:
             raise ValueError("no samples behind the updates")
         pending = [self._pending] if self._pending is not None else []
-        layout = self._layout() if self._seeded else _layout(pending[0][0])
+        layout = self._sum_layout() if self._seeded else _layout(pending[0][0])
         donor = pending[0][0] if pending else self._donor
         if donor is None or _layout(donor) != layout:
             donor = {}
@@ -113,7 +113,7 @@ class RunningMean:
     def _fold(self, parts: list[tuple[Weights, float]]) -> None:
         """sum (+)= the sum of n·w over `parts`."""
         first = parts[0][0]
-        if not self._seeded and _layout(first) != self._layout():
+        if not self._seeded and _layout(first) != self._sum_layout():
             self._sum = {k: np.empty(w.shape, np.float64) for k, w in first.items()}
             self._dtypes = {k: w.dtype for k, w in first.items()}
         seed = not self._seeded
@@ -157,7 +157,7 @@ class RunningMean:
         for share in shares:
             share.result()
 
-    def _layout(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    def _sum_layout(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {k: (acc.shape, self._dtypes[k]) for k, acc in self._sum.items()}
 
 

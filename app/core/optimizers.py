@@ -25,7 +25,7 @@ class Optimizer:
 
     def __init__(self, params, spec: TrainingSpec, lr: float) -> None:
         self.params = [p for p in params if p.requires_grad]
-        self.kind, self.lr, self.spec = spec.optimizer, lr, spec
+        self.lr, self.spec = lr, spec
         self.momentum: list[torch.Tensor | None] = [None] * len(self.params)
         self.moments: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
@@ -40,7 +40,7 @@ class Optimizer:
             return
         params = [self.params[i] for i in live]
         grads = [p.grad for p in params]
-        if self.kind == "sgd":
+        if self.spec.optimizer == "sgd":
             buffers = [self.momentum[i] for i in live]
             sgd(
                 params,
@@ -69,7 +69,7 @@ class Optimizer:
             [],
             list(steps),
             has_complex=any(torch.is_complex(p) for p in params),
-            decoupled_weight_decay=self.kind == "adamw",
+            decoupled_weight_decay=self.spec.optimizer == "adamw",
             amsgrad=False,
             beta1=BETAS[0],
             beta2=BETAS[1],

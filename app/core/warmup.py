@@ -20,7 +20,8 @@ def warm_up(train: bool = True) -> None:
         import torch
         from torch import nn
 
-        import app.core.tasks.runtime  # noqa: F401  (with training: numpy, torch.utils)
+        import app.core.tasks.runtime
+        import app.core.training  # noqa: F401  (with the task runtime: numpy, torch.utils)
         from app.core.fl_config import TrainingSpec
         from app.core.optimizers import Optimizer
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import importlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,11 +28,39 @@ __all__ = ["SYSTEM", "Actor", "Services"]
 
 
 class Services:
-    """Each service is made (and its module imported) when first used, so a command pays
-    only for what it touches: the flow and config parsers alone take half a second."""
+    """One service per entity on one database. Each is made (and its module imported) when
+    first used, so a command pays only for what it touches: the flow and config parsers
+    alone take half a second."""
+
+    users: UserService
+    groups: GroupService
+    projects: ProjectService
+    edges: EdgeService
+    edge_history: EdgeHistoryService
+    configs: ConfigService
+    jobs: JobService
+    run_data: RunDataService
+    schedules: ScheduleService
+    flows: FlowService
+    tasks: TaskService
+
+    _MADE_BY = {  # attribute: (module, class), each taking the database
+        "users": ("entities.users", "UserService"),
+        "groups": ("entities.groups", "GroupService"),
+        "projects": ("entities.projects", "ProjectService"),
+        "edges": ("entities.edges", "EdgeService"),
+        "edge_history": ("entities.edge_history", "EdgeHistoryService"),
+        "configs": ("entities.configs", "ConfigService"),
+        "jobs": ("entities.jobs", "JobService"),
+        "run_data": ("entities.run_data", "RunDataService"),
+        "schedules": ("automation.schedules", "ScheduleService"),
+        "flows": ("automation.flows", "FlowService"),
+        "tasks": ("entities.tasks", "TaskService"),  # and the data folder
+    }
 
     def __init__(self, db: Database, data_dir: Path | None = None) -> None:
         self.db, self._data_dir = db, data_dir
+        self._making = threading.Lock()
 
     @classmethod
     def for_database(cls, db: Database, data_dir: Path | None = None) -> Services:
@@ -45,68 +74,14 @@ class Services:
     def close(self) -> None:
         self.db.close()
 
-    @cached_property
-    def users(self) -> UserService:
-        from app.services.entities.users import UserService
-
-        return UserService(self.db)
-
-    @cached_property
-    def groups(self) -> GroupService:
-        from app.services.entities.groups import GroupService
-
-        return GroupService(self.db)
-
-    @cached_property
-    def projects(self) -> ProjectService:
-        from app.services.entities.projects import ProjectService
-
-        return ProjectService(self.db)
-
-    @cached_property
-    def edges(self) -> EdgeService:
-        from app.services.entities.edges import EdgeService
-
-        return EdgeService(self.db)
-
-    @cached_property
-    def edge_history(self) -> EdgeHistoryService:
-        from app.services.entities.edge_history import EdgeHistoryService
-
-        return EdgeHistoryService(self.db)
-
-    @cached_property
-    def configs(self) -> ConfigService:
-        from app.services.entities.configs import ConfigService
-
-        return ConfigService(self.db)
-
-    @cached_property
-    def jobs(self) -> JobService:
-        from app.services.entities.jobs import JobService
-
-        return JobService(self.db)
-
-    @cached_property
-    def run_data(self) -> RunDataService:
-        from app.services.entities.run_data import RunDataService
-
-        return RunDataService(self.db)
-
-    @cached_property
-    def schedules(self) -> ScheduleService:
-        from app.services.automation.schedules import ScheduleService
-
-        return ScheduleService(self.db)
-
-    @cached_property
-    def flows(self) -> FlowService:
-        from app.services.automation.flows import FlowService
-
-        return FlowService(self.db)
-
-    @cached_property
-    def tasks(self) -> TaskService:
-        from app.services.entities.tasks import TaskService
-
-        return TaskService(self.db, self._data_dir)
+    def __getattr__(self, name: str):  # only for what the instance does not hold yet
+        made_by = self._MADE_BY.get(name)
+        if made_by is None:
+            raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+        with self._making:
+            if name not in self.__dict__:
+                module, cls = made_by
+                kind = getattr(importlib.import_module(f"app.services.{module}"), cls)
+                extra = (self._data_dir,) if name == "tasks" else ()
+                self.__dict__[name] = kind(self.db, *extra)
+        return self.__dict__[name]

@@ -33,9 +33,8 @@ class Center:
         self.services.users.add(SYSTEM, "vera", "verapass123", "viewer")
         self.options = DemoOptions(edges=2, rounds=ROUNDS, backend=backend, heartbeat_s=0.5)
         self.cluster = start_cluster(self.settings, self.services, self.options)
-        self.desk = LaunchDesk(self.cluster.hub, self.services, self.cluster.launcher.start)
-        if not desk:
-            self.desk.close()
+        hub, start = self.cluster.hub, self.cluster.launcher.start
+        self.desk = LaunchDesk(hub, self.services, start) if desk else None
         self.ended = threading.Event()
         self.cluster.launcher.on_exit = lambda _id: self.ended.set()
 
@@ -55,7 +54,8 @@ class Center:
         )
 
     def close(self) -> None:
-        self.desk.close()
+        if self.desk is not None:
+            self.desk.close()
         self.cluster.close()
         self.services.close()
 
@@ -83,8 +83,7 @@ def test_a_shell_start_goes_to_the_running_center_and_is_stored_once(center):
         if m.node == "aggregate" and m.name == "test_accuracy"
     ]
     assert accuracy == list(range(1, ROUNDS + 1))  # one ingest: each round stored once
-    transitions = center.services.jobs.get(SYSTEM, job_id)
-    assert transitions.status == "FINISHED"
+    assert center.services.jobs.get(SYSTEM, job_id).status == "FINISHED"
     # refusals come back from the center with its reason: a viewer, a job already run
     denied = center.shell_start(center.job(), "vera", "verapass123")
     assert denied.returncode != 0 and "operator" in denied.stderr, denied.stderr[-2000:]
