@@ -313,7 +313,11 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
     if args.rounds < 1:
         raise InvalidInput("--rounds must be at least 1")
     options = DemoOptions(
-        edges=args.edges, rounds=args.rounds, backend=args.backend, heartbeat_s=args.heartbeat
+        edges=args.edges,
+        rounds=args.rounds,
+        backend=args.backend,
+        heartbeat_s=args.heartbeat,
+        device=args.device,
     )
 
     progress = None if ctx.as_json else round_progress(args.rounds)
@@ -343,4 +347,7 @@ def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--backend", choices=["local", "mqtt", "grpc"], default="mqtt")
     p.add_argument("--heartbeat", type=float, default=1.0)
+    p.add_argument(
+        "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"
+    )
     p.set_defaults(handler=demo_run)

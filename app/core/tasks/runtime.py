@@ -257,12 +257,15 @@ def supervised_evaluate(model: nn.Module, data: Any, device: torch.device) -> di
 
 
 def pick_device(wanted: str) -> torch.device:
-    """`auto`: the first CUDA device when there is one, else the CPU."""
+    """`auto`: the first CUDA device when there is one, else the CPU. A CUDA device is
+    named with its index (`cuda:0`), as the edge reports where it trains."""
     if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(wanted)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
         raise InvalidInput(f"device {wanted!r} asked for, but this edge has no CUDA")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+    if (device.index or 0) >= torch.cuda.device_count():
         raise InvalidInput(f"device {wanted!r}: this edge has {torch.cuda.device_count()} GPU(s)")
-    return device
+    return torch.device("cuda", device.index or 0)

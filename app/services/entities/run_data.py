@@ -66,6 +66,7 @@ class SampleRecord(Record):
     gpu: float | None
     net_sent: int
     net_recv: int
+    gpu_mem: float | None = None  # percent of the GPU's memory in use
 
 
 class RunDataService:
@@ -258,7 +259,7 @@ class RunDataService:
                 query = query.where(SystemSample.at <= job.finished_at)
             rows = s.execute(query.order_by(SystemSample.at)).all()
             return [
-                SampleRecord(name, r.at, r.cpu, r.mem, r.gpu, r.net_sent, r.net_recv)
+                SampleRecord(name, r.at, r.cpu, r.mem, r.gpu, r.net_sent, r.net_recv, r.gpu_mem)
                 for r, name in rows
             ]
 

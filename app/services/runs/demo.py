@@ -38,6 +38,7 @@ class DemoOptions:
     heartbeat_s: float = 1.0
     seed: int = 0
     round_timeout_s: float = 60.0
+    device: str = "auto"  # where the edges train: auto (a GPU when there is one), cpu, cuda[:N]
 
 
 @dataclass
@@ -75,6 +76,7 @@ def demo_config(options: DemoOptions) -> FLConfig:
             "seed": options.seed,
             "round_timeout_s": options.round_timeout_s,
             "min_clients": min(base.training.min_clients, options.edges),
+            "device": options.device,
         }
     )
     return base.model_copy(update={"name": "demo-digits-fedavg", "training": training})
