@@ -25,6 +25,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.plot_refresh
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.aggregate
+	$(BIN)/python -m bench.store_model
 	$(BIN)/python -m bench.gpu_edge
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.lab_pages
 	$(BIN)/python -m bench.window_start

@@ -35,11 +35,12 @@ def test_a_run_whose_disk_fills_fails_saying_so_and_the_center_goes_on(make_run,
 
     write = artifacts.write_file
 
-    def filling(path: Path, data: bytes) -> None:  # ENOSPC from round 3 on, mid-file
+    def filling(path: Path, parts: list) -> None:  # ENOSPC from round 3 on, mid-file
         if "round-0003" in str(path) or "round-0004" in str(path):
+            data = b"".join(parts)
             path.write_bytes(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
-        write(path, data)
+        write(path, parts)
 
     monkeypatch.setattr(artifacts, "write_file", filling)
     run = make_run("local", edges=2, rounds=5)

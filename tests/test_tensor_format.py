@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+import safetensors
 import safetensors.numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,6 +58,19 @@ def written(tensors) -> bytes:
 @settings(max_examples=200)
 def test_writer_matches_safetensors_byte_for_byte(tensors):
     assert written(tensors) == safetensors.numpy.save(tensors)
+
+
+@given(tensor_dicts, st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4))
+@settings(max_examples=100)
+def test_metadata_is_written_as_safetensors_reads_it(tmp_path_factory, tensors, metadata):
+    """(safetensors orders metadata as its hash map does, so not byte for byte.)"""
+    head, views = tensor_format.layout(tensors, metadata)
+    path = tmp_path_factory.mktemp("st") / "m.safetensors"
+    path.write_bytes(b"".join([head, *views]))
+    with safetensors.safe_open(path, "numpy") as f:
+        assert f.metadata() == metadata
+        for name, value in tensors.items():
+            assert np.array_equal(f.get_tensor(name), value, equal_nan=True)
 
 
 @given(tensor_dicts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,8 @@ import numpy as np
 
 from app.core.run_spec import StoredModel
 from app.errors import FedDeckError
+from app.wire import tensor_format
+from app.wire.hashing import HashAside, fill_hashed
 
 
 class ArtifactCorrupted(ValueError):
@@ -39,41 +40,49 @@ class StoredArtifact:
 def save_weights(
     path: Path, weights: dict[str, np.ndarray], metadata: dict[str, str] | None = None
 ) -> StoredArtifact:
-    from safetensors.numpy import save
-
-    data = save({k: np.require(v, requirements="C") for k, v in weights.items()}, metadata=metadata)
+    """The weights as a safetensors file (the bytes safetensors itself writes), written
+    straight from the arrays (no copy of the model in between) and hashed on a second
+    thread while they are written: write and SHA-256 both let go of the GIL."""
+    head, views = tensor_format.layout(weights, metadata)
+    parts = [head, *views]
     tmp = path.with_suffix(".partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(tmp, data)  # write then rename: a crash never leaves half a model
-        tmp.replace(path)
+        with HashAside(parts) as hashing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(tmp, parts)  # write then rename: a crash never leaves half a model
+            tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ArtifactNotWritten(describe_write_error(exc, str(path))) from exc
-    return StoredArtifact(path, hashlib.sha256(data).hexdigest(), len(data))
+    return StoredArtifact(path, hashing.digest().hex(), sum(len(p) for p in parts))
 
 
-def write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
+def write_file(path: Path, parts: list[bytes | memoryview]) -> None:
+    with open(path, "wb", buffering=0) as fh:
+        for part in parts:
+            view = memoryview(part).cast("B")
+            while view:  # a raw write may take less than it was given
+                view = view[fh.write(view) :]
         os.fsync(fh.fileno())
 
 
 def load_weights(path: Path, expected_sha256: str) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load
-
+    """The file's tensors, viewing the one buffer it was read into; ArtifactCorrupted if
+    it cannot be read, its SHA-256 is not `expected_sha256`, or it is not safetensors."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb", buffering=0) as fh:
+            buffer, digest, got = fill_hashed(fh.readinto, os.fstat(fh.fileno()).st_size)
     except OSError as exc:
         raise ArtifactCorrupted(f"model file {path} cannot be read: {exc.strerror}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != expected_sha256:
+    if got != len(buffer) or digest.hex() != expected_sha256:
         raise ArtifactCorrupted(
-            f"model file {path} is corrupted: SHA-256 {digest[:12]}… "
+            f"model file {path} is corrupted: SHA-256 {digest.hex()[:12]}… "
             f"does not match the stored {expected_sha256[:12]}…"
         )
-    return load(data)
+    try:
+        return tensor_format.read(memoryview(buffer))
+    except tensor_format.SafetensorsError as exc:
+        raise ArtifactCorrupted(f"model file {path} is not a safetensors file: {exc}") from exc
 
 
 def load_start_model(fresh: dict[str, np.ndarray], source: StoredModel) -> dict[str, np.ndarray]:

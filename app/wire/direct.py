@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import queue
 import secrets
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from app.errors import FedDeckError
+from app.wire.hashing import HashAside, fill_hashed
 
 MAGIC = b"FDD1"
 FETCH, PUSH = b"G", b"P"
 REQUEST = struct.Struct(">4sc32s")
 PUSH_HEAD = struct.Struct(">Q")
 _REASON = struct.Struct(">H")
-_STEP = 4 << 20  # bytes received (and hashed) per step
 
 
 class DirectFailed(FedDeckError):
@@ -118,31 +116,17 @@ def push(
     known = parse_hex32(sha256, "SHA-256") if sha256 is not None else None
     views = [memoryview(p).cast("B") for p in parts]
     size = sum(len(v) for v in views)
-    hasher = hashlib.sha256()
-
-    def hash_views() -> None:
-        for view in views:
-            hasher.update(view)
-
-    hashing = threading.Thread(target=hash_views, name="direct-hash", daemon=True)
-    if known is None:
-        hashing.start()
     try:
-        with _connect(endpoint, timeout_s) as conn:
+        with _connect(endpoint, timeout_s) as conn, HashAside(views if known is None else []) as h:
             conn.sendall(REQUEST.pack(MAGIC, PUSH, capability) + PUSH_HEAD.pack(size))
             expect_go(conn)
             for view in views:
                 conn.sendall(view)
-            if known is None:
-                hashing.join()
-            digest = known or hasher.digest()
+            digest = known or h.digest()
             conn.sendall(digest)
             expect_go(conn)
     except (OSError, ssl.SSLError, DirectFailed) as exc:
         raise DirectFailed(f"{endpoint}: {describe(exc)}") from None
-    finally:
-        if hashing.is_alive():
-            hashing.join()
     return size, digest.hex()
 
 
@@ -171,33 +155,11 @@ def _connect(endpoint: Endpoint, timeout_s: float) -> socket.socket:
 
 
 def receive(conn: socket.socket, size: int) -> tuple[np.ndarray, bytes]:
-    """`size` bytes into a fresh buffer, hashed on a second thread as they land (both the
-    socket and hashlib let go of the GIL, so the two overlap)."""
-    buffer = np.empty(size, dtype=np.uint8)
-    view = memoryview(buffer)
-    ranges: queue.SimpleQueue = queue.SimpleQueue()
-    hasher = hashlib.sha256()
-
-    def hash_ranges() -> None:
-        while (span := ranges.get()) is not None:
-            hasher.update(view[span[0] : span[1]])
-
-    thread = threading.Thread(target=hash_ranges, name="direct-hash", daemon=True)
-    thread.start()
-    pos = hashed = 0
-    try:
-        while pos < size:
-            got = conn.recv_into(view[pos : min(size, pos + _STEP)])
-            if not got:
-                raise DirectFailed(f"the connection closed after {pos} of {size} bytes")
-            pos += got
-            if pos - hashed >= _STEP or pos == size:
-                ranges.put((hashed, pos))
-                hashed = pos
-    finally:
-        ranges.put(None)
-        thread.join()
-    return buffer, hasher.digest()
+    """`size` bytes into a fresh buffer, hashed as they land."""
+    buffer, digest, got = fill_hashed(conn.recv_into, size)
+    if got < size:
+        raise DirectFailed(f"the connection closed after {got} of {size} bytes")
+    return buffer, digest
 
 
 def read_exact(conn: socket.socket, n: int) -> bytes:

@@ -44,8 +44,11 @@ class SafetensorsError(ValueError):
     """Bytes that are not a valid safetensors payload; the text says why."""
 
 
-def layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[memoryview]]:
-    """The header (length prefix included) and one byte view per tensor, in file order."""
+def layout(
+    tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> tuple[bytes, list[memoryview]]:
+    """The header (length prefix included, `metadata` as its `__metadata__`) and one byte
+    view per tensor, in file order."""
     entries = []
     for name, value in tensors.items():
         if not isinstance(name, str):
@@ -59,6 +62,10 @@ def layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[memoryview]]:
         entries.append((name, code, np.require(array, requirements="C")))
     entries.sort(key=lambda e: (_RANK[e[1]], e[0]))
     header: dict[str, dict] = {}
+    if metadata is not None:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError("metadata maps strings to strings")
+        header["__metadata__"] = dict(sorted(metadata.items()))
     views: list[memoryview] = []
     offset = 0
     for name, code, array in entries:
@@ -66,7 +73,7 @@ def layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[memoryview]]:
         header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, end]}
         views.append(memoryview(array.reshape(-1).view(np.uint8)))
         offset = end
-    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     raw += b" " * (-len(raw) % 8)
     return _LEN.pack(len(raw)) + raw, views
 

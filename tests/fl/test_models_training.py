@@ -1,5 +1,8 @@
+import hashlib
+
 import numpy as np
 import pytest
+import safetensors
 
 from app.core.artifacts import ArtifactCorrupted, load_weights, save_weights
 from app.core.datasets import load_dataset
@@ -59,3 +62,29 @@ def test_artifacts_are_checked_on_read(tmp_path):
         load_weights(stored.path, stored.sha256)
     with pytest.raises(ArtifactCorrupted, match="cannot be read"):
         load_weights(tmp_path / "missing", stored.sha256)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\xff" * 16)
+    with pytest.raises(ArtifactCorrupted, match="not a safetensors file"):
+        load_weights(junk, hashlib.sha256(junk.read_bytes()).hexdigest())
+
+
+def test_a_stored_model_is_a_safetensors_file_with_its_sha256(tmp_path):
+    """Written from the arrays and hashed as written: safetensors reads the tensors and the
+    metadata back, strided and big-endian tensors included, and the digest is the file's."""
+    weights = {
+        "b": np.arange(5, dtype=">f4"),
+        "a.weight": np.arange(12, dtype=np.float64).reshape(3, 4).T,
+        "n": np.array(7, dtype=np.int64),
+    }
+    metadata = {"run_id": "3", "round": "2", "node": "edge-1"}
+    stored = save_weights(tmp_path / "m.safetensors", weights, metadata)
+    raw = stored.path.read_bytes()
+    assert stored.sha256 == hashlib.sha256(raw).hexdigest() and stored.bytes == len(raw)
+    assert not stored.path.with_suffix(".partial").exists()
+    with safetensors.safe_open(stored.path, "numpy") as f:
+        assert f.metadata() == metadata
+        theirs = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    ours = load_weights(stored.path, stored.sha256)
+    for name, value in weights.items():
+        assert np.array_equal(theirs[name], value) and np.array_equal(ours[name], value)
+        assert ours[name].flags.writeable
