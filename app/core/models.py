@@ -45,7 +45,12 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int)
 
 
 def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    """A copy of the model's weights as arrays: one copy (off a GPU, `cpu()` is that copy)."""
+    out = {}
+    for name, tensor in model.state_dict().items():
+        host = tensor.detach().cpu().numpy()
+        out[name] = host.copy() if tensor.device.type == "cpu" else host
+    return out
 
 
 def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:

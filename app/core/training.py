@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from app.core.fl_config import TrainingSpec
-from app.core.models import get_weights, set_weights
+from app.core.models import set_weights
 from app.core.optimizers import Optimizer
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    weights: dict[str, np.ndarray]
+    """What a local training reports; the weights are the model's own (trained in place)."""
+
     num_samples: int
     loss: float
     accuracy: float
@@ -82,9 +83,7 @@ def train_local(
             total_loss += loss
             correct += right
             seen += len(batch)
-    return TrainResult(
-        get_weights(model), len(x), total_loss / max(seen, 1), correct / max(seen, 1)
-    )
+    return TrainResult(len(x), total_loss / max(seen, 1), correct / max(seen, 1))
 
 
 def train_on_loader(
@@ -113,9 +112,7 @@ def train_on_loader(
             seen += len(yb)
             if progress is not None:
                 progress((epoch * len(loader) + i + 1) / batches)
-    return TrainResult(
-        get_weights(model), samples, total_loss / max(seen, 1), correct / max(seen, 1)
-    )
+    return TrainResult(samples, total_loss / max(seen, 1), correct / max(seen, 1))
 
 
 @torch.no_grad()

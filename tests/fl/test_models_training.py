@@ -38,7 +38,8 @@ def test_training_is_reproducible():
 
         torch.manual_seed(1)
         model = build_model(ModelSpec(), data.input_shape, data.num_classes)
-        runs.append(train_local(model, data.x_train, data.y_train, TrainingSpec(), seed=7).weights)
+        train_local(model, data.x_train, data.y_train, TrainingSpec(), seed=7)
+        runs.append(get_weights(model))
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
@@ -88,3 +89,16 @@ def test_a_stored_model_is_a_safetensors_file_with_its_sha256(tmp_path):
     for name, value in weights.items():
         assert np.array_equal(theirs[name], value) and np.array_equal(ours[name], value)
         assert ours[name].flags.writeable
+
+
+def test_weights_taken_from_a_model_do_not_change_with_it():
+    import torch
+
+    model = build_model(ModelSpec(hidden=[8]), (4,), 2)
+    taken = get_weights(model)
+    before = {k: v.copy() for k, v in taken.items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert all(np.array_equal(taken[k], before[k]) for k in taken)
+    assert all(v.flags.writeable and v.flags.c_contiguous for v in taken.values())
