@@ -7,9 +7,10 @@ handler holds the decoded, integrity-checked tensors. As deployed, the sender (t
 process), the hub (`feddeck hub` or Mosquitto) and the receiver are three processes; `local`
 is the in-process hub. `direct` rows move the model beside the hub, as an FL server offers
 it to an edge: the sender lays it out and hashes it, announces it over the gRPC hub, and
-the receiver fetches it over its own connection, hashing as it lands. The baseline sends
-the same number of bytes through a plain TCP socket between two threads of this process,
-measured in the same run.
+the receiver fetches it over its own connection, hashing as it lands; `stored model` is
+how a run offers every round's model after the first: the aggregate it stored, under the
+digest the store computed. The baseline sends the same number of bytes through a plain
+TCP socket between two threads of this process, measured in the same run.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
+from app.core.artifacts import save_weights
 from app.core.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
 from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
@@ -151,9 +153,9 @@ def direct_receive(url: str, nbytes: int) -> None:
     print(f"done {at!r}", flush=True)
 
 
-def direct_transfer(url: str, nbytes: int, tls: bool = False, hashed: bool = False) -> float:
-    """`hashed`: the model laid out and hashed before the clock starts, as the FL server
-    has it for every edge after the first of a round (one hash a round, not one a fetch)."""
+def direct_transfer(url: str, nbytes: int, tls: bool = False, stored: bool = False) -> float:
+    """`stored`: the model stored before the clock starts and offered under the digest
+    the store computed, as the FL server offers every round's model after the first."""
     command = [sys.executable, "-m", "bench.transfer", "--receive-direct", url]
     rx = subprocess.Popen([*command, "--bytes", str(nbytes)], stdout=subprocess.PIPE, text=True)
     server = ServerDirect(DirectPlan("127.0.0.1", 0, tls), max_pending=1 << 30)
@@ -161,9 +163,10 @@ def direct_transfer(url: str, nbytes: int, tls: bool = False, hashed: bool = Fal
         if rx.stdout.readline().strip() != "ready":
             raise RuntimeError("direct: the receiver did not start")
         tensors = {"w": np.ones(nbytes // 4, dtype=np.float32)}
-        with create_hub(url, "bench-tx") as tx:
-            if hashed:
-                server.offers(1, tensors, ["first-edge"])
+        with create_hub(url, "bench-tx") as tx, tempfile.TemporaryDirectory() as folder:
+            if stored:
+                file = save_weights(Path(folder) / "aggregate.safetensors", tensors, {"round": "1"})
+                server.stored(1, tensors, file.metadata, file.sha256)
             start = time.monotonic()
             offers = server.offers(1, tensors, ["bench-rx"])
             tx.publish("fd/bench/model/down", Message(MessageType.DATA, body={"direct": offers}))
@@ -406,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("direct", "message, TLS", best(direct_transfer, announcer, nbytes, True))
             )
             measured.append(
-                ("direct", "hashed once", best(direct_transfer, announcer, nbytes, False, True))
+                ("direct", "stored model", best(direct_transfer, announcer, nbytes, False, True))
             )
             measured.append(("direct", "push", best(direct_push_transfer, announcer, nbytes)))
             rows += [

@@ -35,6 +35,7 @@ class StoredArtifact:
     path: Path
     sha256: str
     bytes: int
+    metadata: dict[str, str] | None = None  # as written in the file's header
 
 
 def save_weights(
@@ -54,7 +55,7 @@ def save_weights(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ArtifactNotWritten(describe_write_error(exc, str(path))) from exc
-    return StoredArtifact(path, hashing.digest().hex(), sum(len(p) for p in parts))
+    return StoredArtifact(path, hashing.digest().hex(), sum(len(p) for p in parts), metadata)
 
 
 def write_file(path: Path, parts: list[bytes | memoryview]) -> None:

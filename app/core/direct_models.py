@@ -34,26 +34,50 @@ class DirectPlan:
     tls: bool = False
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A round's model as offered: its safetensors pieces, their size and SHA-256."""
+
+    round: int
+    weights: dict[str, np.ndarray]
+    parts: list
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, rnd: int, weights, metadata=None, sha256: str | None = None) -> _Layout:
+        head, views = tensor_format.layout(weights, metadata)
+        parts = [head, *views]
+        size = sum(memoryview(p).nbytes for p in parts)
+        return cls(rnd, weights, parts, size, sha256 or digest_of(parts))
+
+
 class ServerDirect:
     """The FL server's side: one listener for the run, offers and uploads by round."""
 
     def __init__(self, plan: DirectPlan, max_pending: int) -> None:
         self.plan = plan
         self.channel = DirectServer(plan.host, tls=plan.tls, max_pending=max_pending)
-        self._laid_out: tuple[int, list, int, str] | None = None  # round, parts, size, sha
+        self._laid_out: _Layout | None = None
 
     def wants(self, weights: dict[str, np.ndarray]) -> bool:
         return sum(int(w.nbytes) for w in weights.values()) >= self.plan.min_bytes
 
+    def stored(
+        self, rnd: int, weights: dict[str, np.ndarray], metadata: dict[str, str], sha256: str
+    ) -> None:
+        """Round `rnd`'s model is `weights`, stored in a file with `metadata` whose SHA-256
+        is `sha256`: it is offered as those same bytes under that digest, so the round's
+        offers hash nothing, and what an edge fetches is that file."""
+        self._laid_out = _Layout.of(rnd, weights, metadata, sha256)
+
     def offers(self, rnd: int, weights: dict[str, np.ndarray], edges: list[str]) -> dict[str, dict]:
         """Each edge's `direct` entry for round `rnd`'s model: where, what, and its own
         capabilities to fetch the model and to push its update."""
-        if self._laid_out is None or self._laid_out[0] != rnd:
-            head, views = tensor_format.layout(weights)
-            parts = [head, *views]
-            size = sum(memoryview(p).nbytes for p in parts)
-            self._laid_out = (rnd, parts, size, digest_of(parts))
-        _, parts, size, sha = self._laid_out
+        laid_out = self._laid_out
+        if laid_out is None or laid_out.round != rnd or laid_out.weights is not weights:
+            laid_out = self._laid_out = _Layout.of(rnd, weights)
+        parts, size, sha = laid_out.parts, laid_out.size, laid_out.sha256
         fetches = self.channel.offer(parts, len(edges))
         upload_limit = 2 * size + (1 << 20)  # an update is the model's shape: room to spare
         return {

@@ -39,6 +39,12 @@ class ModelDelivery:
     def goes_direct(self, weights) -> bool:
         return self.direct is not None and self.direct.wants(weights)
 
+    def stored(self, rnd: int, weights, file) -> None:
+        """Round `rnd`'s model was stored as `file` (a `StoredArtifact`): if it goes
+        direct, it goes as that file's bytes, under the digest the store computed."""
+        if self.goes_direct(weights):
+            self.direct.stored(rnd, weights, file.metadata, file.sha256)
+
     def direct_bytes(self) -> tuple[int, int]:
         """Bytes sent and received beside the hub so far."""
         channel = self.direct.channel if self.direct is not None else None

@@ -139,7 +139,8 @@ class FLServer:
                 before = (self.hub.stats.bytes_in, self.hub.stats.bytes_out)
                 direct_before = self.delivery.direct_bytes()
                 weights, evals = self._round(rnd, weights, strategy, rng)
-                self.out.store(rnd, "aggregate", weights)
+                stored = self.out.store(rnd, "aggregate", weights)
+                self.delivery.stored(rnd + 1, weights, stored)  # the next round's model
                 # What crossed the hub to and from this server in the round: the model down
                 # (once: the hub fans it out), each update up, and small messages.
                 values = {

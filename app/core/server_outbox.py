@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from app.core.artifacts import save_weights
+from app.core.artifacts import StoredArtifact, save_weights
 from app.core.run_dir import RunDir
 from app.core.run_protocol import RunAddress, log_message
 from app.wire import topics
@@ -32,7 +32,7 @@ class ServerOutbox:
             Message(MessageType.STATUS, run_id=self.run.run_id, round=round_, body=body),
         )
 
-    def store(self, rnd: int, node: str, weights) -> None:
+    def store(self, rnd: int, node: str, weights) -> StoredArtifact:
         run_id = self.run.run_id
         stored = save_weights(
             self.run_dir.model(rnd, node),
@@ -50,6 +50,7 @@ class ServerOutbox:
             self.run.topic(topics.SERVER, "artifacts"),
             Message(MessageType.ARTIFACT, run_id=run_id, round=rnd, body=body),
         )
+        return stored
 
     def metrics(self, rnd: int, values: dict[str, float]) -> None:
         self.hub.publish(

@@ -118,3 +118,40 @@ def test_an_edge_that_cannot_reach_the_channel_gets_the_model_over_the_hub(
     others = [w.text for w in warnings if w.text not in downloads + relayed]
     assert all("the direct upload" in text and "over the hub" in text for text in others)
     assert figures(run, "direct_bytes_in")[-2:] == [0.0, 0.0]
+
+
+def test_a_round_offers_the_stored_aggregate_under_its_digest(tmp_path, runs, monkeypatch):
+    """After round 1 the model an edge fetches is the aggregate file the server stored,
+    byte for byte, announced under the SHA-256 the store computed: no round hashes the
+    model again to offer it (the initial model, round 1's, is hashed once)."""
+    import app.core.direct_models as direct_models
+    import app.core.edge as edge
+
+    hashed, fetched = [], []
+    digest_of, fetch_model = direct_models.digest_of, edge.fetch_model
+
+    def counting_digest(parts):
+        hashed.append(sum(memoryview(p).nbytes for p in parts))
+        return digest_of(parts)
+
+    def recording_fetch(info):
+        fetched.append(info["sha256"])
+        return fetch_model(info)
+
+    monkeypatch.setattr(direct_models, "digest_of", counting_digest)
+    monkeypatch.setattr(edge, "fetch_model", recording_fetch)
+    run = direct_run(tmp_path, "local", edges=2, rounds=4)
+    runs.append(run)
+    run.start()
+    job = run.finish()
+    assert job.status == "FINISHED", job.status_reason
+    assert len(hashed) == 1
+    stored = {
+        a.sha256
+        for a in run.services.run_data.artifacts(SYSTEM, run.job_id)
+        if a.node == "aggregate"
+    }
+    # rounds 2-4 (two edges each) and the final evaluation fetch stored aggregates
+    assert len(fetched) >= 8 and len(set(fetched) - stored) == 1, (fetched, stored)
+    logs = run.services.run_data.logs(SYSTEM, run.job_id)
+    assert [line.text for line in logs if line.level != "INFO"] == []

@@ -18,7 +18,7 @@ def test_transfer_bench_reports_every_row(capsys):
         ("grpc", "raw"),
         ("direct", "message"),
         ("direct", "message, TLS"),
-        ("direct", "hashed once"),
+        ("direct", "stored model"),
         ("direct", "push"),
     }
     if "mosquitto" in backends:
