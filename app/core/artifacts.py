@@ -41,9 +41,9 @@ class StoredArtifact:
 def save_weights(
     path: Path, weights: dict[str, np.ndarray], metadata: dict[str, str] | None = None
 ) -> StoredArtifact:
-    """The weights as a safetensors file (the bytes safetensors itself writes), written
-    straight from the arrays (no copy of the model in between) and hashed on a second
-    thread while they are written: write and SHA-256 both let go of the GIL."""
+    """The weights as a safetensors file, written straight from the arrays (no copy of
+    the model in between) and hashed on a second thread while they are written: write
+    and SHA-256 both let go of the GIL."""
     head, views = tensor_format.layout(weights, metadata)
     parts = [head, *views]
     tmp = path.with_suffix(".partial")
