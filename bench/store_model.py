@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.artifacts import load_weights, save_weights
+from app.core.artifacts import load_weights, save_weights, write_file
 
 MB = 1_000_000
 
@@ -31,19 +31,12 @@ def _model(nbytes: int) -> dict[str, np.ndarray]:
     return {f"layer{i}": rng.standard_normal(size, dtype=np.float32) for i in range(4)}
 
 
-def _fsynced(path: Path, data) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def save_before(path: Path, weights: dict[str, np.ndarray]) -> str:
     from safetensors.numpy import save
 
     data = save(weights, metadata={"node": "edge-1"})
     digest = hashlib.sha256(data).hexdigest()
-    _fsynced(path, data)
+    write_file(path, [data])
     return digest
 
 
@@ -75,7 +68,7 @@ def measure(nbytes: int, folder: Path, repeat: int) -> dict[str, float]:
     weights = _model(nbytes)
     raw = np.ones(nbytes, np.uint8)
     ways = {
-        "write + fsync (baseline)": lambda p: _fsynced(p, memoryview(raw)),
+        "write + fsync (baseline)": lambda p: write_file(p, [raw]),
         "save: copy, hash, write (before)": lambda p: save_before(p, weights),
         "save_weights": lambda p: save_weights(p, weights, {"node": "edge-1"}),
     }

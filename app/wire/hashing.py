@@ -38,10 +38,10 @@ def fill_hashed(read_into: Callable[[memoryview], int], size: int) -> tuple[np.n
             if not got:
                 break
             pos += got
-            if pos - hashed >= STEP or pos == size:
+            if pos - hashed >= STEP:
                 ranges.put((hashed, pos))
                 hashed = pos
-        if hashed < pos:
+        if hashed < pos:  # the last step, or what came before the end
             ranges.put((hashed, pos))
     finally:
         ranges.put(None)
