@@ -18,7 +18,15 @@ from app.errors import InvalidInput
 from app.wire import topics
 from app.wire.chunking import Reassembler, WireLimits, split
 from app.wire.hub import Handler, HubError, HubState, HubStats, Subscription
-from app.wire.messages import Message, MessageRejected, decode, encode_parts, payload_offset
+from app.wire.messages import (
+    Message,
+    MessageRejected,
+    MessageType,
+    decode,
+    encode,
+    encode_parts,
+    payload_offset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,13 @@ class BaseHub(ABC):
             target=self._dispatch_loop, name=f"feddeck-hub-{node_id}", daemon=True
         )
         self._dispatcher.start()
+
+    def will_chunk(self) -> bytes:
+        """The OFFLINE status the hub sends for this node if it vanishes without a clean
+        close (MQTT's last will; the gRPC hub's lost stream). Tiny: always one chunk."""
+        will = Message(MessageType.STATUS, sender=self.node_id, body={"state": "OFFLINE"})
+        (chunk,) = split(encode(will), self.limits.chunk_size)
+        return chunk
 
     # -- the contract ---------------------------------------------------------------------
     @abstractmethod

@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import Protocol
 
 from app.errors import InvalidInput
-from app.wire.hub import AccessPolicy
+from app.wire.hub import AccessPolicy, HubError
 from app.wire.limits import WireLimits
+
+
+class PortTaken(HubError):
+    """The hub's port is held by another process; the text names it where it can."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"port {port} on {host} is held by {port_holder(port)}")
+        self.port = port
 
 
 @dataclass(frozen=True)
@@ -43,9 +51,11 @@ def start_embedded_hub(
     """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running.
     With `access`, every connection, publish and subscription is checked against it.
     `bind_wait_s`: how long to wait for a held port to come free (a hub restarted on its
-    old port), before starting fails with the port named."""
+    old port), before starting fails with PortTaken, naming what holds it."""
     if port and kind != "local":
         wait_for_port(host, port, bind_wait_s)
+        if not _port_free(host, port):
+            raise PortTaken(host, port)
     if kind == "mqtt":
         from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
 
@@ -87,6 +97,49 @@ def _port_free(host: str, port: int) -> bool:
         except OSError as exc:
             return exc.errno != errno.EADDRINUSE
         return True
+
+
+def port_holder(port: int) -> str:
+    """'process 4242 (feddeck scheduler)': who listens on the TCP port, as far as this
+    user may see."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid is None:
+                    break
+                command = " ".join(psutil.Process(conn.pid).cmdline())
+                return f"process {conn.pid} ({command[:160]})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process (not one this user may inspect)"
+
+
+def start_or_join(
+    kind: str, limits: WireLimits | None, access: AccessPolicy | None
+) -> EmbeddedHub | None:
+    """The control center's embedded hub on its fixed loopback port, or None when that
+    port is taken (another control center, a second window, `feddeck hub`): the caller
+    joins whatever serves it, and `joined_hub_error` says what holds it if that fails."""
+    try:
+        return start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind], limits, access)
+    except PortTaken:
+        return None
+    except OSError as exc:  # taken between the check and the bind
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        return None
+
+
+def joined_hub_error(kind: str, exc: Exception) -> HubError:
+    """Why a command could neither start the embedded hub nor join the one on its port."""
+    port = EMBEDDED_PORTS[kind]
+    return HubError(
+        f"the embedded {kind} hub's port {port} is held by {port_holder(port)}, and no "
+        f"FedDeck hub there let this node in ({exc}); stop that process, or choose "
+        "another hub URL (--hub-url)"
+    )
 
 
 class _LocalEmbedded:

@@ -68,6 +68,7 @@ def create_hub(
             cert_file=tls.get("cert"),
             key_file=tls.get("key"),
             token=token,
+            will_topic=will_topic,
         )
         return GrpcHub(node_id, options, limits)
     raise InvalidInput(f"hub URL {url!r}: an embedded hub must be started before connecting")

@@ -16,34 +16,32 @@ class Coordinator:
         """`standby`: a command that starts runs as it goes (the scheduler, a flow) keeps
         a warm server process for the next one. `serve=False`: the hub only, until
         `serve_here()` (a command that may hand its run to a running center)."""
-        from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
+        from app.backends.embedded import client_url, joined_hub_error, start_or_join
         from app.backends.factory import create_hub
         from app.services.security.hub_access import HubAccess
+        from app.wire.hub import HubError
 
         hub_url = ctx.settings.hub_url
-        self.embedded = None
-        if hub_url.startswith("embedded://"):
-            kind = hub_url.removeprefix("embedded://")
-            if kind == "local":
-                raise InvalidInput(
-                    "an in-process hub cannot reach edge processes; use mqtt or grpc"
-                )
-            try:
-                access = HubAccess.for_settings(ctx.services.db, ctx.settings)
-                port = EMBEDDED_PORTS[kind]
-                self.embedded = start_embedded_hub(
-                    kind, "127.0.0.1", port, ctx.settings.wire, access=access
-                )
-            except Exception:
-                self.embedded = None  # already served by a running control center: join it
+        self.ctx, self.standby = ctx, standby
+        self.embedded = self.ingest = self.launcher = self.desk = None
+        kind = hub_url.removeprefix("embedded://") if hub_url.startswith("embedded://") else ""
+        if kind == "local":
+            raise InvalidInput("an in-process hub cannot reach edge processes; use mqtt or grpc")
+        if kind:  # None: a control center already serves the port; join it
+            access = HubAccess.for_settings(ctx.services.db, ctx.settings)
+            self.embedded = start_or_join(kind, ctx.settings.wire, access)
         self.url = client_url(hub_url)
         token = ctx.settings.hub_token
         self.hub = create_hub(
             self.url, f"cli-{int(time.time())}", token=token, limits=ctx.settings.wire
         )
-        self.hub.connect(timeout=15)
-        self.ctx, self.standby = ctx, standby
-        self.ingest = self.launcher = self.desk = None
+        try:
+            self.hub.connect(timeout=15)
+        except HubError as exc:
+            self.close()
+            if kind and self.embedded is None:
+                raise joined_hub_error(kind, exc) from None
+            raise
         if serve:
             self.serve_here()
 

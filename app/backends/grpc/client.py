@@ -39,6 +39,7 @@ class GrpcOptions:
     cert_file: str | None = None
     key_file: str | None = None
     token: str | None = None
+    will_topic: str | None = None  # the hub publishes this node's OFFLINE there if it vanishes
     min_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
 
@@ -90,10 +91,12 @@ class GrpcHub(BaseHub):
                     f"no gRPC hub answered at {self.options.target} (waited {timeout:.0f} s)"
                 )
 
-    def _metadata(self) -> list[tuple[str, str]]:
-        meta = [("node-id", self.node_id)]
+    def _metadata(self) -> list[tuple[str, str | bytes]]:
+        meta: list[tuple[str, str | bytes]] = [("node-id", self.node_id)]
         if self.options.token:
             meta.append(("authorization", f"Bearer {self.options.token}"))
+        if self.options.will_topic:
+            meta += [("will-topic", self.options.will_topic), ("will-bin", self.will_chunk())]
         return meta
 
     def _requests(self, initial: list[str], stop: threading.Event) -> Iterator[hub_pb2.Frame]:

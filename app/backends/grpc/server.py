@@ -7,6 +7,7 @@ bytes, so a large model passes through without being reassembled here.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
@@ -41,7 +42,9 @@ class _Denied:
 
 
 def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str, int]]:
-    """Frame limit just above one chunk; keepalives so a dead peer is noticed in seconds."""
+    """Frame limit just above one chunk; keepalives so a dead peer is noticed in seconds
+    (a ping every 10 s, answered within 5 s). A server never shares its port: grpcio
+    binds with SO_REUSEPORT by default, and two hubs on one port would split the nodes."""
     size = limits.chunk_size + CHUNK_OVERHEAD + FRAME_SLACK
     options = [
         ("grpc.max_send_message_length", size),
@@ -53,6 +56,7 @@ def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str,
     ]
     if server:  # accept the clients' pings instead of answering them with GOAWAY
         options += [
+            ("grpc.so_reuseport", 0),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
             ("grpc.http2.max_ping_strikes", 0),
         ]
@@ -60,11 +64,13 @@ def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str,
 
 
 class _Session:
-    def __init__(self, node_id: str, principal: Any = None) -> None:
+    def __init__(self, node_id: str, principal: Any = None, will: hub_pb2.Frame | None = None):
         self.node_id = node_id
         self.principal = principal
         self.patterns: set[str] = set()
         self.out: queue.SimpleQueue = queue.SimpleQueue()
+        self.will = will  # routed if the stream ends without the node closing it
+        self.closed_by_node = False
 
 
 class HubServicer(hub_pb2_grpc.HubServicer):
@@ -74,10 +80,13 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         self._lock = threading.Lock()
         self.refused = Counter()  # what the access policy refused, by kind
         self._refusals = RefusalLog(log, "gRPC")
+        self.stopping = False  # the hub going down: its nodes did not vanish
 
     def Connect(self, request_iterator, context) -> Iterator[hub_pb2.Frame]:
-        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        metadata = dict(context.invocation_metadata())
         node_id = metadata.get("node-id", "")
+        if not isinstance(node_id, str):
+            node_id = ""
         if not node_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node-id metadata is required")
         principal = None
@@ -89,7 +98,7 @@ class HubServicer(hub_pb2_grpc.HubServicer):
                 self.refused["connect"] += 1
                 self._refusals.refused(node_id, exc)
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        session = _Session(node_id, principal)
+        session = _Session(node_id, principal, self._will(context, node_id, principal, metadata))
         session.out.put(WELCOME)  # the node knows it is in only once this arrives
         with self._lock:
             self._sessions.add(session)
@@ -109,6 +118,32 @@ class HubServicer(hub_pb2_grpc.HubServicer):
         finally:
             with self._lock:
                 self._sessions.discard(session)
+            if session.will is not None and not session.closed_by_node and not self.stopping:
+                log.info("%s: stream lost; publishing its will", node_id)
+                self._route(session.will)
+
+    def _will(self, context, node_id: str, principal: Any, metadata: dict) -> hub_pb2.Frame | None:
+        """The node's last will from its metadata, as MQTT has it: a topic it may publish
+        to and one chunk (its OFFLINE status), sent if its stream is lost."""
+        topic, chunk = metadata.get("will-topic"), metadata.get("will-bin")
+        if not topic:
+            return None
+        if not isinstance(topic, str) or not isinstance(chunk, bytes) or not chunk:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "will-topic needs a will-bin chunk")
+        if len(chunk) > 64 * 1024:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a will is one small chunk")
+        if "+" in topic or "#" in topic:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "will-topic may hold no wildcard")
+        try:
+            topics.validate_pattern(topic)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"will-topic: {exc}")
+        if self._access is not None and not self._access.may_publish(principal, topic):
+            self.refused["publish"] += 1
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"{node_id} may not leave a will on {topic}"
+            )
+        return hub_pb2.Frame(publish=hub_pb2.Publish(topic=topic, chunk=chunk))
 
     def _read(self, session: _Session, frames: Iterator[hub_pb2.Frame]) -> None:
         try:
@@ -132,6 +167,7 @@ class HubServicer(hub_pb2_grpc.HubServicer):
                     session.out.put(frame)  # the acknowledgement
                 elif kind == "unsubscribe":
                     session.patterns.discard(frame.unsubscribe.pattern)
+            session.closed_by_node = True  # its request stream ended: a clean close
         except grpc.RpcError:
             pass  # the node went away; the stream's callback ends the session
         except Exception:
@@ -208,12 +244,15 @@ class GrpcHubServer:
         )
         hub_pb2_grpc.add_HubServicer_to_server(self.servicer, server)
         address = f"{self.host}:{self.requested_port or self.port}"
-        if self._credentials:
-            self.port = server.add_secure_port(address, self._credentials)
-        else:
-            self.port = server.add_insecure_port(address)
+        try:
+            if self._credentials:
+                self.port = server.add_secure_port(address, self._credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio's "Failed to bind": the port is held
+            self.port = 0
         if not self.port:
-            raise OSError(f"gRPC hub could not bind {address}")
+            raise OSError(errno.EADDRINUSE, f"gRPC hub could not bind {address}")
         server.start()
         self._server = server
         if self._access is not None:
@@ -230,6 +269,7 @@ class GrpcHubServer:
 
     def stop(self, grace: float | None = 0.5) -> None:
         self._revalidating.set()
+        self.servicer.stopping = True
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None

@@ -12,9 +12,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from app.backends.base import AckWaiter, BaseHub
-from app.wire.chunking import CHUNK_OVERHEAD, WireLimits, split
+from app.wire.chunking import CHUNK_OVERHEAD, WireLimits
 from app.wire.hub import HubError, HubState
-from app.wire.messages import Message, MessageType, encode
 
 QOS = 1
 SUBSCRIBE_TIMEOUT_S = 10.0
@@ -64,9 +63,7 @@ class MqttHub(BaseHub):
             )
         if options.will_topic:
             # Sent by the broker if this node vanishes without a clean close.
-            will = Message(MessageType.STATUS, sender=node_id, body={"state": "OFFLINE"})
-            (chunk,) = split(encode(will), self.limits.chunk_size)  # tiny: always one chunk
-            client.will_set(options.will_topic, chunk, qos=QOS)
+            client.will_set(options.will_topic, self.will_chunk(), qos=QOS)
         client.on_socket_open = _widen_buffers
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from app.backends.embedded import EMBEDDED_PORTS, client_url, start_embedded_hub
+from app.backends.embedded import client_url, joined_hub_error, start_or_join
 from app.backends.factory import create_hub
 from app.config import Settings
 from app.services.automation.ticker import Automation, new_owner
@@ -18,6 +18,7 @@ from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import Actor, require
 from app.services.security.hub_access import HubAccess
 from app.storage.models import Role
+from app.wire.hub import HubError
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,20 @@ class ControlCenter:
             if kind == "local":
                 self.hub_url = "local://center"
             else:
-                port = EMBEDDED_PORTS[kind]
-                try:
-                    access = HubAccess.for_settings(self.services.db, self.settings)
-                    self.embedded = start_embedded_hub(
-                        kind, "127.0.0.1", port, limits=self.settings.wire, access=access
-                    )
-                except Exception as exc:  # port taken: another center or `feddeck hub` serves it
-                    log.warning(
-                        "embedded %s hub not started on %s (%s); joining it", kind, port, exc
-                    )
+                access = HubAccess.for_settings(self.services.db, self.settings)
+                self.embedded = start_or_join(kind, self.settings.wire, access)
+                if self.embedded is None:  # another center or `feddeck hub` serves it
+                    log.warning("embedded %s hub's port is taken; joining what serves it", kind)
         self.hub = create_hub(
             self.hub_url, "center", token=self.settings.hub_token, limits=self.settings.wire
         )
         self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
-        self.hub.connect(timeout=15)
+        try:
+            self.hub.connect(timeout=15)
+        except HubError as exc:
+            if self.embedded is None and self.settings.hub_url.startswith("embedded://"):
+                raise joined_hub_error(kind, exc) from None
+            raise
         self.ingest = IngestService(self.services.db, self.hub, self.events).start()
         self.local_edges = LocalEdges(self.settings, self.hub_url)
         self.launcher = JobLauncher(

@@ -1,0 +1,108 @@
+"""A node killed without a goodbye is announced OFFLINE by its hub: the broker's MQTT last
+will, or the gRPC hub when the node's stream is lost. A clean close announces nothing."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.wire.messages import MessageType
+from tests.hubs.conftest import wait_for
+
+CHILD = """
+import sys, time
+from app.backends.factory import create_hub
+hub = create_hub(sys.argv[1], "edge-7", will_topic="fd/p/edge/edge-7/status")
+hub.connect()
+print("ready", flush=True)
+if sys.argv[2] == "close":
+    hub.close()
+    print("closed", flush=True)
+time.sleep(120)
+"""
+
+HUBS = ["mqtt-embedded", "mosquitto", "grpc"]
+
+
+def _child(url: str, mode: str) -> subprocess.Popen:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url, mode], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+@pytest.mark.parametrize("hub_env", HUBS, indirect=True)
+def test_killed_node_is_announced_offline(hub_env):
+    seen = []
+    watcher = hub_env.make("center")
+    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    child = _child(hub_env.url, "stay")
+    try:
+        child.kill()
+        killed = time.monotonic()
+        wait_for(lambda: seen, 20, "the last will")
+        took = time.monotonic() - killed
+    finally:
+        child.kill()
+        child.wait()
+    topic, message = seen[0]
+    assert topic == "fd/p/edge/edge-7/status"
+    assert message.type == MessageType.STATUS and message.body == {"state": "OFFLINE"}
+    assert message.sender == "edge-7"
+    if hub_env.name == "grpc":  # the lost stream is seen at once, not by a keepalive
+        assert took < 5, f"the gRPC hub took {took:.1f} s to announce the lost node"
+
+
+@pytest.mark.parametrize("hub_env", HUBS, indirect=True)
+def test_a_clean_close_leaves_no_will(hub_env):
+    seen = []
+    watcher = hub_env.make("center")
+    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    child = _child(hub_env.url, "close")
+    try:
+        assert child.stdout.readline().strip() == "closed"
+        child.kill()
+        probe = hub_env.make("probe")
+        probe.publish("fd/p/edge/probe/status", _status("IDLE"))
+        wait_for(lambda: any(m.sender == "probe" for _t, m in seen), 10, "the probe")
+    finally:
+        child.kill()
+        child.wait()
+    assert [m.sender for _t, m in seen] == ["probe"]
+
+
+def test_grpc_hub_refuses_a_will_on_another_nodes_topic(tmp_path):
+    """The will is checked like a publish: an edge may not leave one for another edge."""
+    from app.backends.factory import create_hub
+    from app.backends.grpc.server import GrpcHubServer
+    from app.wire.hub import HubError
+
+    class OwnTopicsOnly:
+        def authenticate(self, node_id, token):
+            return node_id
+
+        def may_publish(self, principal, topic):
+            return topic.startswith(f"fd/edge/{principal}/")
+
+        def may_subscribe(self, principal, pattern):
+            return True
+
+        def still_valid(self, principal):
+            return True
+
+    with GrpcHubServer(access=OwnTopicsOnly()) as server:
+        ok = create_hub(server.url, "e1", token="t", will_topic="fd/edge/e1/status")
+        ok.connect(timeout=10)
+        ok.close()
+        bad = create_hub(server.url, "e1", token="t", will_topic="fd/edge/e2/status")
+        with pytest.raises(HubError, match="may not leave a will on fd/edge/e2/status"):
+            bad.connect(timeout=10)
+        bad.close()
+
+
+def _status(state: str):
+    from app.wire.messages import Message
+
+    return Message(MessageType.STATUS, body={"state": state})
