@@ -68,7 +68,9 @@ def prepare_run(
     if not isinstance(announced, dict):
         raise TaskRefused("the join request names no task")
     shipped = archive.tobytes() if archive is not None else None
-    folder = edge_task_folder(announced, shipped, trust_center, cache_dir)
+    folder = edge_task_folder(
+        announced, shipped, trust_center, cache_dir, lambda text: log_to("WARNING", text)
+    )
     task = load_task(folder, str(announced["sha256"]))
     key = task.manifest.data_key
     if key and key not in data:

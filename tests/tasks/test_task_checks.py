@@ -68,6 +68,40 @@ def test_a_signed_task_from_a_trusted_center_is_unpacked_cached_and_imported(tmp
     assert task.build_model({}).out_features == 2
 
 
+@pytest.mark.parametrize(
+    ("alter", "said"),
+    [
+        (lambda f: (f / "task.py").write_text(TASK_PY.replace("(4, 2)", "(4, 3)")), "changed"),
+        (lambda f: (f / "helper.py").write_text("import os\n"), "helper.py was added"),
+        (lambda f: (f / "task.toml").unlink(), "task.toml was removed"),
+    ],
+)
+def test_an_altered_cache_is_unpacked_again_from_the_verified_archive(
+    tmp_path, key, alter, said
+):
+    ann, data = announce(make_task(tmp_path / "src"), key)
+    cache = tmp_path / "cache"
+    folder = edge_task_folder(ann, data, key.fingerprint, cache)
+    alter(folder)
+    warnings = []
+    assert edge_task_folder(ann, data, key.fingerprint, cache, warnings.append) == folder
+    assert len(warnings) == 1 and said in warnings[0], warnings
+    assert "unpacked again from the verified archive" in warnings[0]
+    assert archive.difference(folder, data) is None
+    assert load_task(folder, ann["sha256"]).build_model({}).out_features == 2
+
+
+def test_a_tampered_compiled_cache_is_never_run(tmp_path, key):
+    """Python would run a .pyc whose header matches its source: the check removes them."""
+    ann, data = announce(make_task(tmp_path / "src"), key)
+    folder = edge_task_folder(ann, data, key.fingerprint, tmp_path / "cache")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "task.cpython-311.pyc").write_bytes(b"junk")
+    warnings = []
+    edge_task_folder(ann, data, key.fingerprint, tmp_path / "cache", warnings.append)
+    assert not (folder / "__pycache__").exists() and not warnings
+
+
 def test_one_byte_changed_is_refused(tmp_path, key):
     ann, data = announce(make_task(tmp_path / "src"), key)
     tampered = bytearray(data)

@@ -53,6 +53,31 @@ def pack(folder: Path) -> bytes:
     return out.getvalue()
 
 
+def difference(folder: Path, data: bytes) -> str | None:
+    """What in `folder` differs from the archive it was unpacked from ('task.py was
+    changed', 'extra.py was added'), or None when it holds exactly the archive's files.
+    Compiled caches are removed first: Python compiles them again from the checked source."""
+    for cache in list(folder.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        expected = {m.name: m for m in tar.getmembers()}
+        present = {
+            p.relative_to(folder).as_posix(): p
+            for p in folder.rglob("*")
+            if p.is_file() or p.is_symlink()
+        }
+        for name in sorted(present.keys() - expected.keys()):
+            return f"{name} was added"
+        for name in sorted(expected.keys() - present.keys()):
+            return f"{name} was removed"
+        for name, member in sorted(expected.items()):
+            path = present[name]
+            source = tar.extractfile(member)
+            if path.is_symlink() or path.read_bytes() != (source.read() if source else b""):
+                return f"{name} was changed"
+    return None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -1,10 +1,15 @@
 """Where a node finds the code of a run's task: built-in tasks from its own install, any
 other from the archive the server shipped, checked before a byte of it is written:
 the edge must trust the signing center, the signature and the SHA-256 must hold, and the
-requirements must be installed. Archives are cached by hash."""
+requirements must be installed. Archives are unpacked into a cache by hash, and the
+unpacked folder is compared with the checked archive before every run: a folder changed
+since is unpacked again, so a node runs only the code it verified."""
 
 from __future__ import annotations
 
+import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,8 @@ from app.core.tasks.builtin import builtin_folder, builtin_sha256
 from app.core.tasks.requirements import missing_requirements
 from app.core.tasks.signature import fingerprint, verify
 from app.errors import FedDeckError
+
+log = logging.getLogger(__name__)
 
 
 class TaskRefused(FedDeckError):
@@ -32,18 +39,31 @@ def _builtin(name: str, sha256: str) -> Path:
     return folder
 
 
-def _unpacked(data: bytes, sha256: str, cache_dir: Path) -> Path:
+def _unpacked(data: bytes, sha256: str, cache_dir: Path, warn: Callable[[str], None]) -> Path:
     folder = cache_dir / sha256
-    if not folder.is_dir():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        archive.unpack(data, folder)
+    if folder.is_dir():
+        altered = archive.difference(folder, data)
+        if altered is None:
+            return folder
+        warn(
+            f"the unpacked task in {folder} was altered since it was checked ({altered}): "
+            "unpacked again from the verified archive"
+        )
+        shutil.rmtree(folder)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    archive.unpack(data, folder)
     return folder
 
 
 def edge_task_folder(
-    announced: dict[str, Any], data: bytes | None, trusted: str | None, cache_dir: Path
+    announced: dict[str, Any],
+    data: bytes | None,
+    trusted: str | None,
+    cache_dir: Path,
+    warn: Callable[[str], None] = log.warning,
 ) -> Path:
-    """The folder of the task a JOIN announced, or TaskRefused with the reason."""
+    """The folder of the task a JOIN announced, or TaskRefused with the reason; `warn`
+    hears of a cached copy that had to be unpacked again."""
     try:
         name, label = str(announced["name"]), str(announced["label"])
         sha256, builtin = str(announced["sha256"]), bool(announced["builtin"])
@@ -78,7 +98,7 @@ def edge_task_folder(
             f"task {name} {label}: the archive does not match its SHA-256 (altered on the way)"
         )
     try:
-        return _unpacked(data, sha256, cache_dir)
+        return _unpacked(data, sha256, cache_dir, warn)
     except FedDeckError as exc:
         raise TaskRefused(f"task {name} {label}: {exc}") from None
 
@@ -91,4 +111,4 @@ def server_task_folder(task: TaskSpec, run_dir: Path) -> Path:
     missing = missing_requirements(task.requirements)
     if missing:
         raise TaskRefused(f"task {task.name} needs what the server lacks: {', '.join(missing)}")
-    return _unpacked(task.archive, task.sha256, run_dir / "task")
+    return _unpacked(task.archive, task.sha256, run_dir / "task", log.warning)
