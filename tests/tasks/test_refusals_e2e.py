@@ -92,3 +92,30 @@ def test_a_task_that_raises_in_load_data_or_train_is_reported(make_center, tmp_p
     assert (1, "e2") in updates and (3, "e2") not in updates  # e2 left in round 2
     assert {(1, "e1"), (2, "e1"), (3, "e1")} <= updates
     assert any("edge e2 left the run" in line.text for line in errors)
+
+
+def test_a_tampered_stored_task_fails_the_run_once_with_the_reason(make_center, tmp_path):
+    """An error no restart can heal (the stored archive fails its SHA-256) is not retried:
+    the server process says so in its outcome, and the launcher relaunches nothing."""
+    from sqlalchemy import select, update
+
+    from app.storage.models import Task
+
+    center = make_center("grpc")
+    services = center.services
+    services.tasks.add(SYSTEM, make_task(tmp_path / "tiny"))
+    services.configs.save(SYSTEM, _config("tiny-run", "tiny", 1))
+    center.edge("e1")
+    center.wait_online(["e1"])
+    with services.db.session() as s:
+        stored = s.scalar(select(Task.archive))
+        altered = bytearray(stored)
+        altered[700] ^= 1
+        s.execute(update(Task).values(archive=bytes(altered)))
+    job = center.run("tiny-run", ["e1"], timeout=120)
+    assert job.status == "FAILED"
+    assert "cannot start the run" in job.status_reason
+    assert "the stored archive does not match its SHA-256" in job.status_reason
+    notes = [line.text for line in services.run_data.logs(SYSTEM, job.id)]
+    assert not any("restart" in text for text in notes), notes
+

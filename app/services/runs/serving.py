@@ -19,7 +19,7 @@ from app.core.fl_config import parse_config
 from app.core.run_dir import RunDir
 from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
 from app.core.tasks.builtin import builtin_sha256
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.services.registry import SYSTEM, Services
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,15 @@ def serve_run(
     from app.backends.factory import create_hub
     from app.core.server import FLServer
 
-    spec = build_run_spec(services, settings, job_id, resume=resume)
+    run_dir = RunDir(settings.artifacts_dir, job_id)
+    try:
+        spec = build_run_spec(services, settings, job_id, resume=resume)
+    except (InvalidInput, NotFound) as exc:
+        # A stored task or config that fails its checks fails the same way in a restarted
+        # server: say so once, in the outcome the launcher reads, rather than retry.
+        done = services.jobs.get(SYSTEM, job_id).current_round
+        run_dir.write_outcome("FAILED", f"cannot start the run: {exc}", done)
+        raise
     url = client_url(hub_url)
     spec = dataclasses.replace(spec, direct=direct_plan(settings.direct, url))
     hub = create_hub(url, f"server-{job_id}", token=settings.hub_token, limits=settings.wire)
@@ -89,7 +97,7 @@ def serve_run(
     finally:
         hub.close()
     try:
-        RunDir(settings.artifacts_dir, job_id).write_outcome(
+        run_dir.write_outcome(
             outcome.state, outcome.reason, outcome.rounds_done, outcome.history
         )
     except OSError as exc:  # the status went out over the hub; the launcher settles on it
