@@ -1,6 +1,8 @@
 """`feddeck`: the window by default; sub-commands for everything else.
 
 Exit codes: 0 success, 1 refused (bad input, not found, conflict, permission), 2 usage.
+A command that runs a job or flow to its end (`job start`, `demo`, `flow run`) says how it
+ended: 0 FINISHED, 3 FAILED, 4 STOPPED (130 when Ctrl-C ends the command itself).
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ from app.errors import FedDeckError
 CENTER_MODULES = {"sqlalchemy", "alembic", "amqtt", "argon2", "apscheduler"}
 GUI_MODULES = {"PySide6", "pyqtgraph", "shiboken6"}
 EXTRAS = {"control center": "center", "window": "gui"}
+RUN_EXIT_CODES = {"FINISHED": 0, "FAILED": 3, "STOPPED": 4}
+
+
+def run_exit_code(result: object) -> int:
+    """The exit code of a command that ran a job or flow (`exit_by_status`), from how the
+    run ended; the reason of one that did not finish goes to stderr."""
+    if result is None:
+        return 0
+    get = result.get if isinstance(result, dict) else lambda key: getattr(result, key, None)
+    status = str(get("status"))
+    reason = get("status_reason") or get("reason") or ""
+    if status != "FINISHED":
+        said = f"feddeck: the run ended {status}" + (f": {reason}" if reason else "")
+        print(said, file=sys.stderr)
+    return RUN_EXIT_CODES.get(status, 1)
 
 
 def missing_extra(exc: ModuleNotFoundError) -> str | None:
@@ -94,8 +111,9 @@ def _main(args: argparse.Namespace) -> int:
         if getattr(args, "handler", None) is None:
             return _run_gui(settings)
         ctx = CliContext(settings=settings, user_name=args.user, as_json=as_json)
-        emit(args.handler(ctx, args), as_json, getattr(args, "columns", None))
-        return 0
+        result = args.handler(ctx, args)
+        emit(result, as_json, getattr(args, "columns", None))
+        return run_exit_code(result) if getattr(args, "exit_by_status", False) else 0
     except FedDeckError as exc:
         if as_json:
             print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))

@@ -313,7 +313,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=flow_delete)
     p = flow.add_parser("run", parents=[common], help="run a flow in the foreground")
     p.add_argument("name")
-    p.set_defaults(handler=flow_run)
+    p.set_defaults(handler=flow_run, exit_by_status=True)
     p = flow.add_parser("status", parents=[common], help="a flow run and its steps")
     p.add_argument("run", type=int)
     p.set_defaults(handler=flow_status)

@@ -216,7 +216,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=job_show)
     p = job.add_parser("start", parents=[common], help="run a queued job (in the foreground)")
     p.add_argument("id", type=int)
-    p.set_defaults(handler=job_start)
+    p.set_defaults(handler=job_start, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)
     p.add_argument("--grace", type=float, default=20.0, help="seconds to wait for a clean stop")

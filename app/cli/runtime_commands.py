@@ -321,10 +321,7 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
     )
 
     progress = None if ctx.as_json else round_progress(args.rounds)
-    summary = run_demo(ctx.settings, options, on_event=progress)
-    if summary["status"] != "FINISHED":
-        raise RunFailed(f"demo run {summary['run_id']} {summary['status']}: {summary['reason']}")
-    return summary
+    return run_demo(ctx.settings, options, on_event=progress)
 
 
 def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -350,4 +347,4 @@ def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument(
         "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"
     )
-    p.set_defaults(handler=demo_run)
+    p.set_defaults(handler=demo_run, exit_by_status=True)

@@ -79,3 +79,42 @@ def test_demo_refuses_bad_options(tmp_path):
 
     with pytest.raises(InvalidInput, match="--edges"):
         run_demo(Settings.load(data_dir=tmp_path), DemoOptions(edges=0))
+
+
+def test_job_start_exits_by_how_the_run_ended(tmp_path, monkeypatch, capsys):
+    """A script can tell: 0 FINISHED, 3 FAILED (here: a stored task that fails its check),
+    4 STOPPED; the reason of a run that did not finish is on stderr."""
+    from sqlalchemy import select, update
+
+    from app.cli import RUN_EXIT_CODES, run_exit_code
+    from app.core.fl_config import config_from_toml
+    from app.services import Services
+    from app.services.security.auth import SYSTEM
+    from app.storage.models import Task
+    from tests.tasks.test_task_checks import make_task
+
+    settings = Settings.load(data_dir=tmp_path / "deck")
+    services = Services.open(settings)
+    services.users.create_first_admin("root", "rootpass123")
+    services.groups.add(SYSTEM, "lab")
+    services.projects.create(SYSTEM, "lab", "lab")
+    services.edges.register(SYSTEM, "e1")
+    services.tasks.add(SYSTEM, make_task(tmp_path / "tiny"))
+    services.configs.save(SYSTEM, config_from_toml('name = "c"\n[task]\nname = "tiny"\n'))
+    job = services.jobs.create(SYSTEM, "run", "lab", "c", ["e1"])
+    with services.db.session() as s:
+        altered = bytearray(s.scalar(select(Task.archive)))
+        altered[700] ^= 1
+        s.execute(update(Task).values(archive=bytes(altered)))
+    services.close()
+    monkeypatch.setenv("FEDDECK_USER", "root")
+    monkeypatch.setenv("FEDDECK_PASSWORD", "rootpass123")
+    code = main(["--data-dir", str(settings.data_dir), "job", "start", str(job.id), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 3, err[-2000:]
+    assert json.loads(out)["status"] == "FAILED"
+    assert "the run ended FAILED: cannot start the run" in err
+    assert RUN_EXIT_CODES == {"FINISHED": 0, "FAILED": 3, "STOPPED": 4}
+    assert run_exit_code({"status": "STOPPED", "reason": "stopped by olga"}) == 4
+    assert "the run ended STOPPED: stopped by olga" in capsys.readouterr().err
+    assert run_exit_code({"status": "FINISHED"}) == 0

@@ -97,9 +97,7 @@ def serve_run(
     finally:
         hub.close()
     try:
-        run_dir.write_outcome(
-            outcome.state, outcome.reason, outcome.rounds_done, outcome.history
-        )
+        run_dir.write_outcome(outcome.state, outcome.reason, outcome.rounds_done, outcome.history)
     except OSError as exc:  # the status went out over the hub; the launcher settles on it
         log.error("run %s: %s", job_id, describe_write_error(exc, "the run's outcome"))
     return outcome
