@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
-from app.cli.output import round_progress
+from app.cli.output import NOTE_LEVELS, print_note, round_progress, run_notes
 from app.errors import InvalidInput
 
 JOB_COLUMNS = (
@@ -105,6 +105,7 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress) -> None:
     coordinator.launcher.on_exit = lambda _id: done.set()
     if progress is not None:
         coordinator.ingest.events.subscribe(progress)
+        coordinator.ingest.events.subscribe(run_notes())
     coordinator.launcher.start(actor, job_id)
     print(f"job {job_id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
     try:
@@ -123,10 +124,16 @@ def _follow(ctx: CliContext, coordinator: Coordinator, actor, job_id: int, progr
 
     shown: set[int] = set()
     read_at = -1
+    notes = 0
     try:
         while True:
             job = ctx.services.jobs.get(actor, job_id)
             ended = JobStatus(job.status) in TERMINAL
+            if progress is not None:  # the server's warnings as they come, then the rounds
+                lines = ctx.services.run_data.logs(actor, job_id, "server", NOTE_LEVELS[0])
+                for line in lines[notes:]:
+                    print_note(line.level, line.text)
+                notes = len(lines)
             if progress is not None and (ended or job.current_round != read_at):
                 read_at = job.current_round
                 _print_new_rounds(ctx, actor, job_id, shown, progress)

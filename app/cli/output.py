@@ -95,3 +95,22 @@ def round_progress(total: int | None = None):
         print(f"round {rnd:>3}{of}: {text}", file=sys.stderr)
 
     return on_event
+
+
+NOTE_LEVELS = ("WARNING", "ERROR")
+
+
+def print_note(level: str, text: str) -> None:
+    print(f"{level.lower()}: {text}", file=sys.stderr)
+
+
+def run_notes():
+    """An event handler printing the server's warnings and errors to stderr as they come:
+    an edge that went offline, came back, left, missed a round or was refused."""
+
+    def on_event(event) -> None:
+        data = event.data
+        if event.kind == "log" and data["node"] == "server" and data["level"] in NOTE_LEVELS:
+            print_note(data["level"], data["text"])
+
+    return on_event

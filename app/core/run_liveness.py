@@ -32,13 +32,10 @@ class RunLiveness:
             self.members.joined(node, str(message.body.get("device", "")), name)
         elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
             reason = str(message.body.get("reason", ""))[:500] or "no reason given"
-            name = str(message.body.get("name", ""))[:64]
-            self.members.refused(
-                node, f"{name} ({node})" if name and name != node else node, reason
-            )
+            self.members.refused(node, reason, str(message.body.get("name", ""))[:64])
             self.inbox.put(("offline", message))
             if state == FAILED:
-                self.say("ERROR", f"edge {name or node} left the run: {reason}")
+                self.say("ERROR", f"edge {self.members.shown(node)} left the run: {reason}")
 
     def on_edge_status(self, topic: str, message: Message) -> None:
         node = topic.split("/")[2]
@@ -50,9 +47,9 @@ class RunLiveness:
                 self.say("WARNING", f"{self.members.shown(node)} went offline{self.where()}")
             self.inbox.put(("offline", message))
         elif state == "TRAINING" and message.body.get("reconnected"):  # with the run loaded
-            if self.members.came_back(node):
+            if self.members.came_back(node):  # a warning too: the pair tells the story
                 self.say(
-                    "INFO",
+                    "WARNING",
                     f"{self.members.shown(node)} came back{self.where()}; "
                     "it takes part again when picked",
                 )

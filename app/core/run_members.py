@@ -9,15 +9,15 @@ from collections.abc import Iterable
 
 
 class RunMembers:
-    def __init__(self, edges: list[str]) -> None:
+    def __init__(self, edges: list[str], names: dict[str, str] | None = None) -> None:
         self.edges = edges  # device ids, in partition order
         self._lock = threading.Lock()
         self._joined: set[str] = set()
         self._offline: set[str] = set()
-        self._refused: dict[str, str] = {}  # edge (as shown) → why it will not, or no longer
+        self._refused: dict[str, str] = {}  # device id → why it will not, or no longer
         self._left: set[str] = set()  # refused or failed: out for good
         self._device: dict[str, str] = {}
-        self._name: dict[str, str] = {}
+        self._name: dict[str, str] = dict(names or {})
 
     def joined(self, node: str, device: str, name: str = "") -> None:
         with self._lock:
@@ -31,10 +31,12 @@ class RunMembers:
         with self._lock:
             return self._name.get(node, node)
 
-    def refused(self, node: str, shown: str, reason: str) -> None:
+    def refused(self, node: str, reason: str, name: str = "") -> None:
         """Refused to join, or left mid-run (a task that raised): out of the run."""
         with self._lock:
-            self._refused[shown] = reason
+            if name and node not in self._name:
+                self._name[node] = name
+            self._refused[node] = reason
             self._offline.add(node)
             self._left.add(node)
 
@@ -63,8 +65,14 @@ class RunMembers:
             return set(self._offline)
 
     def refusals(self) -> dict[str, str]:
+        """Device id → why it will not take part, or no longer."""
         with self._lock:
             return dict(self._refused)
+
+    def absent(self) -> list[str]:
+        """The edges that neither joined nor refused (yet)."""
+        with self._lock:
+            return [e for e in self.edges if e not in self._joined and e not in self._refused]
 
     def devices(self, nodes: Iterable[str]) -> list[str]:
         with self._lock:

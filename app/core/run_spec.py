@@ -94,6 +94,10 @@ class RunSpec:
     init_model: StoredModel | None = None  # start from another run's aggregate
     resume: Resume | None = None
     direct: DirectPlan | None = None  # big models beside the hub; None: all over the hub
+    # Device id → the edge's name (the run's log names edges so), and what the control
+    # center knew of it when the run started ("never connected", "offline since …").
+    edge_names: dict[str, str] = field(default_factory=dict)
+    edge_states: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -53,7 +53,7 @@ class FLServer:
         self.config = spec.config
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
-        self.members = RunMembers(spec.edges)
+        self.members = RunMembers(spec.edges, spec.edge_names)
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
         self.delivery: ModelDelivery  # opened when the run is served (its listener)
@@ -226,19 +226,38 @@ class FLServer:
             if self._stop.wait(0.05):
                 raise _Stopped
         joined, refused = self.members.alive(), self.members.refusals()
-        for edge, reason in sorted(refused.items()):
-            self.say("ERROR", f"edge {edge} refused the run: {reason}")
+        shown = self.members.shown
+        for edge, reason in sorted(refused.items(), key=lambda item: shown(item[0])):
+            self.say("ERROR", f"edge {shown(edge)} refused the run: {reason}")
         devices = self.members.devices(joined)
         self.say(
             "INFO",
             f"{len(joined)} of {len(self.spec.edges)} edges joined, on {', '.join(devices) or '-'}",
         )
         if len(joined) < cfg.training.min_clients:
-            why = "; ".join(f"{e}: {r}" for e, r in sorted(refused.items()))
             raise RuntimeError(
-                f"only {len(joined)} edges joined; min_clients is {cfg.training.min_clients}"
-                + (f" (refused: {why})" if why else "")
+                f"only {len(joined)} of {len(self.spec.edges)} edges joined; min_clients is "
+                f"{cfg.training.min_clients}. Not joined: {self._not_joined(set(joined))}"
             )
+
+    def _not_joined(self, joined: set[str]) -> str:
+        """'site-3 (never connected); site-2 (refused: …)': each edge that is not in the
+        run, with what is known of it."""
+        waited = f"no answer in {self.spec.join_timeout_s:.0f} s"
+        refused, offline = self.members.refusals(), self.members.offline()
+        parts = []
+        for edge in self.spec.edges:
+            if edge in joined:
+                continue
+            if edge in refused:
+                known = f"refused: {refused[edge]}"
+            elif edge in offline:
+                known = "went offline while joining"
+            else:
+                known = self.spec.edge_states.get(edge, "unknown to this server")
+                known += f"; {waited}" if known.startswith("online") else ""
+            parts.append(f"{self.members.shown(edge)} ({known})")
+        return "; ".join(parts)
 
     def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""

@@ -48,7 +48,7 @@ def lab(tmp_path, request):
         "FEDDECK_PASSWORD": "olgapass123",
         "FEDDECK_HUB_URL": f"embedded://{kind}",
     }
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
         center = subprocess.Popen(
             _feddeck(data, "scheduler"),
@@ -68,7 +68,7 @@ def lab(tmp_path, request):
         while any(e.status != "IDLE" for e in services.edges.list(SYSTEM)):
             assert time.monotonic() < deadline, "the edges did not come online"
             time.sleep(0.2)
-        yield data, env, jobs, services
+        yield data, env, jobs, services, procs[1:]
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -96,7 +96,7 @@ def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 60) -> No
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", ["grpc", "mqtt"], indirect=True)
 def test_job_start_in_a_shell_beside_a_headless_center_finishes_ten_of_ten(lab):
-    data, env, jobs, services = lab
+    data, env, jobs, services, _agents = lab
     ended = []
     for job_id in jobs:
         shell = subprocess.run(
@@ -115,3 +115,59 @@ def test_job_start_in_a_shell_beside_a_headless_center_finishes_ten_of_ten(lab):
     for job_id in jobs:
         job = services.jobs.get(SYSTEM, job_id)
         assert (job.status, job.current_round) == ("FINISHED", ROUNDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", ["grpc", "mqtt"], indirect=True)
+def test_a_killed_agent_is_noticed_at_once_and_job_start_says_so(lab):
+    """SIGKILL of an agent mid-run: its hub announces it (gRPC: the lost stream; MQTT: the
+    last will), the run goes on without it, the edge is OFFLINE, and the shell that
+    started the run prints it by name as it happens."""
+    data, env, _jobs, services, agents = lab
+    names = [e.name for e in services.edges.list(SYSTEM)]
+    options = DemoOptions(edges=EDGES, rounds=100_000, backend="shell", round_timeout_s=60)
+    job_id = create_demo_job(services, sorted(names), options)
+    shell = subprocess.Popen(
+        _feddeck(data, "job", "start", str(job_id)),
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait(lambda: services.jobs.get(SYSTEM, job_id).current_round >= 2, "round 2")
+        agents[1].kill()  # site-2
+        killed = time.monotonic()
+        _wait(lambda: _status(services, "site-2") == "OFFLINE", "site-2 OFFLINE", 30)
+        noticed = time.monotonic() - killed
+        _wait(lambda: _logged(services, job_id, "site-2 went offline"), "the run's log", 30)
+        at_kill = services.jobs.get(SYSTEM, job_id).current_round
+        _wait(lambda: services.jobs.get(SYSTEM, job_id).current_round >= at_kill + 3, "rounds")
+        stop = subprocess.run(
+            _feddeck(data, "job", "stop", str(job_id)), env=env, cwd=ROOT, capture_output=True
+        )
+        assert stop.returncode == 0, stop.stderr
+        assert shell.wait(60) == 4  # STOPPED
+    finally:
+        shell.kill()
+        shell.wait()
+    assert noticed < 10, f"the edge was seen OFFLINE {noticed:.1f} s after it was killed"
+    err = shell.stderr.read()
+    assert "warning: site-2 went offline in round" in err, err[-3000:]
+    assert "continuing with 3 of 4" in err
+    assert services.jobs.get(SYSTEM, job_id).status == "STOPPED"
+
+
+def _wait(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _status(services, name: str) -> str:
+    return services.edges.get(SYSTEM, name).status
+
+
+def _logged(services, job_id: int, text: str) -> bool:
+    return bool(services.run_data.logs(SYSTEM, job_id, "server", contains=text))

@@ -31,7 +31,7 @@ def test_edges_that_will_not_run_a_task_say_why_and_keep_running(make_center, tm
     job = center.run("cancer-fedavg", names)
     assert job.status == "FAILED"
     reason = job.status_reason
-    assert "only 1 edges joined; min_clients is 3" in reason
+    assert "only 1 of 4 edges joined; min_clients is 3" in reason
     assert "--trust-center" in reason  # cautious, told which fingerprint would do
     assert "reads data 'cancer', which this edge does not have" in reason  # no-data
     assert "not by the trusted center" in reason  # wrong-center
@@ -118,4 +118,3 @@ def test_a_tampered_stored_task_fails_the_run_once_with_the_reason(make_center, 
     assert "the stored archive does not match its SHA-256" in job.status_reason
     notes = [line.text for line in services.run_data.logs(SYSTEM, job.id)]
     assert not any("restart" in text for text in notes), notes
-

@@ -76,9 +76,7 @@ def test_a_signed_task_from_a_trusted_center_is_unpacked_cached_and_imported(tmp
         (lambda f: (f / "task.toml").unlink(), "task.toml was removed"),
     ],
 )
-def test_an_altered_cache_is_unpacked_again_from_the_verified_archive(
-    tmp_path, key, alter, said
-):
+def test_an_altered_cache_is_unpacked_again_from_the_verified_archive(tmp_path, key, alter, said):
     ann, data = announce(make_task(tmp_path / "src"), key)
     cache = tmp_path / "cache"
     folder = edge_task_folder(ann, data, key.fingerprint, cache)

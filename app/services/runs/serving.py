@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -30,7 +31,8 @@ def build_run_spec(
 ) -> RunSpec:
     """Everything the server needs from the database, read once before it starts."""
     job = services.jobs.get(SYSTEM, job_id)
-    devices = [services.edges.get(SYSTEM, name).device_id for name in job.edges]
+    edges = [services.edges.get(SYSTEM, name) for name in job.edges]
+    devices = [e.device_id for e in edges]
     init_model = None
     if job.init_model:
         try:
@@ -52,12 +54,25 @@ def build_run_spec(
         settings.artifacts_dir,
         task,
         init_model=init_model,
+        edge_names={e.device_id: e.name for e in edges},
+        edge_states={e.device_id: known_state(e.status, e.last_seen) for e in edges},
         resume=(
             Resume(last.round, StoredModel(Path(last.path), last.sha256, job_id, last.round))
             if last
             else None
         ),
     )
+
+
+def known_state(status: str, last_seen: datetime | None) -> str:
+    """What the control center knows of an edge, for a run that waits for it."""
+    if last_seen is None:
+        return "never connected"
+    seen = last_seen if last_seen.tzinfo else last_seen.replace(tzinfo=UTC)
+    when = seen.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    if status == "OFFLINE":
+        return f"offline since {when}"
+    return f"online when the run started, last seen {when}"
 
 
 def serve_run(
