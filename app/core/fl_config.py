@@ -154,5 +154,15 @@ def config_from_toml(text: str, source: str = "config") -> FLConfig:
     return parse_config(data, source)
 
 
+BUILTIN_ONLY = ("model", "dataset")  # what only FedDeck's built-in tasks read
+
+
 def config_to_toml(config: FLConfig) -> str:
-    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))
+    """The config as TOML. A config of a task of its own leaves out [model] and [dataset],
+    which only the built-in tasks read, unless it set them."""
+    body = config.model_dump(mode="json", exclude_none=True)
+    if config.task.name is not None:
+        for section in BUILTIN_ONLY:
+            if getattr(config, section) == type(getattr(config, section))():
+                del body[section]
+    return tomli_w.dumps(body)

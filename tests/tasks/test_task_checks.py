@@ -201,3 +201,67 @@ def test_the_example_task_in_resources_is_the_one_the_docs_show(tmp_path):
     shipped = Path(__file__).resolve().parents[2] / "resources" / "example-tasks" / "cancer-mlp"
     written = write_doc_task(tmp_path / "cancer-mlp")
     assert archive.sha256(archive.pack(shipped)) == archive.sha256(archive.pack(written))
+
+
+RANDOM_TRAIN = (
+    TASK_PY
+    + """
+import random
+
+import numpy as np
+import torch
+
+
+def train(model, data, config, ctx):
+    return {
+        "py": random.random(),
+        "np": float(np.random.rand()),
+        "torch": float(torch.rand(1)),
+        "lr": config["training"]["lr"],
+        "ctx_lr": ctx.training.lr,
+        "epochs": ctx.training.local_epochs,
+    }
+"""
+)
+
+
+def test_an_own_train_gets_the_training_values_and_is_seeded_per_edge_and_round(tmp_path):
+    """torch, NumPy and `random` are seeded from the run's seed before `train`: the same
+    edge and round draw the same numbers, another edge or round others."""
+    import logging
+
+    import torch
+
+    from app.core.fl_config import config_from_toml
+    from app.core.tasks.runtime import TaskContext
+
+    folder = make_task(tmp_path / "rnd", body=RANDOM_TRAIN)
+    task = load_task(folder, archive.sha256(archive.pack(folder)))
+    fl = config_from_toml(
+        'name = "c"\n[task]\nname = "tiny"\n[training]\nlr = 0.125\nlocal_epochs = 3\n'
+    )
+    config = task.config_for(fl, partition=0, num_partitions=2)
+
+    def draw(seed: int) -> dict:
+        ctx = TaskContext(torch.device("cpu"), 1, fl.training, seed, logging.getLogger("t"))
+        model = task.build_model(config)
+        return task.train(model, task.load_data(None, config)[0], config, ctx)
+
+    first, again, other = draw(7), draw(7), draw(8)
+    assert first == again
+    assert all(first[k] != other[k] for k in ("py", "np", "torch"))
+    assert (first["lr"], first["ctx_lr"], first["epochs"]) == (0.125, 0.125, 3)
+
+
+def test_config_show_of_an_own_task_leaves_out_the_builtin_sections():
+    from app.core.fl_config import config_from_toml, config_to_toml
+
+    own = config_to_toml(config_from_toml('name = "c"\n[task]\nname = "tiny"\n'))
+    assert "[model]" not in own and "[dataset]" not in own and "[training]" in own
+    assert config_from_toml(own) == config_from_toml('name = "c"\n[task]\nname = "tiny"\n')
+    builtin = config_to_toml(config_from_toml('name = "c"\n'))
+    assert "[model]" in builtin and "[dataset]" in builtin
+    chosen = config_to_toml(
+        config_from_toml('name = "c"\n[task]\nname = "t"\n[model]\nhidden = [8]\n')
+    )
+    assert "[model]" in chosen  # set by its author: kept

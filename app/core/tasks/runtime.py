@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import random
 import sys
 import types
 from collections.abc import Callable
@@ -135,6 +136,7 @@ class Task:
 
     def train(self, model: nn.Module, data: Any, config: dict, ctx: TaskContext) -> dict:
         ctx.remember_global(model)
+        seed_everything(ctx.seed)
         if hasattr(self.module, "train"):
             metrics = self._call("train", model, data, config, ctx)
         else:
@@ -142,11 +144,20 @@ class Task:
         return _metrics(self.name, "train", metrics)
 
     def evaluate(self, model: nn.Module, data: Any, config: dict, ctx: TaskContext) -> dict:
+        seed_everything(ctx.seed)
         if hasattr(self.module, "evaluate"):
             metrics = self._call("evaluate", model, data, config, ctx)
         else:
             metrics = supervised_evaluate(model, data, ctx.device)
         return _metrics(self.name, "evaluate", metrics)
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and torch's global generators, seeded before every task call that
+    trains or evaluates: a task's own loop repeats a run exactly as FedDeck's does."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def _metrics(task: str, what: str, metrics: Any) -> dict[str, float]:
