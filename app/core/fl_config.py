@@ -135,7 +135,8 @@ def describe_validation_error(exc: ValidationError, source: str = "config") -> s
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
+        message = err["msg"].removeprefix("Value error, ")  # our own validators' words
+        parts.append(f"{where}: {message}")
     return f"invalid {source}: " + "; ".join(parts)
 
 

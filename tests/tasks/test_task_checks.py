@@ -173,6 +173,8 @@ def test_the_archive_is_the_same_for_the_same_code(tmp_path):
     ("toml", "reason"),
     [
         ('name = "x"\nentry = "missing"\n', "entry module missing.py is not in"),
+        ('name = "x"\nentry = "task.py"\n', r"entry: entry is a module name: drop the \.py"),
+        ('name = "x"\nentry = "my-task"\n', "entry 'my-task' is not a module name"),
         ('name = "x"\nrequirements = ["not a requirement!"]\n', "is not a pip requirement"),
         ('name = "x"\nnonsense = 1\n', "nonsense: Extra inputs are not permitted"),
         ('name = "bad name"\n', "name: String should match pattern"),

@@ -99,3 +99,39 @@ def test_a_viewer_may_read_tasks_but_not_add_them(services, tmp_path):
     with pytest.raises(PermissionDenied, match="add tasks"):
         services.tasks.add(vera, make_task(tmp_path / "t"))
     assert {t.name for t in services.tasks.list(vera)} >= {"digits", "csv-mlp"}
+
+
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({"task.py": TASK_PY + "\ndef train(model data):\n    pass\n"}, r"task\.py:\d+:\d+: "),
+        (
+            {"task.py": TASK_PY, "helpers.py": "x = (\n"},
+            r"helpers\.py:1:\d+: '\(' was never closed",
+        ),
+        ({"task.py": "def build_model(config):\n    pass\n"}, "task.py defines no load_data"),
+        ({"task.py": "import torch\n"}, "defines no build_model and no load_data"),
+    ],
+)
+def test_a_module_that_cannot_run_is_refused_when_added(services, tmp_path, files, said):
+    folder = make_task(tmp_path / "t")
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    with pytest.raises(InvalidInput, match=said):
+        services.tasks.add(SYSTEM, folder)
+    assert services.tasks.list(SYSTEM) == [t for t in services.tasks.list(SYSTEM) if t.builtin]
+
+
+def test_a_module_that_defines_the_calls_some_other_way_is_accepted(services, tmp_path):
+    body = (
+        "from torch import nn\n"
+        "from .model import build_model\n"
+        "try:\n    import numpy\nexcept ImportError:\n    numpy = None\n"
+        "if numpy is not None:\n    def load_data(data_dir, config):\n        return None\n"
+    )
+    folder = make_task(tmp_path / "t", body=body)
+    (folder / "model.py").write_text(
+        "from torch import nn\n\ndef build_model(c):\n    return nn.Linear(1, 1)\n"
+    )
+    record, new = services.tasks.add(SYSTEM, folder)
+    assert new and record.version == 1

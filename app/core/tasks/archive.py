@@ -20,7 +20,8 @@ _SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", ".mypy_cache", ".py
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 
-def _files(folder: Path) -> list[Path]:
+def files(folder: Path) -> list[Path]:
+    """The folder's files an archive of it holds, in its order."""
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
@@ -36,12 +37,12 @@ def _files(folder: Path) -> list[Path]:
 
 def pack(folder: Path) -> bytes:
     """The folder's normalised archive."""
-    files = _files(folder)
-    if len(files) > MAX_FILES:
-        raise InvalidInput(f"{folder}: {len(files)} files; a task holds at most {MAX_FILES}")
+    members = files(folder)
+    if len(members) > MAX_FILES:
+        raise InvalidInput(f"{folder}: {len(members)} files; a task holds at most {MAX_FILES}")
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
+        for path in members:
             data = path.read_bytes()
             info = tarfile.TarInfo(path.relative_to(folder).as_posix())
             info.size, info.mode, info.mtime = len(data), 0o644, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,9 +23,7 @@ class TaskManifest(BaseModel):
     name: Name
     version: str = Field(default="0.1.0", min_length=1, max_length=32)
     description: str = ""
-    entry: str = Field(
-        default="task", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="module file, no .py"
-    )
+    entry: str = Field(default="task", description="the module's name: task.py is 'task'")
     requirements: list[str] = Field(default_factory=list, max_length=64)
     data_key: str = Field(
         default="",
@@ -33,6 +32,18 @@ class TaskManifest(BaseModel):
         description="the --data KEY an edge needs; empty: the task brings its own data",
     )
     defaults: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("entry")
+    @classmethod
+    def _entry_is_a_module(cls, value: str) -> str:
+        if value.endswith(".py"):
+            raise ValueError(f"entry is a module name: drop the .py ({value[:-3]!r})")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                f"entry {value!r} is not a module name: letters, digits and _, "
+                "not starting with a digit (task.py is 'task')"
+            )
+        return value
 
     @field_validator("requirements")
     @classmethod

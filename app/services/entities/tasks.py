@@ -18,6 +18,7 @@ from app.core.tasks.builtin import (
     builtin_sha256,
 )
 from app.core.tasks.manifest import TaskManifest, read_manifest
+from app.core.tasks.source_check import check_sources
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.records import TaskRecord
 from app.services.entities.versions import latest_of, next_version, pick_version
@@ -97,6 +98,7 @@ class TaskService:
             raise Conflict(f"task {manifest.name!r} is built into FedDeck; choose another name")
         if self._data_dir is None:
             raise InvalidInput("no data dir to keep the center's signing key in")
+        check_sources(folder, manifest, archive.files(folder))
         data = archive.pack(folder)
         digest = archive.sha256(data)
         key = center_key(self._data_dir)
