@@ -10,8 +10,9 @@ from pathlib import Path
 
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
-from app.cli.output import NOTE_LEVELS, print_note, round_progress, run_notes
+from app.cli.output import NOTE_LEVELS, print_note, print_table, round_progress, run_notes
 from app.errors import InvalidInput
+from app.services.entities.records import human_size
 
 JOB_COLUMNS = (
     "id",
@@ -162,6 +163,36 @@ def _print_new_rounds(ctx: CliContext, actor, job_id: int, shown: set[int], prog
             )
 
 
+def job_metrics(ctx: CliContext, args: argparse.Namespace):
+    """Every figure of a run, per round: the aggregate's, then each edge's; with --node,
+    one node's ('aggregate' or an edge's name). A table per node kind, or JSON rows."""
+    rows: dict[tuple[int, str], dict] = {}
+    for m in ctx.services.run_data.metrics(ctx.actor(), args.id):
+        if args.node is None or m.node == args.node:
+            rows.setdefault((m.round, m.node), {"round": m.round, "node": m.node})[m.name] = m.value
+    if args.node is not None and not rows:
+        nodes = sorted({m.node for m in ctx.services.run_data.metrics(ctx.actor(), args.id)})
+        raise InvalidInput(
+            f"run {args.id} has no figures of node {args.node!r}; "
+            f"it has: {', '.join(nodes) or 'none yet'}"
+        )
+    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[1] != "aggregate", k[1], k[0]))]
+    if ctx.as_json:
+        return ordered
+    for group in (
+        [r for r in ordered if r["node"] == "aggregate"],
+        [r for r in ordered if r["node"] != "aggregate"],
+    ):
+        if group:
+            names = sorted({k for r in group for k in r} - {"round", "node"})
+            shown = [
+                {k: human_size(v) if "bytes" in k else v for k, v in row.items()} for row in group
+            ]
+            print_table(shown, ["round", "node", *names])
+            print()
+    return None
+
+
 def job_stop(ctx: CliContext, args: argparse.Namespace):
     from app.backends.embedded import client_url
     from app.backends.factory import create_hub
@@ -235,6 +266,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--grep", help="only lines containing this text")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     p.set_defaults(handler=job_logs)
+    p = job.add_parser(
+        "metrics", parents=[common], help="a run's figures per round: aggregate and each edge"
+    )
+    p.add_argument("id", type=int)
+    p.add_argument("--node", help="only this node: 'aggregate' or an edge's name")
+    p.set_defaults(handler=job_metrics)
     p = job.add_parser(
         "delete", parents=[common], help="delete a finished run: its records and its files"
     )

@@ -44,6 +44,21 @@ def test_demo_json_then_logs_and_stop(tmp_path, monkeypatch, capsys):
     assert main(["--data-dir", str(data), "job", "logs", "1", "--level", "LOUD"]) == 1
     assert "unknown log level" in capsys.readouterr().err
 
+    # every figure per round from the shell: the aggregate's, then each edge's
+    assert main(["--data-dir", str(data), "job", "metrics", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    aggregate = [r for r in rows if r["node"] == "aggregate"]
+    assert [r["round"] for r in aggregate] == [1, 2]
+    assert all(0 < r["test_accuracy"] <= 1 and r["model_bytes"] > 0 for r in aggregate)
+    edges = {r["node"] for r in rows} - {"aggregate"}
+    assert edges == {"demo-edge-1", "demo-edge-2"}
+    assert all("train_loss" in r for r in rows if r["node"] != "aggregate")
+    assert main(["--data-dir", str(data), "job", "metrics", "1", "--node", "demo-edge-2"]) == 0
+    table = capsys.readouterr().out
+    assert "TRAIN_LOSS" in table and "demo-edge-1" not in table and "aggregate" not in table
+    assert main(["--data-dir", str(data), "job", "metrics", "1", "--node", "nope"]) == 1
+    assert "it has: aggregate, demo-edge-1, demo-edge-2" in capsys.readouterr().err
+
     # a queued job is cancelled without any hub
     assert (
         main(
