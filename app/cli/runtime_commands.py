@@ -72,14 +72,19 @@ def hub_mosquitto_config(ctx: CliContext, args: argparse.Namespace):
     from app.services.security.mosquitto_config import write_mosquitto_config
 
     ctx.actor()  # writing every edge's credentials is for signed-in users only
-    if not 1 <= args.port <= 65535:
-        raise InvalidInput(f"--port {args.port} is not a TCP port")
-    result = write_mosquitto_config(ctx.services.db, ctx.settings, Path(args.dir), args.port)
+    host, port = parse_host_port(args.listen, "--listen")
+    result = write_mosquitto_config(ctx.services.db, ctx.settings, Path(args.dir), port, host)
     if not ctx.as_json:
         print(
             f"run: mosquitto -c {result['config']}   (kill -HUP it after re-running)",
             file=sys.stderr,
         )
+        if host in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"it listens on {host}:{port}, this machine only; for edges elsewhere give "
+                f"--listen with an address they reach (0.0.0.0:{port}: every interface)",
+                file=sys.stderr,
+            )
         if result["edges_without_mqtt_password"]:
             names = ", ".join(result["edges_without_mqtt_password"])
             print(
@@ -123,7 +128,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="password and ACL files for an external Mosquitto, from the database",
     )
     q.add_argument("dir", help="folder to write mosquitto.conf, passwords and acl into")
-    q.add_argument("--port", type=int, default=1883, help="the listener port (default 1883)")
+    q.add_argument(
+        "--listen",
+        default="127.0.0.1:1883",
+        metavar="HOST:PORT",
+        help="where the broker listens (default 127.0.0.1:1883, this machine only)",
+    )
     q.set_defaults(handler=hub_mosquitto_config)
 
 

@@ -41,7 +41,11 @@ def test_mosquitto_files_from_the_cli(tmp_path, monkeypatch, capsys):
     assert main([*cli, "edge", "add", "pi", "--json"]) == 0
     token = json.loads(capsys.readouterr().out)["token"]
     out = tmp_path / "mosq"
-    assert main([*cli, "hub", "mosquitto-config", str(out), "--port", "1884", "--json"]) == 0
+    assert main([*cli, "hub", "mosquitto-config", str(out), "--json"]) == 0
+    assert "listener 1883 127.0.0.1\n" in (out / "mosquitto.conf").read_text()  # loopback
+    capsys.readouterr()
+    listen = ["--listen", "10.0.0.5:1884", "--json"]
+    assert main([*cli, "hub", "mosquitto-config", str(out), *listen]) == 0
     assert json.loads(capsys.readouterr().out)["edges"] == 1
     assert (out / "passwords").stat().st_mode & 0o077 == 0  # secrets stay private
     users = dict(line.split(":", 1) for line in (out / "passwords").read_text().splitlines())
@@ -51,5 +55,6 @@ def test_mosquitto_files_from_the_cli(tmp_path, monkeypatch, capsys):
     assert "feddeck-service" in users
     acl = (out / "acl").read_text()
     assert f"topic read fd/edge/{token.split('.')[0]}/control" in acl
-    assert "listener 1884" in (out / "mosquitto.conf").read_text()
-    assert main([*cli, "hub", "mosquitto-config", str(out), "--port", "0"]) == 1
+    assert "listener 1884 10.0.0.5\n" in (out / "mosquitto.conf").read_text()
+    assert main([*cli, "hub", "mosquitto-config", str(out), "--listen", "10.0.0.5:0"]) == 1
+    assert "--listen '10.0.0.5:0' must be HOST:PORT" in capsys.readouterr().err
