@@ -106,3 +106,26 @@ def _status(state: str):
     from app.wire.messages import Message
 
     return Message(MessageType.STATUS, body={"state": state})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hub_env", ["grpc"], indirect=True)
+def test_a_silent_node_is_announced_offline_by_keepalive(hub_env):
+    """A node that stops answering (SIGSTOP: its connection stays open) is cut by the
+    hub's keepalive, a ping every 10 s answered within 5 s, and announced OFFLINE."""
+    import signal
+
+    seen = []
+    watcher = hub_env.make("center")
+    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    child = _child(hub_env.url, "stay")
+    try:
+        child.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        wait_for(lambda: seen, 40, "the keepalive to cut the silent node")
+        took = time.monotonic() - stopped
+    finally:
+        child.kill()
+        child.wait()
+    assert seen[0][1].body == {"state": "OFFLINE"} and seen[0][1].sender == "edge-7"
+    assert took < 25, f"the silent node was announced after {took:.1f} s"

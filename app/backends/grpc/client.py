@@ -18,7 +18,7 @@ import grpc
 
 from app.backends.base import AckWaiter, BaseHub
 from app.backends.grpc import hub_pb2, hub_pb2_grpc
-from app.backends.grpc.server import channel_options
+from app.backends.grpc.server import GOODBYE, channel_options
 from app.wire.hub import HubError, HubState
 from app.wire.limits import WireLimits
 
@@ -199,6 +199,7 @@ class GrpcHub(BaseHub):
         # A graceful end: the request stream closes after everything already queued, the
         # hub then ends our response stream. Cancel only if that does not happen in time.
         self._closing.set()
+        self._out.put(GOODBYE)  # the hub keeps this node's will to itself
         self._out.put(None)
         if self._supervisor.is_alive():
             self._supervisor.join(timeout=5)

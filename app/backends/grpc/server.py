@@ -31,6 +31,9 @@ FRAME_SLACK = 64 * 1024  # protobuf framing and the topic string, on top of a ch
 
 # An acknowledgement of the empty pattern: sent first, once the node was let in.
 WELCOME = hub_pb2.Frame(subscribe=hub_pb2.Subscribe(pattern=""))
+# A node's last frame when it closes cleanly. The end of its request stream cannot tell:
+# a killed node's stream may end the same way before its cancellation is seen.
+GOODBYE = hub_pb2.Frame(unsubscribe=hub_pb2.Unsubscribe(pattern=""))
 REVALIDATE_S = 2.0  # how soon a removed edge's live stream is cut
 
 
@@ -51,6 +54,9 @@ def channel_options(limits: WireLimits, server: bool = False) -> list[tuple[str,
         ("grpc.max_receive_message_length", size),
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 5_000),
+        # grpcio ≥ 1.6x waits this long for a ping's answer (a minute by default), whatever
+        # keepalive_timeout says: without it a silent peer is kept for over a minute
+        ("grpc.http2.ping_timeout_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
     ]
@@ -165,9 +171,10 @@ class HubServicer(hub_pb2_grpc.HubServicer):
                         return
                     session.patterns.add(pattern)
                     session.out.put(frame)  # the acknowledgement
-                elif kind == "unsubscribe":
+                elif frame.unsubscribe.pattern == GOODBYE.unsubscribe.pattern:
+                    session.closed_by_node = True  # a clean close: no will
+                else:
                     session.patterns.discard(frame.unsubscribe.pattern)
-            session.closed_by_node = True  # its request stream ended: a clean close
         except grpc.RpcError:
             pass  # the node went away; the stream's callback ends the session
         except Exception:
