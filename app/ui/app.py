@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialog
 
 from app.config import Settings
+from app.ui import crash_report
 from app.ui.login_dialog import LoginDialog
 from app.ui.settings_dialog import preferences
 from app.ui.startup_trace import trace_first_paint
@@ -89,6 +90,7 @@ def _preload_window_modules() -> None:
 def run_app(settings: Settings, start_demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("FedDeck")
+    crash_report.install(settings.data_dir)
     apply_theme(app, str(preferences(settings.data_dir).value("theme", "light")))
     ctx = None
     wake = quit_on_signals(app)  # noqa: F841  (kept alive for the loop)

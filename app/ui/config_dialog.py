@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import re
 
+import tomli_w
+from pydantic import ValidationError
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QSpinBox,
     QTabWidget,
@@ -22,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.fl_config import FLConfig, config_from_toml, config_to_toml
+from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse_config
+from app.errors import InvalidInput
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
@@ -56,17 +60,27 @@ def _get(data: dict, path: str):
     return data
 
 
+def _as_toml(data: dict) -> str:
+    """The form's values as TOML: the config's own form when they are valid, else as they
+    are, so that the TOML tab shows (and lets one fix) exactly what the form holds."""
+    try:
+        return config_to_toml(FLConfig.model_validate(data))
+    except ValidationError:
+        return tomli_w.dumps(data)
+
+
 class ConfigDialog(QDialog):
     saved = Signal(object)
 
     def __init__(self, ctx, base: FLConfig | None = None, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._editing = base.name if base is not None else None  # None: a new config
         base = base or FLConfig(name="new-config")
         data = base.model_dump(mode="json", exclude_none=True)
         self._base = data  # what the form does not show (task params, algorithm betas…) stays
         self.setWindowTitle(
-            f"Edit {base.name} (saves a new version)" if base.name != "new-config" else "New config"
+            f"Edit {base.name} (saves a new version)" if self._editing else "New config"
         )
         self.widgets: dict[str, QWidget] = {}
         self.errors: dict[str, QLabel] = {}
@@ -79,8 +93,8 @@ class ConfigDialog(QDialog):
             form.addRow(path, widget)
             form.addRow("", error)
 
-        add("name", QLineEdit(base.name))
-        add("description", QLineEdit(base.description))
+        add("name", QLineEdit())
+        add("description", QLineEdit())
         self.task = QComboBox()
         self.task.addItem("the built-in task of dataset.name", None)
         self._task_wanted = base.task.name
@@ -88,14 +102,13 @@ class ConfigDialog(QDialog):
         for path, items in CHOICES.items():
             box = QComboBox()
             box.addItems(items)
-            box.setCurrentText(str(_get(data, path)))
             add(path, box)
-        add("model.hidden", QLineEdit(", ".join(str(h) for h in base.model.hidden)))
+        add("model.hidden", QLineEdit())
         for path, (decimals, low, high) in NUMBERS.items():
             spin = QSpinBox() if decimals is None else QDoubleSpinBox(decimals=decimals)
             spin.setRange(low, high)  # below-range values reach the validator, which names them
-            spin.setValue(_get(data, path))
             add(path, spin)
+        self._show_in_form(data)
         form_page = QWidget()
         form_page.setLayout(form)
         self.toml = QPlainTextEdit(config_to_toml(base))
@@ -103,6 +116,9 @@ class ConfigDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(form_page, "&Form")
         self.tabs.addTab(self.toml, "&TOML")
+        # One config behind both tabs: each switch carries every edit across.
+        self._tab = 0
+        self.tabs.currentChanged.connect(self._switched)
         self.general = QLabel(styleSheet=ERROR_STYLE, wordWrap=True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -116,17 +132,61 @@ class ConfigDialog(QDialog):
         self.resize(520, 760)
         run_in_background(self, ctx.services.tasks.list, ctx.actor, on_result=self._fill_tasks)
 
+    def _show_in_form(self, data: dict) -> None:
+        """Every field the form shows, set from `data` (a config as a dict)."""
+        for path, widget in self.widgets.items():
+            try:
+                value = _get(data, path)
+            except KeyError:  # only task.name is ever left out (None: the built-in task)
+                value = None
+            if widget is self.task:
+                self._task_wanted = value
+                self._select_task(value)
+            elif isinstance(widget, QComboBox):
+                widget.setCurrentText(str(value))
+            elif path == "model.hidden":
+                widget.setText(", ".join(str(h) for h in value))
+            elif isinstance(widget, QLineEdit):
+                widget.setText(str(value))
+            else:
+                widget.setValue(value)
+
+    def _select_task(self, name: str | None) -> None:
+        index = self.task.findData(name)
+        if index < 0 and name:  # not listed (yet, or no longer): keep it, the save says why
+            self.task.addItem(name, name)
+            index = self.task.count() - 1
+        self.task.setCurrentIndex(max(index, 0))
+
+    def _switched(self, index: int) -> None:
+        """Form → TOML: the TOML is written from the form. TOML → form: the TOML must be a
+        valid config, else the TOML tab stays, saying what is wrong."""
+        self.general.clear()
+        if index == 1 and self._tab == 0:
+            self.toml.setPlainText(_as_toml(self.form_data()))
+        elif index == 0 and self._tab == 1:
+            try:
+                config = config_from_toml(self.toml.toPlainText())
+            except InvalidInput as exc:
+                self.tabs.blockSignals(True)
+                self.tabs.setCurrentIndex(1)
+                self.tabs.blockSignals(False)
+                self.general.setText(f"{exc}. Fix it before going back to the form.")
+                return
+            self._base = config.model_dump(mode="json", exclude_none=True)
+            self._show_in_form(self._base)
+        self._tab = index
+
     def _fill_tasks(self, tasks) -> None:
+        wanted = self.task.currentData()  # as the form holds it now (the TOML may have set it)
+        for i in range(self.task.count() - 1, 0, -1):
+            if self.task.itemText(i) == self.task.itemData(i):  # a placeholder: listed below
+                self.task.removeItem(i)
         for t in tasks:
             kind = "built in" if t.builtin else f"v{t.version}"
             key = f", data {t.data_key!r}" if t.data_key else ""
             self.task.addItem(f"{t.name} ({kind}{key})", t.name)
-        if self._task_wanted:
-            index = self.task.findData(self._task_wanted)
-            if index < 0:  # a task no longer listed: keep it, the save will say why
-                self.task.addItem(self._task_wanted, self._task_wanted)
-                index = self.task.count() - 1
-            self.task.setCurrentIndex(index)
+        self._select_task(wanted)
 
     def form_data(self) -> dict:
         data = copy.deepcopy(self._base)
@@ -154,18 +214,48 @@ class ConfigDialog(QDialog):
         return data
 
     def _save(self) -> None:
+        """Saves what the tab in front holds (the other was synced when it was left).
+        A name that exists, other than the config being edited, is asked about first."""
         for label in self.errors.values():
             label.hide()
         self.general.clear()
         services, actor = self.ctx.services, self.ctx.actor
         if self.tabs.currentIndex() == 1:
             text = self.toml.toPlainText()
-            job = lambda: services.configs.save(actor, config_from_toml(text))  # noqa: E731
+            make = lambda: config_from_toml(text)  # noqa: E731
         else:
             data = self.form_data()
-            job = lambda: services.configs.save_dict(actor, data)  # noqa: E731
+            make = lambda: parse_config(data)  # noqa: E731
+
+        def check():
+            config = make()
+            existing = services.configs.latest_version(actor, config.name)
+            return config, None if config.name == self._editing else existing
+
         self.buttons.setEnabled(False)
-        run_in_background(self, job, on_result=self._done, on_error=self._failed)
+        run_in_background(self, check, on_result=self._checked, on_error=self._failed)
+
+    def _checked(self, result) -> None:
+        config, existing = result
+        if existing is not None:
+            answer = QMessageBox.question(
+                self,
+                "Config exists",
+                f"A config named {config.name!r} exists (latest version {existing}). Save "
+                f"this as its version {existing + 1}? New runs of {config.name} would use it.",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Save:
+                self.buttons.setEnabled(True)
+                self.tabs.setCurrentIndex(0)
+                self.widgets["name"].setFocus()
+                self.widgets["name"].selectAll()
+                return
+        services, actor = self.ctx.services, self.ctx.actor
+        run_in_background(
+            self, services.configs.save, actor, config, on_result=self._done, on_error=self._failed
+        )
 
     def _done(self, record) -> None:
         self.saved.emit(record)
@@ -175,6 +265,9 @@ class ConfigDialog(QDialog):
         self.buttons.setEnabled(True)
         text = str(exc)
         shown = False
+        if self.tabs.currentIndex() == 1:  # the TOML in front: the form's labels are hidden
+            self.general.setText(text)
+            return
         for part in text.removeprefix("invalid config: ").split("; "):
             path = part.split(":")[0].strip()
             if path in self.errors:

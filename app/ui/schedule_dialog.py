@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -93,8 +94,17 @@ class ScheduleDialog(QDialog):
         self.kind.addItems(list(EXPR_HINTS))
         self.expr = QLineEdit()
         self.timezone = QComboBox(editable=True)
-        self.timezone.addItems(sorted(available_timezones()))
+        zones = sorted(available_timezones())
+        self.timezone.addItems(zones)
         self.timezone.setCurrentText("UTC")
+        self.timezone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        # Suggestions in a list as one types, never completed in place: what the box holds
+        # when it is left is what was typed or picked ("Europe" stays "Europe", refused).
+        zone_completer = QCompleter(zones, self.timezone)
+        zone_completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        zone_completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        zone_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.timezone.setCompleter(zone_completer)
         self.trigger_error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
         self.upcoming = QListWidget()
         self.upcoming.setMaximumHeight(110)
@@ -107,6 +117,9 @@ class ScheduleDialog(QDialog):
         self.missed.setToolTip("Fires missed while no scheduler ran: skip them or run once")
         self.enabled = QCheckBox("&Enabled", checked=True)
 
+        for label in (self.target_error, self.trigger_error):  # room kept: the form stays put
+            label.setMinimumHeight(2 * label.fontMetrics().lineSpacing())
+            label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         trigger_box = QGroupBox("When")
         trig = QFormLayout(trigger_box)
         trig.addRow("&Trigger", self.kind)

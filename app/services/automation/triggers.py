@@ -27,7 +27,7 @@ MIN_INTERVAL_S = 10
 def parse_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise InvalidInput(
             f"unknown time zone {name!r}: use an IANA name such as UTC or Europe/Paris"
         ) from None

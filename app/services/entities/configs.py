@@ -82,6 +82,12 @@ class ConfigService:
             raise NotFound(f"no config {name!r}")
         return records
 
+    def latest_version(self, actor: Actor, name: str) -> int | None:
+        """The newest version stored under `name`, or None if no config has that name."""
+        require(actor, Role.VIEWER, "view configs")
+        with self._db.session() as s:
+            return s.scalar(select(func.max(Config.version)).where(Config.name == name))
+
     def get(self, actor: Actor, name: str, version: int | None = None) -> ConfigRecord:
         require(actor, Role.VIEWER, "view configs")
         with self._db.session() as s:
