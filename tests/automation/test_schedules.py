@@ -38,6 +38,7 @@ def test_cron_preview_follows_the_time_zone_and_daylight_saving():
         ("interval", "5s", "UTC", "shorter than 10 seconds"),
         ("once", "tomorrow", "UTC", "not ISO 8601"),
         ("cron", "0 3 * * *", "Mars/Olympus", "unknown time zone"),
+        ("cron", "0 3 * * *", "Europe", "unknown time zone 'Europe'"),  # a folder of zones
         ("weekly", "x", "UTC", "unknown trigger kind"),
     ],
 )
