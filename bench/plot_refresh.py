@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -28,6 +29,8 @@ from app.ui.run_load import LoadTab
 
 def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
     names = [f"edge-{i:02d}" for i in range(edges)]
+    t0 = time.time() - seconds
+    began = datetime.fromtimestamp(t0, UTC)
     job = JobRecord(
         1,
         "bench",
@@ -42,13 +45,12 @@ def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
         rounds,
         rounds + 100,  # room for the rounds the frames add
         None,
-        None,
-        None,
+        began,
+        began,
         None,
     )
     view = RunView(job)
     rng = np.random.default_rng(0)
-    t0 = time.time() - seconds
     for name in names:
         load = rng.uniform(0, 100, size=seconds)
         for key in ("cpu", "mem", "net_sent"):

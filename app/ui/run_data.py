@@ -11,6 +11,10 @@ from app.services.entities.records import JobRecord
 from app.services.entities.run_data import ArtifactRecord, LogRecord
 from app.services.runs.events import LiveEvent
 
+LIVE = ("STARTING", "RUNNING")
+TERMINAL = ("FINISHED", "FAILED", "STOPPED")
+ENDED = "run ended"  # an edge's link once its run is over
+
 
 class Series:
     """A growing (time, value) series in numpy arrays: O(1) amortised append, and the plots
@@ -77,7 +81,11 @@ class RunView:
         from datetime import UTC, datetime
 
         d = event.data
-        if event.kind == "sample" and d["edge"] in self.job.edges:
+        if event.kind == "sample":
+            # Only while the run goes: an edge's load after the run is another run's (or
+            # none's), and must not be drawn as this one's.
+            if d["edge"] not in self.job.edges or self.job.status not in LIVE:
+                return False
             for key in ("cpu", "mem", "gpu", "net_sent", "net_recv"):
                 if d.get(key) is not None:
                     self.samples[d["edge"]][key].append(d["at"], float(d[key]))
@@ -108,7 +116,7 @@ class RunView:
         elif event.kind == "job":
             from dataclasses import replace
 
-            if self.job.status in ("FINISHED", "FAILED", "STOPPED"):
+            if self.job.status in TERMINAL:
                 return False  # the database copy already has the end; never go back
             self.job = replace(
                 self.job,
@@ -116,6 +124,8 @@ class RunView:
                 current_round=max(self.job.current_round, d["round"]),
                 status_reason=d.get("reason") or "",
             )
+            if self.job.status in TERMINAL:  # no edge is linked to a run that ended
+                self.link = dict.fromkeys(self.job.edges, ENDED)
         else:
             return False
         self.version += 1
@@ -136,6 +146,9 @@ def load_run_view(services, actor, job_id: int) -> RunView:
             value = getattr(s, key)
             if value is not None:
                 view.samples[s.edge][key].append(t, float(value))
+    if view.job.status in TERMINAL:
+        view.link = dict.fromkeys(view.job.edges, ENDED)
+        return view
     edges = {e.name: e.status for e in services.edges.list(actor)}
     for edge in view.job.edges:
         status = edges.get(edge, "OFFLINE")

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from app.services.runs.events import LiveEvent
 from app.ui.run_curves import CurvesTab
-from app.ui.run_data import RunView, load_run_view
+from app.ui.run_data import TERMINAL, RunView, load_run_view
 from app.ui.run_load import LoadTab
 from app.ui.run_logs import LogsTab
 from app.ui.run_models import ModelsTab
@@ -23,8 +23,6 @@ from app.ui.run_overview import OverviewTab
 from app.ui.run_topology import TopologyTab
 from app.ui.settings_dialog import preferences
 from app.ui.workers import Worker, run_in_background
-
-TERMINAL = ("FINISHED", "FAILED", "STOPPED")
 
 
 class RunDetailPage(QWidget):
@@ -81,7 +79,24 @@ class RunDetailPage(QWidget):
         self.timer = QTimer(self, interval=int(1000 / max(ctx_refresh_hz(ctx), 0.1)))
         self.timer.timeout.connect(self._redraw)
         self.timer.start()
+        self._artifacts_due = QTimer(self, singleShot=True, interval=1000)
+        self._artifacts_due.timeout.connect(self._reread_artifacts)
         ctx.live.event.connect(self._on_live)
+
+    def _reread_artifacts(self) -> None:
+        if self.view is None or self._loading_id is not None:
+            return
+        job_id = self.view.job.id
+
+        def reread():
+            return self.ctx.services.run_data.artifacts(self.ctx.actor, job_id)
+
+        run_in_background(self, reread, on_result=lambda found: self._artifacts_read(job_id, found))
+
+    def _artifacts_read(self, job_id: int, found) -> None:
+        if self.view is not None and self.view.job.id == job_id and self._loading_id is None:
+            self.view.artifacts = list(found)
+            self.view.version += 1
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -152,14 +167,19 @@ class RunDetailPage(QWidget):
             return
         if self.view is None:
             return
-        was_open = self.view.job.status not in TERMINAL
-        if (
-            self.view.apply(event)
-            and event.kind == "job"
-            and was_open
-            and event.data["status"] in TERMINAL
-        ):
-            self.show_run(self.view.job.id)  # reload: history, timings, final artifacts
+        was = self.view.job.status
+        if not self.view.apply(event):
+            return
+        if event.kind == "job" and was not in TERMINAL and event.data["status"] != was:
+            # A new status: the record's times and history are read again (Started, the
+            # status history, and at the end the final artifacts).
+            self.show_run(self.view.job.id)
+            return
+        round_closed = event.kind == "artifact" and event.data.get("node") == "aggregate"
+        if round_closed and not self._artifacts_due.isActive():
+            # Retention may have removed client models meanwhile: the list shown is the
+            # database's, read again at most once a second.
+            self._artifacts_due.start()
 
     def _redraw(self) -> None:
         view = self.view

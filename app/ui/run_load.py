@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.ui.run_curves import PALETTE, show_grid
-from app.ui.run_data import RunView
+from app.ui.run_data import LIVE, RunView
 
 LIVE_WINDOW_S = 600
 LIVE_STEP_S = 30  # a live view moves on in steps: its time labels stay put in between
 # With more edges than this, each panel draws the edges' min-max band and their mean (a
 # line per edge would be unreadable, and costs the GUI thread a polyline per edge a frame).
 MAX_LINES = 12
+NOTE_Y = 20  # the "no GPU" note, low in its panel: the legend is at the top right
 BAND_BINS = 200  # about three pixels (three seconds live) a bin on a full-screen panel
 
 
@@ -58,6 +60,14 @@ def live_range(earliest: float, latest: float) -> tuple[float, float]:
     return max(earliest, end - LIVE_WINDOW_S), end
 
 
+def run_span(view: RunView) -> tuple[float, float]:
+    """From the run's start (or creation) to its end, or to now while it goes."""
+    job = view.job
+    start = (job.started_at or job.created_at).timestamp()
+    end = job.finished_at.timestamp() if job.finished_at else time.time()
+    return start, max(end, start + 1)
+
+
 PANELS = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("net", "Network KB/s"))
 
 
@@ -90,13 +100,38 @@ class LoadTab(QWidget):
         self._bands: dict[str, tuple] = {}  # panel -> (low, mean, high curves)
         self._titles: dict[str, str] = {}
         self._range: tuple[float, float] | None = None
+        self._fills: list[tuple[pg.PlotItem, pg.FillBetweenItem]] = []
+        self._run_id: int | None = None
         self.gpu_note = pg.TextItem(
             "no GPU reported by these edges", color="#777", anchor=(0.5, 0.5)
         )
         self.plots["gpu"].addItem(self.gpu_note)
-        self.gpu_note.setPos(0.5, 50)
+        self.gpu_note.setPos(0.5, NOTE_Y)
+
+    def _reset(self) -> None:
+        """Another run: nothing of the last one stays (its curves, bands, range, titles)."""
+        for key, title in PANELS:
+            plot = self.plots[key]
+            for item in [*self._curves_of(key), *self._bands.get(key, ())]:
+                plot.removeItem(item)
+            if plot.legend is not None:
+                plot.legend.clear()
+            plot.setTitle(title, color="#333", size="10pt")
+        for plot, fill in self._fills:
+            plot.removeItem(fill)
+        self._fills = []
+        self._curves, self._drawn, self._bands, self._titles = {}, {}, {}, {}
+        self._range = None
+
+    def _curves_of(self, key: str) -> list:
+        return [curve for (_edge, k), curve in self._curves.items() if k == key]
 
     def render(self, view: RunView) -> None:
+        if view.job.id != self._run_id:
+            self._reset()
+            self._run_id = view.job.id
+        if view.job.status not in LIVE:  # the run's own span, whatever was sampled
+            self._show_range(*run_span(view))
         if len(view.samples) > MAX_LINES:
             self._render_bands(view)
             return
@@ -124,14 +159,15 @@ class LoadTab(QWidget):
                 latest = max(latest or 0.0, float(series.t[-1]))
                 self._drawn[(edge, key)] = series.version
                 curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
-        if view.job.status in ("STARTING", "RUNNING") and latest is not None:
+        if view.job.status in LIVE:
             # Live: follow the last ten minutes; clip-to-view then skips everything older.
-            self._show_range(*live_range(earliest or latest, latest))
+            start, now = run_span(view)
+            self._show_range(*live_range(earliest or start, latest or now))
         has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)
-        if not has_gpu and earliest is not None:
+        if not has_gpu:
             (x0, x1), _ = self.plots["gpu"].viewRange()
-            self.gpu_note.setPos((x0 + x1) / 2, 50)
+            self.gpu_note.setPos((x0 + x1) / 2, NOTE_Y)
 
     def _band_curves(self, key: str) -> tuple:
         if key not in self._bands:
@@ -141,6 +177,7 @@ class LoadTab(QWidget):
             fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush("#d3e1f3"))
             fill.setZValue(-10)  # under the band edges and the mean; opaque: cheaper to paint
             plot.addItem(fill)
+            self._fills.append((plot, fill))
             mean = plot.plot([], [], pen=pg.mkPen("#0d47a1", width=2), name="mean (band: min-max)")
             self._bands[key] = (low, mean, high)
         return self._bands[key]
@@ -161,8 +198,8 @@ class LoadTab(QWidget):
             return
         earliest = min(float(t[0]) for t in times)
         latest = max(float(t[-1]) for t in times)
-        live = view.job.status in ("STARTING", "RUNNING")
-        start, end = live_range(earliest, latest) if live else (earliest, latest)
+        live = view.job.status in LIVE
+        start, end = live_range(earliest, latest) if live else run_span(view)
         self._show_range(start, end)
         edges = len(view.samples)
         for key, title in PANELS:
@@ -182,7 +219,7 @@ class LoadTab(QWidget):
         has_gpu = bool(series["gpu"])
         self.gpu_note.setVisible(not has_gpu)
         if not has_gpu:
-            self.gpu_note.setPos((start + end) / 2, 50)
+            self.gpu_note.setPos((start + end) / 2, NOTE_Y)
 
     def _show_range(self, start: float, end: float) -> None:
         """The panels' time range, set only when it moved: each move lays the time axes'

@@ -1,6 +1,8 @@
-"""Models: one row per round, newest first, holding the aggregated model with its test
-figures; the clients' updates of that round under it, with their training figures.
-Sizes as people read them; the selected model exported as safetensors (checksum checked)."""
+"""Models: one row per round, oldest first (a round that arrives is added at the end, so no
+row moves under the pointer), holding the aggregated model with its test figures; the
+clients' updates of that round under it, with their training figures. Rows are updated in
+place, never rebuilt. Sizes as people read them; the selected model exported as
+safetensors (checksum checked)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.entities.records import human_size
-from app.ui.run_data import RunView
+from app.ui.run_data import LIVE, RunView
 from app.ui.workers import run_in_background
 
 HEADERS = ["Round / node", "Size", "Accuracy", "Loss", "Samples", "SHA-256"]
@@ -28,6 +30,11 @@ ARTIFACT = Qt.ItemDataRole.UserRole
 # validation), a client's on its own training data in that round.
 AGGREGATE_FIGURES = (("test_accuracy", "fed_val_accuracy"), ("test_loss", "fed_val_loss"))
 CLIENT_FIGURES = (("train_accuracy",), ("train_loss",))
+
+
+def _children(item: QTreeWidgetItem) -> dict[int, QTreeWidgetItem]:
+    """A round's client rows by the artifact each shows."""
+    return {item.child(i).data(0, ARTIFACT): item.child(i) for i in range(item.childCount())}
 
 
 def _figure(view: RunView, node: str, names: tuple[str, ...], rnd: int) -> str:
@@ -63,6 +70,7 @@ class ModelsTab(QWidget):
         layout.addWidget(self.tree)
         self._shown: tuple = ()
         self._artifacts: dict[int, object] = {}
+        self._rounds: dict[int, QTreeWidgetItem] = {}
         self._run_id: int | None = None
 
     def render(self, view: RunView) -> None:
@@ -72,52 +80,77 @@ class ModelsTab(QWidget):
             f"Run {view.job.id} · {len(stored)} models ({aggregated} aggregated, "
             f"{human_size(sum(a.bytes for a in stored))})"
         )
-        # Rebuilt when a model or a figure arrived, not on every heartbeat. Client updates
+        if self._run_id != view.job.id:  # another run: nothing of the last one stays
+            self._run_id = view.job.id
+            self.tree.clear()
+            self._rounds = {}
+            self.message.clear()
+            self._shown = ()
+        # Updated when a model or a figure arrived, not on every heartbeat. Client updates
         # are bounded by the project's retention, so the tree stays small.
-        shown = (view.job.id, len(stored), sum(len(points) for points in view.metrics.values()))
+        shown = (
+            view.job.status,
+            tuple(a.id for a in stored),
+            sum(len(points) for points in view.metrics.values()),
+        )
         if shown != self._shown:
+            first = not self._shown
             self._shown = shown
-            self._fill(view)
+            self._update(view, first)
+            if first:  # a run opened: its newest round in view
+                self.tree.scrollToBottom()
 
-    def _fill(self, view: RunView) -> None:
-        selected = self.selected_id()
-        expanded = {
-            self.tree.topLevelItem(i).data(0, ARTIFACT + 1)
-            for i in range(self.tree.topLevelItemCount())
-            if self.tree.topLevelItem(i).isExpanded()
-        }
-        if self._run_id != view.job.id:  # another run: its newest round open, nothing kept
-            self._run_id, selected = view.job.id, None
-            expanded = {max((a.round for a in view.artifacts), default=0)}
+    def _update(self, view: RunView, first: bool) -> None:
+        bar = self.tree.verticalScrollBar()
+        following = bar.value() == bar.maximum()  # at the newest round: stay there
         self._artifacts = {a.id: a for a in view.artifacts}
         by_round: dict[int, list] = {}
         for a in view.artifacts:
             by_round.setdefault(a.round, []).append(a)
-        self.tree.clear()
-        for rnd in sorted(by_round, reverse=True):
+        for rnd in [r for r in self._rounds if r not in by_round]:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(self._rounds.pop(rnd)))
+        newest = max(by_round, default=0)
+        for rnd in sorted(by_round):
             models = sorted(by_round[rnd], key=lambda a: (a.node != "aggregate", a.node))
             head = models[0] if models[0].node == "aggregate" else None
-            top = QTreeWidgetItem(self._cells(view, rnd, head, f"Round {rnd}"))
-            top.setData(0, ARTIFACT + 1, rnd)
-            if head is not None:
-                top.setData(0, ARTIFACT, head.id)
-            for a in models:
-                if a is head:
-                    continue
-                child = QTreeWidgetItem(self._cells(view, rnd, a, a.node))
-                child.setData(0, ARTIFACT, a.id)
-                top.addChild(child)
-            self.tree.addTopLevelItem(top)
-            top.setExpanded(rnd in expanded)
-            for item in (top, *(top.child(i) for i in range(top.childCount()))):
-                if item.data(0, ARTIFACT) == selected:
-                    self.tree.setCurrentItem(item)
+            top = self._rounds.get(rnd)
+            if top is None:
+                top = QTreeWidgetItem()
+                top.setData(0, ARTIFACT + 1, rnd)
+                self.tree.addTopLevelItem(top)  # the last round so far: added at the end
+                self._rounds[rnd] = top
+                top.setExpanded(first and rnd == newest)
+            in_progress = head is None and rnd == newest and view.job.status in LIVE
+            self._set(top, self._cells(view, rnd, head, f"Round {rnd}", in_progress))
+            top.setData(0, ARTIFACT, head.id if head is not None else None)
+            clients = [a for a in models if a is not head]
+            children = _children(top)
+            for gone in set(children) - {a.id for a in clients}:
+                top.removeChild(children.pop(gone))
+            for a in clients:
+                child = children.get(a.id)
+                if child is None:
+                    child = QTreeWidgetItem()
+                    child.setData(0, ARTIFACT, a.id)
+                    top.addChild(child)
+                self._set(child, self._cells(view, rnd, a, a.node))
         for column in range(len(HEADERS) - 1):
             self.tree.resizeColumnToContents(column)
+        if following:
+            self.tree.scrollToBottom()
 
-    def _cells(self, view: RunView, rnd: int, artifact, label: str) -> list[str]:
+    @staticmethod
+    def _set(item: QTreeWidgetItem, cells: list[str]) -> None:
+        for column, text in enumerate(cells):
+            if item.text(column) != text:
+                item.setText(column, text)
+
+    def _cells(
+        self, view: RunView, rnd: int, artifact, label: str, in_progress: bool = False
+    ) -> list[str]:
         if artifact is None:
-            return [label, "", "", "", "", "(the aggregate is not on record)"]
+            note = "(aggregating…)" if in_progress else "(no aggregate stored for this round)"
+            return [label, "", "", "", "", note]
         aggregate = artifact.node == "aggregate"
         figures = AGGREGATE_FIGURES if aggregate else CLIENT_FIGURES
         node = "aggregate" if aggregate else artifact.node

@@ -8,13 +8,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from app.ui.run_data import RunView
+from app.ui.run_data import ENDED, RunView
 
 LINK_COLORS = {
     "connected": "#2e7d32",
     "training": "#1565c0",
     "uploading": "#ef6c00",
     "offline": "#9e9e9e",
+    ENDED: "#78909c",
 }
 
 
@@ -60,8 +61,8 @@ class TopologyTab(QWidget):
             p.setPen(
                 QPen(
                     QColor(LINK_COLORS[state]),
-                    3,
-                    Qt.PenStyle.DotLine if state == "offline" else Qt.PenStyle.SolidLine,
+                    1.5 if state == ENDED else 3,
+                    Qt.PenStyle.DotLine if state in ("offline", ENDED) else Qt.PenStyle.SolidLine,
                 )
             )
             p.drawLine(server, spot)

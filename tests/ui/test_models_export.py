@@ -23,7 +23,7 @@ def test_the_selected_aggregate_exported_as_onnx(qtbot, admin_ctx, tmp_path, mon
     detail.tabs.setCurrentWidget(detail.models)
     tab = detail.models
     qtbot.waitUntil(lambda: tab.tree.topLevelItemCount() == 2, timeout=10000)
-    newest = tab.tree.topLevelItem(0)
+    newest = tab.tree.topLevelItem(tab.tree.topLevelItemCount() - 1)  # oldest first
     assert tab._artifacts[newest.data(0, ARTIFACT)].round == 2
 
     client = newest.child(0)

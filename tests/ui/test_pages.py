@@ -153,7 +153,7 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
     detail.tabs.setCurrentWidget(detail.models)
     tree = detail.models.tree
     qtbot.waitUntil(lambda: tree.topLevelItemCount() == 3, timeout=5000)  # one per round
-    newest = tree.topLevelItem(0)
+    newest = tree.topLevelItem(2)  # oldest first: a new round never moves the rows above
     assert newest.text(0) == "Round 3 · aggregate" and newest.childCount() == 2
     assert newest.text(1).endswith(" KB") and 0 < float(newest.text(2)) <= 1  # test accuracy
     client = newest.child(0)
