@@ -4,17 +4,16 @@ double-click opens what a row names. Loaded off the GUI thread."""
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
-    QApplication,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QStyle,
     QStyledItemDelegate,
-    QStyleOptionProgressBar,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -25,26 +24,38 @@ from app.services.runs.dashboard import Dashboard, load_dashboard
 from app.services.runs.events import LiveEvent
 from app.ui.row_table import RowTable
 from app.ui.sparkline import draw_sparkline
+from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
 
 EDGE_STATES = ("IDLE", "TRAINING", "OFFLINE", "ERROR")
 JOB_STATES = ("QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED")
+log = logging.getLogger(__name__)
 VALUES = Qt.ItemDataRole.UserRole  # a cell's data for its delegate
 KEY = Qt.ItemDataRole.UserRole + 1  # the run a row opens
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    """(done, total) drawn as a progress bar with "7/20" on it."""
+    """(done, total) drawn as a bar with "7/20" on it: painted here, not by the style,
+    whose progress bar in a table cell ignores its fraction (full width) and strikes its
+    text through with the chunk."""
 
     def paint(self, painter, option, index) -> None:
         done, total = index.data(VALUES) or (0, 0)
-        bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(3, 4, -3, -4)
-        bar.minimum, bar.maximum = 0, max(1, total)
-        bar.progress = min(done, bar.maximum)
-        bar.text, bar.textVisible = f"{done}/{total}", True
-        bar.state = option.state
-        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        rect = QRectF(option.rect.adjusted(4, 5, -4, -5))
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QColor("#90a4ae"))
+        painter.setBrush(QColor("#eceff1"))
+        painter.drawRoundedRect(rect, 3, 3)
+        if fraction:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#90caf9"))
+            filled = QRectF(rect.x(), rect.y(), rect.width() * fraction, rect.height())
+            painter.drawRoundedRect(filled.adjusted(0.5, 0.5, -0.5, -0.5), 3, 3)
+        painter.setPen(QColor("#102027"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{done}/{total}")
+        painter.restore()
 
 
 class AccuracyDelegate(QStyledItemDelegate):
@@ -180,8 +191,11 @@ class DashboardPage(QWidget):
         for table in (self.running, self.failures):
             table.entered.connect(lambda r, t=table: self._open_run(t, r))
         self.fires.entered.connect(lambda _r: self.open_page.emit("Schedules"))
-        # Live events mark it stale; the timer reloads at most every 2 s (and ages the times).
-        self._stale = True
+        # A run's new status reloads it at once (a load asked for while one runs follows
+        # it); otherwise the timer reloads every 2 s while it shows, and ages the times.
+        self._again = False
+        self.problem = QLabel(styleSheet=ERROR_STYLE, wordWrap=True, visible=False)
+        layout.addWidget(self.problem)
         self.timer = QTimer(self, interval=2000, timeout=self._maybe_refresh)
         self.timer.start()
         self.refresh()
@@ -202,17 +216,21 @@ class DashboardPage(QWidget):
         if item is not None and item.data(KEY) is not None:
             self.open_run.emit(int(item.data(KEY)))
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()  # current the moment it comes into view
+
     def _on_live(self, event: LiveEvent) -> None:
-        if event.kind in ("job", "edge", "metric"):
-            self._stale = True
+        if event.kind in ("job", "edge") and self.isVisible():
+            self.refresh()
 
     def _maybe_refresh(self) -> None:
         if self.isVisible():
             self.refresh()
 
     def refresh(self) -> None:
-        self._stale = False
         if self._loading:
+            self._again = True  # what changed meanwhile is read right after
             return
         self._loading = True
         run_in_background(
@@ -221,14 +239,23 @@ class DashboardPage(QWidget):
             self._services,
             self._actor,
             on_result=self._show,
-            on_error=lambda _e: self._done(),
+            on_error=self._failed,
         )
+
+    def _failed(self, exc: Exception) -> None:
+        log.warning("the dashboard could not be read: %s", exc)
+        self.problem.setText(f"The dashboard could not be read: {exc}")
+        self.problem.show()
+        self._done()
 
     def _done(self) -> None:
         self._loading = False
+        if self._again:
+            self._again = False
+            self.refresh()
 
     def _show(self, data: Dashboard) -> None:
-        self._done()
+        self.problem.hide()
         self.data = data
         now = data.now
         for key, label in self.counts.items():
@@ -267,3 +294,4 @@ class DashboardPage(QWidget):
         if data.online_since is not None:
             local = data.online_since.astimezone()
             self.online.set_counts(data.online, local.hour)
+        self._done()

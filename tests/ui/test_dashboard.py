@@ -118,3 +118,33 @@ def test_the_dashboard_shows_it_and_opens_each_item(qtbot, admin_ctx, tmp_path):
     page.fires.setCurrentCell(0, 0)
     qtbot.keyClick(page.fires, Qt.Key.Key_Return)
     assert window.stack.currentWidget() is window.pages[SchedulesPage]
+
+
+def test_the_counts_follow_the_database_within_one_refresh(qtbot, admin_ctx):
+    """A run's new status, announced live, is counted at once; a load asked for while one
+    runs is not lost."""
+    from collections import Counter
+
+    from app.services.runs.events import LiveEvent
+    from app.services.security.auth import SYSTEM
+
+    going, _failed = _lab(admin_ctx.services)
+    page = DashboardPage(admin_ctx)
+    qtbot.addWidget(page)
+    page.show()
+    page.timer.stop()  # only the live events move it here
+
+    def counted() -> dict[str, str]:
+        return {s: page.counts[f"jobs:{s}"].text() for s in ("RUNNING", "FINISHED")}
+
+    def stored() -> dict[str, str]:
+        statuses = Counter(j.status for j in admin_ctx.services.jobs.list(SYSTEM))
+        return {s: str(statuses[s]) for s in ("RUNNING", "FINISHED")}
+
+    qtbot.waitUntil(lambda: counted() == stored(), timeout=5000)
+    admin_ctx.services.jobs.settle(SYSTEM, going, "FINISHED", "", 3)
+    page.refresh()  # one already under way: the event's load must follow it
+    event = LiveEvent("job", going, {"status": "FINISHED", "round": 3, "name": "x"})
+    admin_ctx.live.event.emit(event)
+    qtbot.waitUntil(lambda: counted() == stored() == {"RUNNING": "0", "FINISHED": "1"}, timeout=5000)
+    assert page.running.rowCount() == 0
