@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
 from app.services.entities.records import JobRecord, human_size
@@ -44,6 +44,7 @@ class JobsPage(TablePage):
         ("Disk", lambda r: Bytes(r.job.disk_bytes)),
         ("Created", lambda r: r.job.created_at),
     ]
+    default_sort = (0, Qt.SortOrder.DescendingOrder)  # the newest run first
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(ctx, parent)

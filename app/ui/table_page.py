@@ -63,6 +63,9 @@ class TablePage(QWidget):
     title = ""
     columns: list = []
     min_role = "viewer"
+    # How a page opens: by its first column, A→Z (a page may say newest first). The
+    # header's arrow is set from it, so what it shows is how the rows are sorted.
+    default_sort = (0, Qt.SortOrder.AscendingOrder)
 
     def __init__(self, ctx: UiContext, parent=None) -> None:
         super().__init__(parent)
@@ -81,6 +84,7 @@ class TablePage(QWidget):
         self.addAction(find)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        self.table.horizontalHeader().setSortIndicator(*self.default_sort)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

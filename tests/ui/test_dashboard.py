@@ -146,5 +146,6 @@ def test_the_counts_follow_the_database_within_one_refresh(qtbot, admin_ctx):
     page.refresh()  # one already under way: the event's load must follow it
     event = LiveEvent("job", going, {"status": "FINISHED", "round": 3, "name": "x"})
     admin_ctx.live.event.emit(event)
-    qtbot.waitUntil(lambda: counted() == stored() == {"RUNNING": "0", "FINISHED": "1"}, timeout=5000)
+    after = {"RUNNING": "0", "FINISHED": "1"}
+    qtbot.waitUntil(lambda: counted() == stored() == after, timeout=5000)
     assert page.running.rowCount() == 0

@@ -270,3 +270,33 @@ def test_a_finished_run_is_deleted_from_the_jobs_page_after_asking(
     assert len(asked) == 1 and f"#{done} demo" in asked[0] and "removed for good" in asked[0]
     assert not folder.exists()
     assert [j.id for j in services.jobs.list(actor)] == [going]
+
+
+def test_tables_open_sorted_as_their_header_says(qtbot, admin_ctx):
+    """The arrow in the header and the rows agree from the start: A→Z (Jobs: newest first)."""
+    from app.ui.configs_page import ConfigsPage
+    from app.ui.edges_page import EdgesPage
+    from app.ui.table_page import TablePage
+
+    services, actor = admin_ctx.services, admin_ctx.actor
+    for name in ("bravo", "alpha", "charlie"):
+        services.edges.register(actor, name)
+    services.groups.add(actor, "lab")
+    services.projects.create(actor, "p", "lab")
+    services.configs.save(actor, demo_config(DemoOptions(edges=1, rounds=1)))
+    for name in ("first", "second", "third"):
+        services.jobs.create(actor, name, "p", "demo-digits-fedavg", ["alpha"])
+    for page_type, expected in (
+        (EdgesPage, ["alpha", "bravo", "charlie"]),
+        (JobsPage, ["3", "2", "1"]),
+        (ConfigsPage, ["demo-digits-fedavg"]),
+    ):
+        page: TablePage = page_type(admin_ctx)
+        qtbot.addWidget(page)
+        page.show()
+        qtbot.waitUntil(lambda p=page, n=len(expected): p.proxy.rowCount() == n, timeout=5000)
+        header = page.table.horizontalHeader()
+        column, order = page_type.default_sort
+        assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (column, order)
+        shown = [page.proxy.index(r, column).data() for r in range(page.proxy.rowCount())]
+        assert [str(v) for v in shown] == expected, page_type.__name__
