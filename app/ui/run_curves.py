@@ -31,6 +31,17 @@ BAND_POINTS = 300  # about four pixels a point across a full-screen window
 PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
+SAME_SAMPLES = "server test set = edges' validation (the same samples)"
+
+
+def _same_figures(view: RunView, fed_metric: str) -> bool:
+    """Whether every round's federated figure equals the server's test figure."""
+    fed = view.metrics.get(("aggregate", fed_metric), {})
+    test = view.metrics.get(("aggregate", fed_metric.replace("fed_val_", "test_")), {})
+    shared = fed.keys() & test.keys()
+    return bool(shared) and all(abs(fed[r] - test[r]) <= 1e-9 for r in shared)
+
+
 def make_plot(title: str, y_label: str, legend_below: bool = False) -> pg.PlotWidget:
     """A plot of its own (a widget); see `style_plot`."""
     plot = pg.PlotWidget(background="w")
@@ -130,6 +141,22 @@ class CurvesTab(QWidget):
         x, y = _arrays(points)
         curve.setData(x, y)
 
+    def _merge(self, plot: pg.PlotItem, fed_metric: str) -> None:
+        """The edges' validation figures equal the server's test figures (the same samples,
+        as in the built-in demo): one line, its legend saying it is both."""
+        test_metric = fed_metric.replace("fed_val_", "test_")
+        legend = plot.legend  # a PlotItem of the canvas
+        fed = self._curves.pop(fed_metric, None)
+        if fed is not None:
+            plot.removeItem(fed)
+            legend.removeItem(fed)
+            self._drawn.pop(fed_metric, None)
+        test = self._curves.get(test_metric)
+        if test is not None and test.name() != SAME_SAMPLES:
+            legend.removeItem(test)
+            test.opts["name"] = SAME_SAMPLES
+            legend.addItem(test, SAME_SAMPLES)
+
     def _forget_curves(self) -> None:
         """Another run: its clients get their own colours, not the last run's."""
         for plot in (self.accuracy, self.loss, self.clients):
@@ -162,6 +189,9 @@ class CurvesTab(QWidget):
             (self.loss, "fed_val_loss", "edges' validation", PALETTE[3]),
         ):
             points = view.metrics.get(("aggregate", metric), {})
+            if metric.startswith("fed_val_") and _same_figures(view, metric):
+                self._merge(plot, metric)  # one line, said to be both
+                continue
             if points or metric in self._curves:  # a line only for what the run measures
                 self._set(metric, self._curve(plot, metric, label, color), points, small)
         nodes = view.nodes()

@@ -11,6 +11,7 @@ from app.ui.jobs_page import JobsPage
 from app.ui.launch_dialog import LaunchDialog
 from app.ui.main_window import PAGES, MainWindow
 from app.ui.record_model import RecordTableModel
+from app.ui.run_curves import SAME_SAMPLES
 from app.ui.run_detail_page import RunDetailPage
 from app.ui.simple_dialogs import FormDialog, line
 from app.ui.table_page import TablePage, select_row
@@ -127,18 +128,26 @@ def test_a_launched_run_fills_curves_and_logs_live(qtbot, window, admin_ctx):
         curve = detail.curves._curves.get(metric)
         return [] if curve is None or curve.xData is None else list(curve.xData)
 
-    # The edges' evaluation of the last model comes after the server's own: a frame drawn
-    # between the two shows it a round short, the next one complete.
+    # The demo's edges validate on the server's test samples: their figures are the
+    # server's, drawn once, the legend saying so (not two lines, one hiding the other).
+    qtbot.waitUntil(lambda: plotted_rounds() == [1, 2, 3], timeout=10000)
     qtbot.waitUntil(
-        lambda: plotted_rounds() == plotted_rounds("fed_val_accuracy") == [1, 2, 3],
+        lambda: len(detail.view.metrics.get(("aggregate", "fed_val_accuracy"), {})) == 3,
         timeout=10000,
     )
+    detail._drawn = -1
+    detail._redraw()
+    federated = detail.view.metrics[("aggregate", "fed_val_accuracy")]
+    tested = detail.view.metrics[("aggregate", "test_accuracy")]
+    if federated == tested:
+        assert "fed_val_accuracy" not in detail.curves._curves
+        assert detail.curves._curves["test_accuracy"].name() == SAME_SAMPLES
+    else:
+        assert plotted_rounds("fed_val_accuracy") == [1, 2, 3]
     chosen = detail.run_choice.itemText(detail.run_choice.findData(detail.view.job.id))
     assert chosen.endswith("[FINISHED]")  # the chooser followed the run's status
     rounds, accuracy = detail.curves._curves["test_accuracy"].getData()
     assert list(rounds) == [1, 2, 3] and 0 < accuracy[-1] <= 1
-    federated = detail.curves._curves["fed_val_accuracy"].getData()[1]  # the edges' own view
-    assert len(federated) == 3 and 0 < federated[-1] <= 1
     detail.tabs.setCurrentWidget(detail.logs)
     qtbot.waitUntil(lambda: detail.logs.proxy.rowCount() > 5, timeout=5000)
     assert {"server", "demo-edge-1"} <= {r.node for r in detail.logs.model.rows}
