@@ -130,13 +130,26 @@ class FLConfig(_Strict):
         return self
 
 
+NAME_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+
+def _plain(err: dict) -> str:
+    """A validation error in the words of the field it is about, not the validator's."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    named = str(err["loc"][-1]) == "name" if err["loc"] else False
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return f"may not be empty{': ' + NAME_RULE if named else ''}"
+    if named and kind in ("string_pattern_mismatch", "string_too_long"):
+        return f"must be {NAME_RULE}"
+    return err["msg"].removeprefix("Value error, ")  # our own validators' words
+
+
 def describe_validation_error(exc: ValidationError, source: str = "config") -> str:
     """One readable line per problem: `training.lr: Input should be greater than 0`."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = err["msg"].removeprefix("Value error, ")  # our own validators' words
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {_plain(err)}")
     return f"invalid {source}: " + "; ".join(parts)
 
 

@@ -80,8 +80,19 @@ class FormDialog(QDialog):
                 label.setText(text)
                 label.show()
                 self.fields[name].setFocus()
+                self._fit()
                 return
         self.general.setText(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Tall enough for every line of the message shown (a wrapped label does not grow
+        its dialog by itself)."""
+        layout = self.layout()
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
 
 def line(placeholder: str = "", password: bool = False) -> QLineEdit:

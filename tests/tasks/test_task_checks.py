@@ -177,7 +177,8 @@ def test_the_archive_is_the_same_for_the_same_code(tmp_path):
         ('name = "x"\nentry = "my-task"\n', "entry 'my-task' is not a module name"),
         ('name = "x"\nrequirements = ["not a requirement!"]\n', "is not a pip requirement"),
         ('name = "x"\nnonsense = 1\n', "nonsense: Extra inputs are not permitted"),
-        ('name = "bad name"\n', "name: String should match pattern"),
+        ('name = "bad name"\n', "name: must be 1-64 letters, digits"),
+        ('name = ""\n', "name: may not be empty: 1-64 letters"),
         ("name = \n", "is not valid TOML"),
     ],
 )

@@ -309,3 +309,23 @@ def test_tables_open_sorted_as_their_header_says(qtbot, admin_ctx):
         assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (column, order)
         shown = [page.proxy.index(r, column).data() for r in range(page.proxy.rowCount())]
         assert [str(v) for v in shown] == expected, page_type.__name__
+
+
+def test_a_form_grows_to_show_its_whole_message(qtbot, admin_ctx):
+    """The New project dialog: an empty name is refused in words, every line of them shown."""
+    from app.ui.people_pages import ProjectsPage
+
+    page = ProjectsPage(admin_ctx)
+    qtbot.addWidget(page)
+    page._create_with([])
+    dialog = next(w for w in page.findChildren(FormDialog) if w.windowTitle() == "New project")
+    qtbot.waitExposed(dialog)
+    before = dialog.height()
+    dialog._ok()
+    qtbot.waitUntil(lambda: dialog.errors["name"].isVisible(), timeout=5000)
+    label = dialog.errors["name"]
+    assert label.text().startswith("a project needs a name: 1-64 letters")
+    assert "String should" not in label.text()
+    assert label.height() >= label.heightForWidth(label.width())  # no line cut off
+    assert dialog.height() > before
+    dialog.reject()

@@ -57,12 +57,13 @@ def parse_role(value: str) -> Role:
         raise InvalidInput(f"unknown role {value!r}: use one of {allowed}") from None
 
 
+NAME_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+
 def validate_name(kind: str, value: str) -> str:
     if not _NAME.match(value or ""):
-        raise InvalidInput(
-            f"{kind} name {value!r} must be 1-64 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
+        said = f"a {kind} needs a name" if not value else f"{kind} name {value!r}"
+        raise InvalidInput(f"{said}: {NAME_RULE}")
     return value
 
 
