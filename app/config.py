@@ -19,6 +19,7 @@ from app.wire.limits import MiB, WireLimits
 ENV_DATA_DIR = "FEDDECK_DATA_DIR"
 ENV_DB_URL = "FEDDECK_DB_URL"
 ENV_HUB_URL = "FEDDECK_HUB_URL"
+EDGE_TOKEN_ENV = "FEDDECK_EDGE_TOKEN"  # `feddeck edge`'s token, unseen by `ps`
 
 HUB_SECRET_FILE = "hub.secret"
 SERVICE_USER = "feddeck-service"

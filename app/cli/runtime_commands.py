@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.cli.context import CliContext
 from app.cli.output import round_progress
+from app.config import EDGE_TOKEN_ENV
 from app.errors import InvalidInput
 from app.wire.hub import HubError
 
@@ -229,9 +230,11 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
     from app.wire import topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args.token = args.token or os.environ.get(EDGE_TOKEN_ENV, "")
     if not args.hub or not args.token:
         raise InvalidInput(
-            "give a sub-command (add, list, remove), or --hub and --token to run the agent"
+            "give a sub-command (add, list, remove), or --hub and --token (or the "
+            f"{EDGE_TOKEN_ENV} variable, which `ps` does not show) to run the agent"
         )
     device_id, _, secret = args.token.partition(".")
     if not device_id or not secret:
@@ -277,7 +280,11 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
 def add_agent_options(p: argparse.ArgumentParser) -> None:
     """`feddeck edge --hub URL --token T`: the agent shares the `edge` command."""
     p.add_argument("--hub", help="hub URL, e.g. mqtt://10.0.0.5:18830")
-    p.add_argument("--token", help="the edge's token from `feddeck edge add`")
+    p.add_argument(
+        "--token",
+        help=f"the edge's token from `feddeck edge add` (or set {EDGE_TOKEN_ENV}: `ps` shows "
+        "a command line to every user of the machine)",
+    )
     p.add_argument("--name", help="display name (default: the device id)")
     p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between load samples")
     p.add_argument(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -15,8 +17,26 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.config import EDGE_TOKEN_ENV
 from app.ui.style import ERROR_STYLE
 from app.ui.workers import run_in_background
+
+
+def agent_hint(hub_url: str, name: str) -> str:
+    """How to start the agent, and whether another device can reach this hub at all."""
+    command = f"{EDGE_TOKEN_ENV}=<token> feddeck edge --hub {hub_url} --name {name}"
+    text = (
+        f"This token is shown only now. Start the agent on the device with:\n{command}\n"
+        "(add --trust-center and this center's fingerprint to let it run tasks of your own)"
+    )
+    host = urlparse(hub_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        text += (
+            f"\n\nThis hub listens on {host}, this machine only: that command works for an "
+            "agent on this machine. For another device, serve a hub it can reach (Settings ▸ "
+            "hub URL, or `feddeck hub --grpc 0.0.0.0:50051`) and give the agent that address."
+        )
+    return text
 
 
 class RegisterEdgeDialog(QDialog):
@@ -73,10 +93,7 @@ class RegisterEdgeDialog(QDialog):
         self.token.setText(new.token)
         self.copy.setEnabled(True)
         self.copy.setFocus()
-        self.hint.setText(
-            "This token is shown only now. Start the agent on the device with:\n"
-            f"feddeck edge --hub {self.ctx.center.hub_url} --token <token> --name {new.edge.name}"
-        )
+        self.hint.setText(agent_hint(self.ctx.center.hub_url, new.edge.name))
         self.registered.emit(new)
 
     def _failed(self, exc: Exception) -> None:

@@ -176,3 +176,27 @@ def test_the_window_leaves_its_event_loop_on_a_signal(sig):
         assert proc.returncode == 0
     finally:
         proc.kill()
+
+
+def test_a_demo_edge_token_is_never_on_its_command_line(center):
+    """Every user of the machine reads command lines (`ps`): the token goes in the
+    environment, and the agent connects with it."""
+    import psutil
+
+    c = center("grpc")
+    proc = c.edge("e1")  # IDLE: it connected with the token it was given
+    cmdline = " ".join(psutil.Process(proc.pid).cmdline())
+    assert "--token" not in cmdline
+    token = psutil.Process(proc.pid).environ()["FEDDECK_EDGE_TOKEN"]
+    assert token.split(".")[0] == c.services.edges.get(SYSTEM, "e1").device_id
+    assert token not in cmdline
+
+
+def test_the_register_dialog_says_when_the_hub_is_on_loopback():
+    from app.ui.edge_dialog import agent_hint
+
+    local = agent_hint("mqtt://127.0.0.1:18830", "pi-1")
+    assert "FEDDECK_EDGE_TOKEN=<token> feddeck edge --hub mqtt://127.0.0.1:18830" in local
+    assert "this machine only" in local
+    remote = agent_hint("grpc://10.0.0.5:50051", "pi-1")
+    assert "this machine only" not in remote and "--token" not in remote

@@ -21,11 +21,18 @@ PARENT_ENV = "FEDDECK_DIE_WITH_PARENT"  # the parent's pid, for a child that end
 
 
 def spawn_feddeck(
-    settings: Settings, args: list[str], log_file, die_with_parent: bool = False, stdin=None
+    settings: Settings,
+    args: list[str],
+    log_file,
+    die_with_parent: bool = False,
+    stdin=None,
+    secrets: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    """`python -m app --data-dir D ARGS…` with its output appended to `log_file`."""
+    """`python -m app --data-dir D ARGS…` with its output appended to `log_file`.
+    `secrets`: environment variables for the child (a token), never on its command line,
+    which every user of the machine can read (`ps`)."""
     cmd = [sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
-    env = {k: v for k, v in os.environ.items() if k != PARENT_ENV}
+    env = {k: v for k, v in os.environ.items() if k != PARENT_ENV} | (secrets or {})
     if die_with_parent:
         env[PARENT_ENV] = str(os.getpid())
     log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from app.config import Settings
+from app.config import EDGE_TOKEN_ENV, Settings
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
 
 
@@ -45,8 +45,6 @@ class LocalEdges:
             "edge",
             "--hub",
             self.hub_url,
-            "--token",
-            token,
             "--name",
             name,
             "--heartbeat",
@@ -58,7 +56,11 @@ class LocalEdges:
             args += ["--trust-center", trust_center]
         log_file = self.settings.data_dir / "logs" / f"{name}.log"
         # Demo edges end with this process, however it ends (a window killed at logout).
-        self.procs.append(spawn_feddeck(self.settings, args, log_file, die_with_parent=True))
+        self.procs.append(
+            spawn_feddeck(
+                self.settings, args, log_file, die_with_parent=True, secrets={EDGE_TOKEN_ENV: token}
+            )
+        )
 
     def stop(self) -> None:
         for agent in self.agents:
