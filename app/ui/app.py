@@ -8,7 +8,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialog
 
 from app.config import Settings
@@ -16,30 +15,12 @@ from app.ui import crash_report
 from app.ui.login_dialog import LoginDialog
 from app.ui.settings_dialog import preferences
 from app.ui.startup_trace import trace_first_paint
+from app.ui.theme import apply_theme
 from app.ui.workers import run_in_background, wait_for_workers
 
 if TYPE_CHECKING:  # loaded behind the sign-in dialog, so that it shows at once
     from app.services import Services
     from app.ui.context import UiContext
-
-
-def apply_theme(app: QApplication, theme: str) -> None:
-    app.setStyle("Fusion")
-    if theme != "dark":
-        return
-    palette = QPalette()
-    for role, color in (
-        (QPalette.ColorRole.Window, "#263238"),
-        (QPalette.ColorRole.WindowText, "#eceff1"),
-        (QPalette.ColorRole.Base, "#1e272c"),
-        (QPalette.ColorRole.AlternateBase, "#2b363c"),
-        (QPalette.ColorRole.Text, "#eceff1"),
-        (QPalette.ColorRole.Button, "#37474f"),
-        (QPalette.ColorRole.ButtonText, "#eceff1"),
-        (QPalette.ColorRole.Highlight, "#1e88e5"),
-    ):
-        palette.setColor(role, QColor(color))
-    app.setPalette(palette)
 
 
 def quit_on_signals(app: QApplication) -> QTimer:

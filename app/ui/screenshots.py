@@ -114,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     for old in out.glob("*.png"):  # pages come and go; leave no stale picture behind
         old.unlink()
     app = QApplication.instance() or QApplication([])
-    from app.ui.app import apply_theme, build_context
+    from app.ui.app import build_context
     from app.ui.compare_page import ComparePage
     from app.ui.main_window import PAGES, MainWindow
     from app.ui.run_detail_page import RunDetailPage
+    from app.ui.theme import apply_theme
 
     apply_theme(app, "light")
     data_dir = Path(tempfile.mkdtemp(prefix="feddeck-shots-"))

@@ -12,6 +12,7 @@ from pathlib import Path
 import tomli_w
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.config import validate_hub_url
 from app.errors import InvalidInput
 from app.ui.style import ERROR_STYLE
+from app.ui.theme import apply_theme
 
 HUBS = ["embedded://mqtt", "embedded://grpc", "embedded://local", "external URL…"]
 
@@ -105,6 +107,7 @@ class SettingsDialog(QDialog):
             return
         prefs = preferences(self.settings.data_dir)
         prefs.setValue("theme", self.theme.currentText())
+        apply_theme(QApplication.instance(), self.theme.currentText())  # now, not at restart
         prefs.setValue("plot_refresh_hz", self.refresh.value())
         prefs.setValue("notify_runs", "true" if self.notify.isChecked() else "false")
         self.accept()

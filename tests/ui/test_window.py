@@ -185,3 +185,32 @@ def test_a_run_that_ends_is_notified_unless_turned_off(qtbot, admin_ctx):
     events.emit(LiveEvent("hub", data={"state": "connected"}))
     qtbot.waitUntil(lambda: "hub: connected" in notifier.tooltip(), timeout=3000)
     assert len(notifier.sent) == 2
+
+
+def test_the_theme_changes_when_saved_not_at_the_next_start(qtbot, admin_ctx):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.settings_dialog import SettingsDialog
+
+    app = QApplication.instance()
+    try:
+        for theme, window_color in (("dark", "#263238"), ("light", None)):
+            dialog = SettingsDialog(admin_ctx.settings)
+            qtbot.addWidget(dialog)
+            dialog.theme.setCurrentText(theme)
+            dialog._save()
+            palette = app.palette()
+            shown = palette.color(QPalette.ColorRole.Window).name()
+            if window_color:
+                assert shown == window_color
+                hint = palette.color(QPalette.ColorRole.PlaceholderText)
+                base = palette.color(QPalette.ColorRole.Base)
+                assert abs(hint.lightness() - base.lightness()) > 90  # readable on its base
+            else:
+                standard = app.style().standardPalette()
+                assert shown == standard.color(QPalette.ColorRole.Window).name()
+    finally:
+        from app.ui.theme import apply_theme
+
+        apply_theme(app, "light")
