@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.run_comparison import comparison, write_csv
 from app.ui.run_curves import PALETTE, make_plot
+from app.ui.run_labels import run_label
 from app.ui.workers import run_in_background
 
 DIFFERS = QColor("#fff3cd")  # the rows where the runs differ
@@ -148,7 +149,7 @@ class ComparePage(QWidget):
                 plot.plot(
                     [r for r, _ in points],
                     [v for _, v in points],
-                    name=f"#{job_id}",
+                    name=run_label(self.jobs[job_id]),
                     pen={"color": PALETTE[n % len(PALETTE)], "width": 2},
                 )
         self._fill_table([self.jobs[i] for i in ids])
@@ -157,7 +158,7 @@ class ComparePage(QWidget):
         self.rows = comparison(jobs, self.series) if jobs else []
         self.table.clear()
         self.table.setColumnCount(1 + len(jobs))
-        self.table.setHorizontalHeaderLabels(["", *(f"#{j.id} {j.name}" for j in jobs)])
+        self.table.setHorizontalHeaderLabels(["", *(run_label(j) for j in jobs)])
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             cells = [row.label, *row.values]

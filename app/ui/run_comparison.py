@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from app.services.entities.records import JobRecord
+from app.ui.run_labels import run_duration, run_label, task_label
 
 RESULT_PREFIXES = ("test_", "fed_")  # final figures worth a row (not per-round traffic)
 NONE = "-"
@@ -44,21 +44,6 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def duration(job: JobRecord, now: datetime | None = None) -> str:
-    if job.started_at is None:
-        return NONE
-    end = job.finished_at or now or datetime.now(UTC)
-    start = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    seconds = max(0, int((end - start).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def final_values(series: dict[str, list[tuple[int, float]]]) -> dict[str, float]:
     """Each aggregate metric's value in the last round that has it."""
     return {name: max(points)[1] for name, points in series.items() if points}
@@ -82,8 +67,8 @@ def comparison(
     plain = [
         ("status", [j.status for j in jobs]),
         ("rounds", [f"{j.current_round}/{j.total_rounds}" for j in jobs]),
-        ("duration", [duration(j) for j in jobs]),
-        ("task", [f"{j.task_name or NONE} v{j.task_version or 0}" for j in jobs]),
+        ("duration", [run_duration(j) for j in jobs]),
+        ("task", [task_label(j) for j in jobs]),
     ]
     for label, values in plain:
         rows.append(Row("result", label, values, len(set(values)) > 1))
@@ -96,6 +81,6 @@ def comparison(
 def write_csv(jobs: list[JobRecord], rows: list[Row], path: str) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["section", "value", *(f"#{j.id} {j.name}" for j in jobs)])
+        out.writerow(["section", "value", *(run_label(j) for j in jobs)])
         for row in rows:
             out.writerow([row.section, row.label, *row.values])

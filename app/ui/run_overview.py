@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
 
 from app.core.fl_config import FLConfig, config_to_toml
 from app.ui.run_data import RunView
+from app.ui.run_labels import run_duration, task_label
 
 
 def _task(job) -> str:
     if not job.task_name:
         return "-"
-    version = "built in" if job.task_version == 0 else f"v{job.task_version}"
-    return f"{job.task_name} {version} · SHA-256 {(job.task_sha256 or '')[:16]}…"
+    return f"{task_label(job)} · SHA-256 {(job.task_sha256 or '')[:16]}…"
 
 
 class OverviewTab(QWidget):
@@ -75,11 +75,6 @@ class OverviewTab(QWidget):
         if key == self._version:
             return
         self._version = key
-        duration = ""
-        if job.started_at:
-            end = job.finished_at
-            if end is not None:
-                duration = f"{(end - job.started_at).total_seconds():.1f} s"
         values = {
             "Run": f"#{job.id} {job.name}",
             "Status": f"{job.status} · round {job.current_round}/{job.total_rounds}",
@@ -92,7 +87,7 @@ class OverviewTab(QWidget):
             "Created": _t(job.created_at),
             "Started": _t(job.started_at),
             "Finished": _t(job.finished_at),
-            "Duration": duration or "-",
+            "Duration": run_duration(job),
             "Reason": job.status_reason or "-",
         }
         for k, v in values.items():

@@ -9,7 +9,8 @@ from app.core.fl_config import FLConfig
 from app.services.security.auth import SYSTEM
 from app.storage.models import RoundMetric
 from app.ui.compare_page import DIFFERS, ComparePage
-from app.ui.run_comparison import comparison, duration
+from app.ui.run_comparison import comparison
+from app.ui.run_labels import run_duration, run_label
 from tests.helpers import SAMPLE_CONFIG
 
 
@@ -67,7 +68,10 @@ def test_only_what_differs_is_listed_then_the_results(services):
     assert "final hub_bytes_in" not in rows  # per-round traffic, not a result
     assert rows["status"].values == ["FINISHED", "FINISHED"] and not rows["status"].differs
     assert rows["rounds"].values == ["2/2", "2/2"]
-    assert duration(jobs[0]).endswith(" s")
+    # the same wording as the Overview tab's
+    shown = rows["duration"].values[0]
+    assert shown == run_duration(jobs[0]) and shown.endswith(" s") and "." in shown
+    assert rows["task"].values == ["digits (built in)"] * 2
 
 
 def test_the_page_highlights_differences_plots_any_metric_and_exports(
@@ -88,7 +92,8 @@ def test_the_page_highlights_differences_plots_any_metric_and_exports(
     page.metric_boxes[1].setCurrentText("fed_val_accuracy")  # federated evaluation, too
     curves = page.plots[1].getPlotItem().listDataItems()
     by_run = {c.name(): [round(v, 2) for v in c.yData] for c in curves}
-    assert by_run == {f"#{ids[0]}": [0.89, 0.89], f"#{ids[1]}": [0.93, 0.93]}
+    named = {i: run_label(admin_ctx.services.jobs.get(SYSTEM, i)) for i in ids}
+    assert by_run == {named[ids[0]]: [0.89, 0.89], named[ids[1]]: [0.93, 0.93]}
     out = tmp_path / "compare.csv"
     monkeypatch.setattr(
         "app.ui.compare_page.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), "")
