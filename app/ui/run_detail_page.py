@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.runs.events import LiveEvent
+from app.ui.elided_label import ElidedLabel
 from app.ui.run_curves import CurvesTab
 from app.ui.run_data import TERMINAL, RunView, load_run_view
 from app.ui.run_load import LoadTab
@@ -44,9 +45,9 @@ class RunDetailPage(QWidget):
         )
         self.run_choice.setMinimumContentsLength(36)
         self.run_choice.activated.connect(lambda _i: self.show_run(self.run_choice.currentData()))
-        self.heading = QLabel("No run selected")
+        self.heading = ElidedLabel("No run selected")
         self.heading.setStyleSheet("font-size: 15px; font-weight: 600")
-        self.progress = QProgressBar(minimumWidth=220, maximumWidth=300, textVisible=True)
+        self.progress = QProgressBar(minimumWidth=160, maximumWidth=240, textVisible=True)
         top = QHBoxLayout()
         chooser = QLabel("&Run:")
         chooser.setBuddy(self.run_choice)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.entities.records import human_size
+from app.ui.elided_label import ElidedLabel
 from app.ui.run_data import LIVE, RunView
 from app.ui.workers import run_in_background
 
@@ -54,15 +55,15 @@ class ModelsTab(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.caption = QLabel()
-        self.message = QLabel()
+        self.message = ElidedLabel()  # a long path must not widen the window
         export = QPushButton("&Export model…")
         export.clicked.connect(self.export)
         self.onnx = QPushButton("Export as &ONNX…")
         self.onnx.setToolTip("The selected aggregated model as ONNX, to deploy (onnx extra)")
         self.onnx.clicked.connect(self.export_onnx)
         bar = QHBoxLayout()
-        bar.addWidget(self.caption, 1)
-        bar.addWidget(self.message)
+        bar.addWidget(self.caption)
+        bar.addWidget(self.message, 1)
         bar.addWidget(export)
         bar.addWidget(self.onnx)
         layout = QVBoxLayout(self)

@@ -214,3 +214,40 @@ def test_the_theme_changes_when_saved_not_at_the_next_start(qtbot, admin_ctx):
         from app.ui.theme import apply_theme
 
         apply_theme(app, "light")
+
+
+def test_every_page_fits_1024_by_700_without_overlaps(qtbot, admin_ctx):
+    """The smallest screen a lab laptop gives: no page asks for more, and the run view's
+    top bar (chooser, title, progress) never draws one widget over another."""
+    import itertools
+
+    from app.services.runs.demo import DemoOptions, run_demo
+    from app.ui.main_window import MainWindow
+    from app.ui.run_detail_page import RunDetailPage
+
+    summary = run_demo(admin_ctx.settings, DemoOptions(edges=2, rounds=1, backend="local"))
+    from app.storage.models import Job
+
+    with admin_ctx.services.db.session() as s:  # a name as long as a lab's can be
+        s.get(Job, summary["run_id"]).name = "nightly-digits-" * 4
+    window = MainWindow(admin_ctx)
+    qtbot.addWidget(window)
+    window.resize(1024, 700)
+    window.show()
+    window.open_run(summary["run_id"])
+    detail = window.pages[RunDetailPage]
+    qtbot.waitUntil(lambda: detail.view is not None, timeout=10000)
+    detail.models.message.setText("Saved " + "/very/long/path" * 20 + " (checksum verified)")
+    for page in window.pages.values():
+        window.stack.setCurrentWidget(page)
+        for tab in range(detail.tabs.count()) if page is detail else [None]:
+            if tab is not None:
+                detail.tabs.setCurrentIndex(tab)
+            hint = window.minimumSizeHint()
+            assert hint.width() <= 1024 and hint.height() <= 700, (type(page).__name__, tab, hint)
+    assert window.width() == 1024
+    window.stack.setCurrentWidget(detail)
+    top = [detail.run_choice, detail.heading, detail.progress]
+    for a, b in itertools.pairwise(top):
+        assert not a.geometry().intersects(b.geometry()), (a, b)
+    assert detail.heading.width() > 100  # room left for the title
