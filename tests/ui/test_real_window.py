@@ -130,6 +130,11 @@ def test_the_installed_binary_runs_the_demo_from_the_keyboard(display, tmp_path)
         left = [pid for pid in children if psutil.pid_exists(pid)]
         left = [p for p in left if psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         assert not left, f"processes left running after quit: {left}"
+        # nothing went wrong unseen: no traceback in its output, no error in its log file
+        output = (tmp_path / "window.log").read_text(errors="replace")
+        assert "Traceback" not in output, output[-3000:]
+        errors = data / "logs" / "window.log"
+        assert not errors.exists() or " ERROR " not in errors.read_text(), errors.read_text()
     finally:
         if window.poll() is None:
             window.kill()

@@ -251,3 +251,23 @@ def test_every_page_fits_1024_by_700_without_overlaps(qtbot, admin_ctx):
     for a, b in itertools.pairwise(top):
         assert not a.geometry().intersects(b.geometry()), (a, b)
     assert detail.heading.width() > 100  # room left for the title
+
+
+def test_an_uncaught_exception_is_logged_and_shown(qtbot, tmp_path, caplog):
+    """The window's excepthook: the traceback in the log (and its file), the person told."""
+    import logging
+    import sys
+
+    from app.ui import crash_report
+
+    try:
+        raise IsADirectoryError(21, "Is a directory", "/usr/share/zoneinfo/Europe")
+    except IsADirectoryError:
+        kind, value, tb = sys.exc_info()
+    with caplog.at_level(logging.ERROR, logger="app.ui"):
+        box = crash_report.report(kind, value, tb, tmp_path / "window.log")
+    assert box is not None and box.isVisible()
+    assert "IsADirectoryError" in box.text() and str(tmp_path / "window.log") in box.text()
+    box.close()
+    record = next(r for r in caplog.records if r.name == "app.ui")
+    assert record.exc_info[0] is IsADirectoryError  # the traceback goes to the log
