@@ -9,6 +9,7 @@ from app.services.runs.demo import DemoOptions, run_demo
 from app.ui.main_window import MainWindow
 from app.ui.run_data import ENDED
 from app.ui.run_detail_page import RunDetailPage
+from app.ui.run_load import MIN_SPAN_S
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def test_each_tab_shows_only_the_selected_run(qtbot, admin_ctx, three_runs):
         # device load: the run's own span, no curve of another run's samples
         (x0, x1), _ = detail.load_tab.plots["cpu"].viewRange()
         start, end = job.started_at.timestamp(), job.finished_at.timestamp()
-        pad = 0.05 * (end - start) + 1
-        assert start - pad <= x0 <= start and end <= x1 <= end + pad, (x0, x1, start, end)
+        shown_end = max(end, start + MIN_SPAN_S)  # a short run: a minute of clock time
+        pad = 0.05 * (shown_end - start)
+        assert start - pad <= x0 <= start and shown_end <= x1 <= shown_end + pad, (x0, x1)
         for (_edge, _key), curve in detail.load_tab._curves.items():
             xs, _ = curve.getData()
             assert xs is None or len(xs) == 0 or (xs.min() >= start and xs.max() <= end)
@@ -54,3 +56,33 @@ def test_each_tab_shows_only_the_selected_run(qtbot, admin_ctx, three_runs):
         assert detail.overview.labels["Started"].text() != "-"
         assert detail.overview.labels["Run"].text().startswith(f"#{run_id} ")
         assert detail.heading.text().startswith(f"#{run_id} ")
+
+
+def test_a_new_status_reads_the_record_again(qtbot, admin_ctx):
+    """Overview while a run goes: its start time and its RUNNING entry, not '-'."""
+    from app.services.runs.demo import create_demo_job
+    from app.services.runs.events import LiveEvent
+    from app.services.security.auth import SYSTEM
+
+    services = admin_ctx.services
+    services.edges.register(SYSTEM, "e1")
+    job_id = create_demo_job(services, ["e1"], DemoOptions(edges=1, rounds=5))
+    services.jobs.transition(SYSTEM, job_id, "STARTING", "started by admin")
+    window = MainWindow(admin_ctx)
+    qtbot.addWidget(window)
+    window.show()
+    window.open_run(job_id)
+    detail = window.pages[RunDetailPage]
+    qtbot.waitUntil(lambda: detail.view is not None and detail.view.job.id == job_id)
+    detail.tabs.setCurrentWidget(detail.overview)
+    services.jobs.transition(SYSTEM, job_id, "RUNNING")
+    admin_ctx.live.event.emit(LiveEvent("job", job_id, {"status": "RUNNING", "round": 0}))
+    qtbot.waitUntil(
+        lambda: [h["status"] for h in detail.view.job.history][-1:] == ["RUNNING"], timeout=5000
+    )
+    detail._drawn = -1
+    detail._redraw()
+    history = detail.overview.history
+    shown = [history.item(r, 0).text() for r in range(history.rowCount())]
+    assert shown[-1] == "RUNNING"
+    assert detail.overview.labels["Started"].text() != "-"
