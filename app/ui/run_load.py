@@ -163,9 +163,12 @@ class LoadTab(QWidget):
                 self._drawn[(edge, key)] = series.version
                 curve.setData(series.t, series.v / 1024 if key == "net" else series.v)
         if view.job.status in LIVE:
-            # Live: follow the last ten minutes; clip-to-view then skips everything older.
-            start, now = run_span(view)
-            self._show_range(*live_range(earliest or start, latest or now))
+            # Live: follow the last ten minutes, moved when samples arrive; clip-to-view
+            # then skips everything older. Nothing sampled yet: the run's span so far.
+            if latest is not None:
+                self._show_range(*live_range(earliest or latest, latest))
+            elif earliest is None:  # in steps, like the samples' range
+                self._show_range(*live_range(run_span(view)[0], time.time()))
         has_gpu = any(len(view.samples[e].get("gpu", ())) for e in view.samples)
         self.gpu_note.setVisible(not has_gpu)
         if not has_gpu:
