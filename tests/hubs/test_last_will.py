@@ -25,6 +25,13 @@ time.sleep(120)
 HUBS = ["mqtt-embedded", "mosquitto", "grpc"]
 
 
+def _statuses_seen(hub_env) -> list:
+    """(topic, message) of every edge status the hub routes from now on."""
+    seen: list = []
+    hub_env.make("center").subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    return seen
+
+
 def _child(url: str, mode: str) -> subprocess.Popen:
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, url, mode], stdout=subprocess.PIPE, text=True
@@ -35,9 +42,7 @@ def _child(url: str, mode: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize("hub_env", HUBS, indirect=True)
 def test_killed_node_is_announced_offline(hub_env):
-    seen = []
-    watcher = hub_env.make("center")
-    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    seen = _statuses_seen(hub_env)
     child = _child(hub_env.url, "stay")
     try:
         child.kill()
@@ -57,9 +62,7 @@ def test_killed_node_is_announced_offline(hub_env):
 
 @pytest.mark.parametrize("hub_env", HUBS, indirect=True)
 def test_a_clean_close_leaves_no_will(hub_env):
-    seen = []
-    watcher = hub_env.make("center")
-    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    seen = _statuses_seen(hub_env)
     child = _child(hub_env.url, "close")
     try:
         assert child.stdout.readline().strip() == "closed"
@@ -115,9 +118,7 @@ def test_a_silent_node_is_announced_offline_by_keepalive(hub_env):
     hub's keepalive, a ping every 10 s answered within 5 s, and announced OFFLINE."""
     import signal
 
-    seen = []
-    watcher = hub_env.make("center")
-    watcher.subscribe("fd/p/edge/+/status", lambda t, m: seen.append((t, m)))
+    seen = _statuses_seen(hub_env)
     child = _child(hub_env.url, "stay")
     try:
         child.send_signal(signal.SIGSTOP)
