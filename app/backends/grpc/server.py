@@ -171,10 +171,11 @@ class HubServicer(hub_pb2_grpc.HubServicer):
                         return
                     session.patterns.add(pattern)
                     session.out.put(frame)  # the acknowledgement
-                elif frame.unsubscribe.pattern == GOODBYE.unsubscribe.pattern:
-                    session.closed_by_node = True  # a clean close: no will
-                else:
-                    session.patterns.discard(frame.unsubscribe.pattern)
+                elif kind == "unsubscribe":
+                    if frame.unsubscribe.pattern == GOODBYE.unsubscribe.pattern:
+                        session.closed_by_node = True  # a clean close: no will
+                    else:
+                        session.patterns.discard(frame.unsubscribe.pattern)
         except grpc.RpcError:
             pass  # the node went away; the stream's callback ends the session
         except Exception:

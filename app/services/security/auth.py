@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.core.fl_config import NAME_RULE
 from app.errors import InvalidInput, PermissionDenied
 from app.storage.models import Role
 
@@ -55,9 +56,6 @@ def parse_role(value: str) -> Role:
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise InvalidInput(f"unknown role {value!r}: use one of {allowed}") from None
-
-
-NAME_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 def validate_name(kind: str, value: str) -> str:
