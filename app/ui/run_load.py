@@ -13,7 +13,7 @@ from app.ui.run_curves import PALETTE, show_grid
 from app.ui.run_data import LIVE, RunView
 
 LIVE_WINDOW_S = 600
-MIN_SPAN_S = 60
+MIN_SPAN_S = 10
 LIVE_STEP_S = 30  # a live view moves on in steps: its time labels stay put in between
 # With more edges than this, each panel draws the edges' min-max band and their mean (a
 # line per edge would be unreadable, and costs the GUI thread a polyline per edge a frame).
@@ -66,7 +66,7 @@ def run_span(view: RunView) -> tuple[float, float]:
     job = view.job
     start = (job.started_at or job.created_at).timestamp()
     end = job.finished_at.timestamp() if job.finished_at else time.time()
-    # A minute at least: the time axis then reads in clock times, not in fractions of a
+    # Ten seconds at least: the time axis then reads in clock times, not in fractions of a
     # second ("22.250 22.500") for a run of a few seconds.
     return start, max(end, start + MIN_SPAN_S)
 
