@@ -97,7 +97,7 @@ class ConfigDialog(QDialog):
         add("description", QLineEdit())
         self.task = QComboBox()
         self.task.addItem("the built-in task of dataset.name", None)
-        self._task_wanted = base.task.name
+        self._task_wanted: str | None = None  # the task the config named, set with the form
         add("task.name", self.task)
         for path, items in CHOICES.items():
             box = QComboBox()
