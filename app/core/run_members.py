@@ -69,11 +69,26 @@ class RunMembers:
         with self._lock:
             return dict(self._refused)
 
-    def absent(self) -> list[str]:
-        """The edges that neither joined nor refused (yet)."""
-        with self._lock:
-            return [e for e in self.edges if e not in self._joined and e not in self._refused]
-
     def devices(self, nodes: Iterable[str]) -> list[str]:
         with self._lock:
             return sorted({self._device.get(n) or "?" for n in nodes})
+
+    def not_joined(self, known: dict[str, str], waited_s: float) -> str:
+        """'site-3 (never connected); site-2 (refused: …)': each edge not in the run, with
+        what is known of it: its refusal, going offline, or `known` (what the control
+        center knew when the run started: never connected, offline since …, online)."""
+        with self._lock:
+            out = [e for e in self.edges if e not in self._joined or e in self._offline]
+            refused, offline = dict(self._refused), set(self._offline)
+        parts = []
+        for edge in out:
+            if edge in refused:
+                said = f"refused: {refused[edge]}"
+            elif edge in offline:
+                said = "went offline while joining"
+            else:
+                said = known.get(edge, "unknown to this server")
+                if said.startswith("online"):  # it was there, and said nothing
+                    said += f"; no answer in {waited_s:.0f} s"
+            parts.append(f"{self.shown(edge)} ({said})")
+        return "; ".join(parts)

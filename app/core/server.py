@@ -237,27 +237,9 @@ class FLServer:
         if len(joined) < cfg.training.min_clients:
             raise RuntimeError(
                 f"only {len(joined)} of {len(self.spec.edges)} edges joined; min_clients is "
-                f"{cfg.training.min_clients}. Not joined: {self._not_joined(set(joined))}"
+                f"{cfg.training.min_clients}. Not joined: "
+                + self.members.not_joined(self.spec.edge_states, self.spec.join_timeout_s)
             )
-
-    def _not_joined(self, joined: set[str]) -> str:
-        """'site-3 (never connected); site-2 (refused: …)': each edge that is not in the
-        run, with what is known of it."""
-        waited = f"no answer in {self.spec.join_timeout_s:.0f} s"
-        refused, offline = self.members.refusals(), self.members.offline()
-        parts = []
-        for edge in self.spec.edges:
-            if edge in joined:
-                continue
-            if edge in refused:
-                known = f"refused: {refused[edge]}"
-            elif edge in offline:
-                known = "went offline while joining"
-            else:
-                known = self.spec.edge_states.get(edge, "unknown to this server")
-                known += f"; {waited}" if known.startswith("online") else ""
-            parts.append(f"{self.members.shown(edge)} ({known})")
-        return "; ".join(parts)
 
     def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
