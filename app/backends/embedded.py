@@ -121,7 +121,7 @@ def start_or_join(
 ) -> EmbeddedHub | None:
     """The control center's embedded hub on its fixed loopback port, or None when that
     port is taken (another control center, a second window, `feddeck hub`): the caller
-    joins whatever serves it, and `joined_hub_error` says what holds it if that fails."""
+    joins whatever serves it, and `connect_joined` says what holds it if that fails."""
     try:
         return start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind], limits, access)
     except PortTaken:
@@ -132,14 +132,21 @@ def start_or_join(
         return None
 
 
-def joined_hub_error(kind: str, exc: Exception) -> HubError:
-    """Why a command could neither start the embedded hub nor join the one on its port."""
-    port = EMBEDDED_PORTS[kind]
-    return HubError(
-        f"the embedded {kind} hub's port {port} is held by {port_holder(port)}, and no "
-        f"FedDeck hub there let this node in ({exc}); stop that process, or choose "
-        "another hub URL (--hub-url)"
-    )
+def connect_joined(hub, hub_url: str, embedded: EmbeddedHub | None, timeout: float = 15) -> None:
+    """Connect a node of this process to its hub. For an embedded hub this process could
+    not start (`embedded` None: its port was taken), a failure says what holds the port."""
+    try:
+        hub.connect(timeout=timeout)
+    except HubError as exc:
+        kind = hub_url.removeprefix("embedded://")
+        if embedded is not None or not hub_url.startswith("embedded://"):
+            raise
+        port = EMBEDDED_PORTS[kind]
+        raise HubError(
+            f"the embedded {kind} hub's port {port} is held by {port_holder(port)}, and no "
+            f"FedDeck hub there let this node in ({exc}); stop that process, or choose "
+            "another hub URL (--hub-url)"
+        ) from None
 
 
 class _LocalEmbedded:

@@ -16,7 +16,7 @@ class Coordinator:
         """`standby`: a command that starts runs as it goes (the scheduler, a flow) keeps
         a warm server process for the next one. `serve=False`: the hub only, until
         `serve_here()` (a command that may hand its run to a running center)."""
-        from app.backends.embedded import client_url, joined_hub_error, start_or_join
+        from app.backends.embedded import client_url, connect_joined, start_or_join
         from app.backends.factory import create_hub
         from app.services.security.hub_access import HubAccess
         from app.wire.hub import HubError
@@ -36,11 +36,9 @@ class Coordinator:
             self.url, f"cli-{int(time.time())}", token=token, limits=ctx.settings.wire
         )
         try:
-            self.hub.connect(timeout=15)
-        except HubError as exc:
+            connect_joined(self.hub, hub_url, self.embedded)
+        except HubError:
             self.close()
-            if kind and self.embedded is None:
-                raise joined_hub_error(kind, exc) from None
             raise
         if serve:
             self.serve_here()

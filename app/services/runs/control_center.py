@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from app.backends.embedded import client_url, joined_hub_error, start_or_join
+from app.backends.embedded import client_url, connect_joined, start_or_join
 from app.backends.factory import create_hub
 from app.config import Settings
 from app.services.automation.ticker import Automation, new_owner
@@ -18,7 +18,6 @@ from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import Actor, require
 from app.services.security.hub_access import HubAccess
 from app.storage.models import Role
-from app.wire.hub import HubError
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +50,7 @@ class ControlCenter:
             self.hub_url, "center", token=self.settings.hub_token, limits=self.settings.wire
         )
         self.hub.on_state(lambda state: self.events.emit(_hub_event(state)))
-        try:
-            self.hub.connect(timeout=15)
-        except HubError as exc:
-            if self.embedded is None and self.settings.hub_url.startswith("embedded://"):
-                raise joined_hub_error(kind, exc) from None
-            raise
+        connect_joined(self.hub, self.settings.hub_url, self.embedded)
         self.ingest = IngestService(self.services.db, self.hub, self.events).start()
         self.local_edges = LocalEdges(self.settings, self.hub_url)
         self.launcher = JobLauncher(
