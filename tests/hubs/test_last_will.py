@@ -1,6 +1,7 @@
 """A node killed without a goodbye is announced OFFLINE by its hub: the broker's MQTT last
 will, or the gRPC hub when the node's stream is lost. A clean close announces nothing."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,21 @@ def _statuses_seen(hub_env) -> list:
     return seen
 
 
+def _offline_after(hub_env, sig: int, timeout: float) -> tuple[list, float]:
+    """Signal a connected node (SIGKILL: it vanishes; SIGSTOP: it falls silent) and wait
+    for the statuses its hub announces; returns them and how long the first took."""
+    seen = _statuses_seen(hub_env)
+    child = _child(hub_env.url, "stay")
+    try:
+        child.send_signal(sig)
+        signalled = time.monotonic()
+        wait_for(lambda: seen, timeout, "the node's OFFLINE status")
+        return seen, time.monotonic() - signalled
+    finally:
+        child.kill()
+        child.wait()
+
+
 def _child(url: str, mode: str) -> subprocess.Popen:
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, url, mode], stdout=subprocess.PIPE, text=True
@@ -42,16 +58,7 @@ def _child(url: str, mode: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize("hub_env", HUBS, indirect=True)
 def test_killed_node_is_announced_offline(hub_env):
-    seen = _statuses_seen(hub_env)
-    child = _child(hub_env.url, "stay")
-    try:
-        child.kill()
-        killed = time.monotonic()
-        wait_for(lambda: seen, 20, "the last will")
-        took = time.monotonic() - killed
-    finally:
-        child.kill()
-        child.wait()
+    seen, took = _offline_after(hub_env, signal.SIGKILL, 20)
     topic, message = seen[0]
     assert topic == "fd/p/edge/edge-7/status"
     assert message.type == MessageType.STATUS and message.body == {"state": "OFFLINE"}
@@ -116,17 +123,6 @@ def _status(state: str):
 def test_a_silent_node_is_announced_offline_by_keepalive(hub_env):
     """A node that stops answering (SIGSTOP: its connection stays open) is cut by the
     hub's keepalive, a ping every 10 s answered within 5 s, and announced OFFLINE."""
-    import signal
-
-    seen = _statuses_seen(hub_env)
-    child = _child(hub_env.url, "stay")
-    try:
-        child.send_signal(signal.SIGSTOP)
-        stopped = time.monotonic()
-        wait_for(lambda: seen, 40, "the keepalive to cut the silent node")
-        took = time.monotonic() - stopped
-    finally:
-        child.kill()
-        child.wait()
+    seen, took = _offline_after(hub_env, signal.SIGSTOP, 40)
     assert seen[0][1].body == {"state": "OFFLINE"} and seen[0][1].sender == "edge-7"
     assert took < 25, f"the silent node was announced after {took:.1f} s"
