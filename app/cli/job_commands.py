@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import threading
 import time
@@ -127,10 +128,11 @@ def _follow(ctx: CliContext, coordinator: Coordinator, actor, job_id: int, progr
     read_at = -1
     notes = 0
     try:
-        while True:
+        for polled in itertools.count():
             job = ctx.services.jobs.get(actor, job_id)
             ended = JobStatus(job.status) in TERMINAL
-            if progress is not None:  # the server's warnings as they come, then the rounds
+            if progress is not None and (ended or polled % 4 == 0):
+                # the server's warnings, read once a second, then the rounds
                 lines = ctx.services.run_data.logs(actor, job_id, "server", NOTE_LEVELS[0])
                 for line in lines[notes:]:
                     print_note(line.level, line.text)

@@ -191,7 +191,7 @@ class DashboardPage(QWidget):
         for table in (self.running, self.failures):
             table.entered.connect(lambda r, t=table: self._open_run(t, r))
         self.fires.entered.connect(lambda _r: self.open_page.emit("Schedules"))
-        # A run's new status reloads it at once (a load asked for while one runs follows
+        # A run's status event reloads it at once (a load asked for while one runs follows
         # it); otherwise the timer reloads every 2 s while it shows, and ages the times.
         self._again = False
         self.problem = QLabel(styleSheet=ERROR_STYLE, wordWrap=True, visible=False)
@@ -221,7 +221,8 @@ class DashboardPage(QWidget):
         self.refresh()  # current the moment it comes into view
 
     def _on_live(self, event: LiveEvent) -> None:
-        if event.kind in ("job", "edge") and self.isVisible():
+        # A run's status, at once; edges come and go by the hundred: the timer has them.
+        if event.kind == "job" and event.data.get("status") and self.isVisible():
             self.refresh()
 
     def _maybe_refresh(self) -> None:
