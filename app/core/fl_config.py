@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.core.names import NAME_RULE
 from app.errors import InvalidInput
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -128,9 +129,6 @@ class FLConfig(_Strict):
         if self.model.kind == "cnn" and self.dataset.name == "synthetic":
             raise ValueError("model.kind 'cnn' needs an image-like dataset (digits or mnist1d)")
         return self
-
-
-NAME_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 def _plain(err: dict) -> str:

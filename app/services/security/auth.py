@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core.fl_config import NAME_RULE
+from app.core.names import NAME_RULE
 from app.errors import InvalidInput, PermissionDenied
 from app.storage.models import Role
 
