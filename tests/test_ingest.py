@@ -90,3 +90,24 @@ def test_status_changes_make_the_connection_history(services, operator, db):
     services.edges.remove(operator, "pi")
     with db.session() as s:  # the history goes with the edge
         assert s.scalar(select(func.count(EdgeEvent.id))) == 0
+
+
+def test_two_centers_on_one_hub_store_each_heartbeat_once(services, operator, db):
+    """The window and a `feddeck scheduler` both ingest what the hub routes; a heartbeat
+    is one row whichever writes it first (on SQLite and PostgreSQL alike)."""
+    url = f"local://two-centers-{uuid.uuid4().hex[:8]}"
+    device = services.edges.register(operator, "a").edge.device_id
+    sender = create_hub(url, device)
+    with create_hub(url, "window") as first, create_hub(url, "scheduler") as second:
+        ingests = [IngestService(db, hub, flush_interval_s=0.05).start() for hub in (first, second)]
+        sender.connect()
+        for i in range(60):
+            beat = Message(MessageType.SYSTEM, body=_sample(cpu=float(i)))
+            sender.publish(topics.edge_topic(device, "system"), beat)
+        wait_for(lambda: all(i.stats.received == 60 for i in ingests), 20, "both centers")
+        assert all(i.drain(20) for i in ingests)
+        for ingest in ingests:
+            ingest.stop()
+        sender.close()
+    with db.session() as s:
+        assert s.scalar(select(func.count(SystemSample.id))) == 60

@@ -245,7 +245,8 @@ class RoundMetric(Base):
 
 class SystemSample(Base):
     __tablename__ = "system_samples"
-    __table_args__ = (Index("ix_system_samples_edge_at", "edge_id", "at"),)
+    # One row per heartbeat, whichever control center on the hub stores it first.
+    __table_args__ = (Index("ix_system_samples_edge_at", "edge_id", "at", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     edge_id: Mapped[int] = mapped_column(ForeignKey("edges.id", ondelete="CASCADE"))
     at: Mapped[datetime]

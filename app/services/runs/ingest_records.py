@@ -45,33 +45,44 @@ def record_edge_status(s: Session, edge: Edge, name: str, m: Message) -> list[Li
     return [LiveEvent("edge", data={"edge": name, "status": edge.status})]
 
 
+LIVE_SAMPLE = ("cpu", "mem", "gpu", "net_sent", "net_recv")
+
+
+def insert_once(s: Session, model, key: tuple[str, ...]):
+    """An INSERT that skips a row whose `key` is stored already: another control center on
+    the hub wrote the same message first. (A database without ON CONFLICT gets a plain
+    INSERT; its unique index then refuses the copy.)"""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy import insert
+
+        return insert(model)
+    return insert(model).on_conflict_do_nothing(index_elements=list(key))
+
+
 def record_sample(s: Session, edge: Edge, name: str, m: Message) -> list[LiveEvent]:
     """A heartbeat: one load sample; an edge heard from is no longer OFFLINE."""
     b = m.body
     optional = {k: (None if b.get(k) is None else finite(b[k], k)) for k in ("gpu", "gpu_mem")}
-    sample = SystemSample(
-        edge_id=edge.id,
-        at=message_time(m),
-        cpu=finite(b["cpu"], "cpu"),
-        mem=finite(b["mem"], "mem"),
-        disk=finite(b.get("disk", 0.0), "disk"),
-        net_sent=int(finite(b.get("net_sent", 0), "net_sent")),
-        net_recv=int(finite(b.get("net_recv", 0), "net_recv")),
+    sample = {
+        "edge_id": edge.id,
+        "at": message_time(m),
+        "cpu": finite(b["cpu"], "cpu"),
+        "mem": finite(b["mem"], "mem"),
+        "disk": finite(b.get("disk", 0.0), "disk"),
+        "net_sent": int(finite(b.get("net_sent", 0), "net_sent")),
+        "net_recv": int(finite(b.get("net_recv", 0), "net_recv")),
         **optional,
-    )
-    s.add(sample)
-    edge.last_seen = sample.at
-    if edge.status == EdgeStatus.OFFLINE.value:
-        set_edge_status(s, edge, EdgeStatus.IDLE.value, sample.at)
-    data = {
-        "edge": name,
-        "at": m.created_at,
-        "cpu": sample.cpu,
-        "mem": sample.mem,
-        "gpu": sample.gpu,
-        "net_sent": sample.net_sent,
-        "net_recv": sample.net_recv,
     }
+    s.execute(insert_once(s, SystemSample, ("edge_id", "at")), [sample])
+    edge.last_seen = sample["at"]
+    if edge.status == EdgeStatus.OFFLINE.value:
+        set_edge_status(s, edge, EdgeStatus.IDLE.value, sample["at"])
+    data = {"edge": name, "at": m.created_at, **{k: sample.get(k) for k in LIVE_SAMPLE}}
     return [LiveEvent("sample", data=data)]
 
 
