@@ -9,12 +9,12 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import platformdirs
 
 from app.errors import InvalidInput
 from app.wire.limits import MiB, WireLimits
+from app.wire.transports import validate_hub_url
 
 ENV_DATA_DIR = "FEDDECK_DATA_DIR"
 ENV_DB_URL = "FEDDECK_DB_URL"
@@ -23,7 +23,6 @@ EDGE_TOKEN_ENV = "FEDDECK_EDGE_TOKEN"  # `feddeck edge`'s token, unseen by `ps`
 
 HUB_SECRET_FILE = "hub.secret"
 SERVICE_USER = "feddeck-service"
-HUB_SCHEMES = ("embedded", "local", "mqtt", "mqtts", "grpc", "grpcs")
 DEFAULT_HUB_URL = "embedded://mqtt"
 
 
@@ -192,22 +191,4 @@ def _validate_db_url(url: str) -> str:
         parent = Path(parsed.database).expanduser().parent
         if not parent.is_dir():
             raise InvalidInput(f"database URL {url!r}: folder {parent} does not exist")
-    return url
-
-
-def validate_hub_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in HUB_SCHEMES:
-        raise InvalidInput(f"hub URL {url!r}: scheme must be one of {', '.join(HUB_SCHEMES)}")
-    if parsed.scheme in ("mqtt", "mqtts", "grpc", "grpcs"):
-        if not parsed.hostname:
-            raise InvalidInput(f"hub URL {url!r} has no host")
-        try:
-            port = parsed.port
-        except ValueError as exc:
-            raise InvalidInput(f"hub URL {url!r} has an invalid port") from exc
-        if port is None:
-            raise InvalidInput(f"hub URL {url!r} has no port")
-    if parsed.scheme == "embedded" and parsed.netloc not in ("mqtt", "grpc", "local"):
-        raise InvalidInput(f"hub URL {url!r}: embedded hub must be embedded://mqtt, grpc or local")
     return url

@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from app.core.algorithms import ClientUpdate, RunningMean
+from app.core.algorithms.running_mean import ClientUpdate, RunningMean
 
 LAYERS = 4  # a model of four equal float32 tensors
 

@@ -20,7 +20,6 @@ TORCH_MODULES = {
     "app.core.optimizers",
     "app.core.server",
     "app.core.edge",
-    "app.core.centralized",
     "app.core.tasks.runtime",
     "app.core.tasks.simulated",
     "app.core.tasks.tabular",
@@ -104,12 +103,18 @@ def test_the_cycle_finder_sees_a_cycle():
 
 
 def test_every_core_module_is_under_the_torch_rule():
-    """A new module under app.core must be named in the torch contract or in TORCH_MODULES."""
+    """A new module under app.core must be named in the torch contract (itself or a package
+    above it: the contract covers a package's modules) or in TORCH_MODULES."""
     (torch_rule,) = [c for c in _contracts() if c.get("forbidden_modules") == ["torch"]]
     sources = set(torch_rule["source_modules"])
     graph = grimp.build_graph("app", cache_dir=None)
     core = {m for m in graph.find_descendants("app.core") if not graph.find_children(m)}
-    assert core - sources == TORCH_MODULES
+
+    def covered(module: str) -> bool:
+        parts = module.split(".")
+        return any(".".join(parts[:i]) in sources for i in range(1, len(parts) + 1))
+
+    assert {m for m in core if not covered(m)} == TORCH_MODULES
     assert not sources & TORCH_MODULES
 
 

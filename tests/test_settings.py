@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEFAULT_HUB_URL, Settings, validate_hub_url
+from app.config import DEFAULT_HUB_URL, Settings
 from app.errors import InvalidInput
+from app.wire.transports import validate_hub_url
 
 
 def test_defaults_live_in_the_data_dir(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from typing import Protocol
 from app.errors import InvalidInput
 from app.wire.hub import AccessPolicy, HubError
 from app.wire.limits import WireLimits
+from app.wire.transports import TRANSPORTS, embedded_kind
 
 
 class PortTaken(HubError):
@@ -48,36 +49,20 @@ def start_embedded_hub(
     tls: ServerTls | None = None,
     bind_wait_s: float = 0.0,
 ) -> EmbeddedHub:
-    """Start an MQTT broker (amqtt), a gRPC hub, or a local router; returns it running.
+    """Start the hub of transport `kind` (app.wire.transports); returns it running.
     With `access`, every connection, publish and subscription is checked against it.
     `bind_wait_s`: how long to wait for a held port to come free (a hub restarted on its
     old port), before starting fails with PortTaken, naming what holds it."""
-    if port and kind != "local":
+    transport = TRANSPORTS.get(kind)
+    if transport is None or transport.server is None:
+        served = ", ".join(n for n, t in TRANSPORTS.items() if t.server)
+        raise InvalidInput(f"unknown embedded hub {kind!r}: use {served}")
+    if port and transport.crosses_processes:
         wait_for_port(host, port, bind_wait_s)
         if not _port_free(host, port):
             raise PortTaken(host, port)
-    if kind == "mqtt":
-        from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
-
-        return EmbeddedMqttBroker(host, port, access, tls).start()
-    if kind == "grpc":
-        from app.backends.grpc.server import GrpcHubServer
-
-        credentials = None
-        if tls is not None:
-            import grpc
-
-            credentials = grpc.ssl_server_credentials(
-                [(tls.key.read_bytes(), tls.cert.read_bytes())],
-                root_certificates=tls.ca.read_bytes() if tls.mutual else None,
-                require_client_auth=tls.mutual,
-            )
-        return GrpcHubServer(
-            host, port, limits=limits, access=access, server_credentials=credentials
-        ).start()
-    if kind == "local":
-        return _LocalEmbedded()
-    raise InvalidInput(f"unknown embedded hub {kind!r}: use mqtt, grpc or local")
+    serve = transport.load(transport.server)
+    return serve(host, port, limits=limits, access=access, tls=tls)
 
 
 def wait_for_port(host: str, port: int, wait_s: float) -> None:
@@ -123,7 +108,8 @@ def start_or_join(
     port is taken (another control center, a second window, `feddeck hub`): the caller
     joins whatever serves it, and `connect_joined` says what holds it if that fails."""
     try:
-        return start_embedded_hub(kind, "127.0.0.1", EMBEDDED_PORTS[kind], limits, access)
+        port = TRANSPORTS[kind].embedded_port or 0
+        return start_embedded_hub(kind, "127.0.0.1", port, limits, access)
     except PortTaken:
         return None
     except OSError as exc:  # taken between the check and the bind
@@ -138,34 +124,12 @@ def connect_joined(hub, hub_url: str, embedded: EmbeddedHub | None, timeout: flo
     try:
         hub.connect(timeout=timeout)
     except HubError as exc:
-        kind = hub_url.removeprefix("embedded://")
-        if embedded is not None or not hub_url.startswith("embedded://"):
+        kind = embedded_kind(hub_url)
+        if embedded is not None or kind is None or not kind.crosses_processes:
             raise
-        port = EMBEDDED_PORTS[kind]
+        port = kind.embedded_port
         raise HubError(
-            f"the embedded {kind} hub's port {port} is held by {port_holder(port)}, and no "
+            f"the embedded {kind.name} hub's port {port} is held by {port_holder(port)}, and no "
             f"FedDeck hub there let this node in ({exc}); stop that process, or choose "
             "another hub URL (--hub-url)"
         ) from None
-
-
-class _LocalEmbedded:
-    url = "local://default"
-
-    def stop(self) -> None:
-        pass
-
-
-# Fixed loopback ports for the control center's embedded hub, so that edge agents started
-# by hand (`feddeck edge --hub mqtt://127.0.0.1:18830 ...`) find it.
-EMBEDDED_PORTS = {"mqtt": 18830, "grpc": 50051}
-
-
-def client_url(hub_url: str) -> str:
-    """The URL a node connects to for a configured hub URL (embedded → its loopback address)."""
-    if not hub_url.startswith("embedded://"):
-        return hub_url
-    kind = hub_url.removeprefix("embedded://")
-    if kind == "local":
-        return "local://default"
-    return f"{kind}://127.0.0.1:{EMBEDDED_PORTS[kind]}"

@@ -92,3 +92,21 @@ class LocalHub(BaseHub):
 
     def _backend_close(self) -> None:
         self._router.detach(self)
+
+
+def hub_from_url(url, node_id: str, *, limits=None, token=None, will_topic=None) -> LocalHub:
+    """The transport registry's client builder: local://NAME joins router NAME."""
+    return LocalHub(node_id, name=url.host, limits=limits)
+
+
+class _Served:
+    """`embedded://local`: routers exist on first use, so there is nothing to start."""
+
+    url = "local://default"
+
+    def stop(self) -> None:
+        pass
+
+
+def serve(host: str, port: int, *, limits=None, access=None, tls=None) -> _Served:
+    return _Served()

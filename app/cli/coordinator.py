@@ -16,20 +16,26 @@ class Coordinator:
         """`standby`: a command that starts runs as it goes (the scheduler, a flow) keeps
         a warm server process for the next one. `serve=False`: the hub only, until
         `serve_here()` (a command that may hand its run to a running center)."""
-        from app.backends.embedded import client_url, connect_joined, start_or_join
+        from app.backends.embedded import connect_joined, start_or_join
         from app.backends.factory import create_hub
         from app.services.security.hub_access import HubAccess
         from app.wire.hub import HubError
+        from app.wire.transports import TRANSPORTS, client_url, embedded_kind
 
         hub_url = ctx.settings.hub_url
         self.ctx, self.standby = ctx, standby
         self.embedded = self.ingest = self.launcher = self.desk = None
-        kind = hub_url.removeprefix("embedded://") if hub_url.startswith("embedded://") else ""
-        if kind == "local":
-            raise InvalidInput("an in-process hub cannot reach edge processes; use mqtt or grpc")
-        if kind:  # None: a control center already serves the port; join it
+        kind = embedded_kind(hub_url)
+        if kind is not None and not kind.crosses_processes:
+            served = " or ".join(
+                f"embedded://{n}" for n, t in TRANSPORTS.items() if t.crosses_processes
+            )
+            raise InvalidInput(
+                f"{hub_url} is in-process: it cannot reach edge processes; use {served}"
+            )
+        if kind is not None:  # None: a control center already serves the port; join it
             access = HubAccess.for_settings(ctx.services.db, ctx.settings)
-            self.embedded = start_or_join(kind, ctx.settings.wire, access)
+            self.embedded = start_or_join(kind.name, ctx.settings.wire, access)
         self.url = client_url(hub_url)
         token = ctx.settings.hub_token
         self.hub = create_hub(

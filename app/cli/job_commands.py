@@ -196,9 +196,9 @@ def job_metrics(ctx: CliContext, args: argparse.Namespace):
 
 
 def job_stop(ctx: CliContext, args: argparse.Namespace):
-    from app.backends.embedded import client_url
     from app.backends.factory import create_hub
     from app.services.runs.launcher import JobLauncher
+    from app.wire.transports import client_url
 
     actor = ctx.actor()
     job = ctx.services.jobs.get(actor, args.id)

@@ -103,6 +103,15 @@ def config_list(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.configs.list(ctx.actor(), all_versions=args.all)
 
 
+def config_algorithms(ctx: CliContext, args: argparse.Namespace):
+    from app.core.algorithms import ALGORITHMS
+
+    return [
+        {"name": a.name, "reads": " ".join(a.fields) or "-", "what": f"{a.title}: {a.summary}"}
+        for a in ALGORITHMS.values()
+    ]
+
+
 def config_show(ctx: CliContext, args: argparse.Namespace):
     record = ctx.services.configs.get(ctx.actor(), args.name, args.version)
     if ctx.as_json:
@@ -221,6 +230,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = config.add_parser("list", parents=[common], help="list configs (latest versions)")
     p.add_argument("--all", action="store_true", help="every version")
     p.set_defaults(handler=config_list, columns=("name", "version", "created_at"))
+    p = config.add_parser(
+        "algorithms", parents=[common], help="the [algorithm] names a config may choose"
+    )
+    p.set_defaults(handler=config_algorithms, columns=("name", "reads", "what"))
     helps = ("print a config", "write a config as TOML")
     add_show_export(config, common, config_show, config_export, helps, "stdout")
 

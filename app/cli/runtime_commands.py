@@ -14,6 +14,7 @@ from app.cli.output import round_progress
 from app.config import EDGE_TOKEN_ENV
 from app.errors import InvalidInput
 from app.wire.hub import HubError
+from app.wire.transports import TRANSPORTS, client_url, parse_hub_url
 
 
 def parse_host_port(value: str, what: str) -> tuple[str, int]:
@@ -37,9 +38,11 @@ def on_stop_signals(callback) -> None:
 def hub_run(ctx: CliContext, args: argparse.Namespace):
     from app.backends.embedded import start_embedded_hub
 
-    if bool(args.grpc) == bool(args.mqtt):
-        raise InvalidInput("give exactly one of --grpc HOST:PORT or --mqtt HOST:PORT")
-    kind, address = ("grpc", args.grpc) if args.grpc else ("mqtt", args.mqtt)
+    given = [(name, getattr(args, name)) for name in _served() if getattr(args, name)]
+    if len(given) != 1:
+        flags = " or ".join(f"--{name} HOST:PORT" for name in _served())
+        raise InvalidInput(f"give exactly one of {flags}")
+    kind, address = given[0]
     host, port = parse_host_port(address, f"--{kind}")
     access = None
     if not args.open:
@@ -105,6 +108,11 @@ def certs_init(ctx: CliContext, args: argparse.Namespace):
     )
 
 
+def _served() -> dict:
+    """The transports `feddeck hub run` can serve to other processes."""
+    return {n: t for n, t in TRANSPORTS.items() if t.server and t.crosses_processes}
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     certs = sub.add_parser("certs", help="a local CA for TLS").add_subparsers(required=True)
     p = certs.add_parser("init", parents=[common], help="CA, hub and client certificates")
@@ -114,8 +122,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--force", action="store_true", help="replace an existing CA")
     p.set_defaults(handler=certs_init)
     p = sub.add_parser("hub", parents=[common], help="run a standalone hub for remote edges")
-    p.add_argument("--grpc", metavar="HOST:PORT", help="serve the gRPC hub, e.g. :50051")
-    p.add_argument("--mqtt", metavar="HOST:PORT", help="serve the embedded MQTT broker")
+    for name, transport in _served().items():
+        example = f"e.g. :{transport.embedded_port}"
+        p.add_argument(f"--{name}", metavar="HOST:PORT", help=f"serve a {name} hub here, {example}")
     p.add_argument(
         "--open", action="store_true", help="no authentication (loopback experiments only)"
     )
@@ -179,15 +188,14 @@ def server_standby(ctx: CliContext, args: argparse.Namespace):
     import importlib
     import json
 
-    from app.backends.embedded import client_url
     from app.core.warmup import warm_up
 
     problem = None
     try:
-        scheme = client_url(args.hub or ctx.settings.hub_url).partition(":")[0]
+        transport = parse_hub_url(client_url(args.hub or ctx.settings.hub_url)).transport
+        # the server, and the transport's client library (grpcio or paho)
         modules = ["app.core.server", "app.services.runs.serving"]
-        # the transport's client library (grpcio or paho)
-        modules += [f"app.backends.{k}.client" for k in ("grpc", "mqtt") if scheme.startswith(k)]
+        modules.append(transport.client.partition(":")[0])
         for module in modules:
             importlib.import_module(module)
         _ = ctx.services.jobs  # the database opened and its schema checked
@@ -359,7 +367,7 @@ def register_runtime(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--headless", action="store_true", help="no window; print progress")
     p.add_argument("--edges", type=int, default=4)
     p.add_argument("--rounds", type=int, default=20)
-    p.add_argument("--backend", choices=["local", "mqtt", "grpc"], default="mqtt")
+    p.add_argument("--backend", choices=list(TRANSPORTS), default="mqtt")
     p.add_argument("--heartbeat", type=float, default=1.0)
     p.add_argument(
         "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"

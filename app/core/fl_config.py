@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.core.algorithms import ALGORITHMS
 from app.core.names import NAME_RULE
 from app.errors import InvalidInput
 
@@ -43,9 +44,7 @@ class PartitionSpec(_Strict):
 
 
 class AlgorithmSpec(_Strict):
-    name: Literal[
-        "fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm", "centralized"
-    ] = "fedavg"
+    name: Literal[tuple(ALGORITHMS)] = "fedavg"  # type: ignore[valid-type]
     mu: float = Field(default=0.01, ge=0.0, description="FedProx proximal weight")
     server_lr: float = Field(default=1.0, gt=0.0)
     server_momentum: float = Field(default=0.9, ge=0.0, lt=1.0)

@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from app.core.algorithms import RunningMean, build_strategy, sample_clients
+from app.core.algorithms import build_strategy
+from app.core.algorithms.running_mean import RunningMean
+from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
 from app.core.model_delivery import ModelDelivery
 from app.core.run_liveness import RunLiveness

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from app.core.algorithms import is_finite
+from app.core.algorithms.running_mean import is_finite
 from app.wire.messages import Message
 
 

@@ -7,7 +7,7 @@ import re
 
 import tomli_w
 from pydantic import ValidationError
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.algorithms import ALGORITHMS
 from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse_config
 from app.errors import InvalidInput
 from app.ui.style import ERROR_STYLE
@@ -34,7 +35,7 @@ CHOICES = {
     "model.kind": ["mlp", "logreg", "cnn"],
     "dataset.name": ["digits", "mnist1d", "synthetic"],
     "partitioning.kind": ["iid", "dirichlet", "shards"],
-    "algorithm.name": ["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"],
+    "algorithm.name": list(ALGORITHMS),
     "training.optimizer": ["sgd", "adam", "adamw"],
     "training.lr_schedule": ["constant", "step", "cosine"],
     "training.device": ["auto", "cpu", "cuda"],
@@ -103,6 +104,11 @@ class ConfigDialog(QDialog):
             box = QComboBox()
             box.addItems(items)
             add(path, box)
+        for i, algorithm in enumerate(ALGORITHMS.values()):
+            tip = f"{algorithm.title}: {algorithm.summary}"
+            if algorithm.fields:
+                tip += f" (reads {', '.join('algorithm.' + f for f in algorithm.fields)})"
+            self.widgets["algorithm.name"].setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         add("model.hidden", QLineEdit())
         for path, (decimals, low, high) in NUMBERS.items():
             spin = QSpinBox() if decimals is None else QDoubleSpinBox(decimals=decimals)

@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app.config import validate_hub_url
 from app.errors import InvalidInput
 from app.ui.style import ERROR_STYLE
 from app.ui.theme import apply_theme
+from app.wire.transports import TRANSPORTS, validate_hub_url
 
-HUBS = ["embedded://mqtt", "embedded://grpc", "embedded://local", "external URL…"]
+HUBS = [*(f"embedded://{name}" for name in TRANSPORTS), "external URL…"]
 
 
 def settings_file(data_dir: Path) -> Path:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from app.backends.embedded import EMBEDDED_PORTS
 from app.config import Settings
 from app.services import Services
 from app.services.runs.demo import DemoOptions, create_demo_job
 from app.services.security.auth import SYSTEM
+from app.wire.transports import TRANSPORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGES, RUNS, ROUNDS = 4, 10, 2
@@ -59,7 +59,7 @@ def lab(tmp_path, request):
         )
         procs.append(center)
         _wait_for_line(center, "scheduler running")
-        url = f"{kind}://127.0.0.1:{EMBEDDED_PORTS[kind]}"
+        url = f"{kind}://127.0.0.1:{TRANSPORTS[kind].embedded_port}"
         for i, new in enumerate(edges, 1):
             agent = _feddeck(tmp_path / f"edge-{i}", "edge", "--hub", url, "--token", new.token)
             agent += ["--name", new.edge.name, "--heartbeat", "0.5"]

@@ -22,12 +22,12 @@ def test_a_second_grpc_hub_cannot_bind_the_same_port():
 
 def test_a_command_names_what_holds_the_embedded_port(tmp_path, capsys):
     """`job list` needs no hub; `scheduler` does, and the port is held by a plain socket."""
-    from app.backends.embedded import EMBEDDED_PORTS
+    from app.wire.transports import TRANSPORTS
 
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        holder.bind(("127.0.0.1", EMBEDDED_PORTS["grpc"]))
+        holder.bind(("127.0.0.1", TRANSPORTS["grpc"].embedded_port))
     except OSError:
         pytest.skip("the embedded gRPC port is in use on this machine")
     holder.listen()
@@ -42,5 +42,5 @@ def test_a_command_names_what_holds_the_embedded_port(tmp_path, capsys):
         os.environ.pop("FEDDECK_PASSWORD", None)
     err = capsys.readouterr().err
     assert code == 1
-    assert f"port {EMBEDDED_PORTS['grpc']} is held by process {os.getpid()}" in err, err
+    assert f"port {TRANSPORTS['grpc'].embedded_port} is held by process {os.getpid()}" in err, err
     assert "--hub-url" in err

@@ -210,3 +210,17 @@ class GrpcHub(BaseHub):
         if self._supervisor.is_alive():
             self._supervisor.join(timeout=10)
         self._channel.close()
+
+
+def hub_from_url(url, node_id: str, *, limits=None, token=None, will_topic=None) -> GrpcHub:
+    """The transport registry's client builder: `url` is a checked wire.transports.HubUrl."""
+    options = GrpcOptions(
+        target=f"{url.host}:{url.port}",
+        tls=url.tls,
+        ca_file=url.files.get("ca"),
+        cert_file=url.files.get("cert"),
+        key_file=url.files.get("key"),
+        token=token,
+        will_topic=will_topic,
+    )
+    return GrpcHub(node_id, options, limits)

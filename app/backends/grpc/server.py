@@ -291,3 +291,17 @@ class GrpcHubServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(host: str, port: int, *, limits=None, access=None, tls=None) -> GrpcHubServer:
+    """The transport registry's server builder: a gRPC hub started on host:port."""
+    credentials = None
+    if tls is not None:  # embedded.ServerTls
+        credentials = grpc.ssl_server_credentials(
+            [(tls.key.read_bytes(), tls.cert.read_bytes())],
+            root_certificates=tls.ca.read_bytes() if tls.mutual else None,
+            require_client_auth=tls.mutual,
+        )
+    return GrpcHubServer(
+        host, port, limits=limits, access=access, server_credentials=credentials
+    ).start()

@@ -189,3 +189,20 @@ def _widen_buffers(client, userdata, sock) -> None:
 
     for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
         sock.setsockopt(socket.SOL_SOCKET, option, 8 << 20)
+
+
+def hub_from_url(url, node_id: str, *, limits=None, token=None, will_topic=None) -> MqttHub:
+    """The transport registry's client builder: `url` is a checked wire.transports.HubUrl."""
+    options = MqttOptions(
+        host=url.host,
+        port=url.port,
+        tls=url.tls,
+        ca_file=url.files.get("ca"),
+        cert_file=url.files.get("cert"),
+        key_file=url.files.get("key"),
+        # The token's id part: an edge's device id, or the service user.
+        username=token.partition(".")[0] if token else None,
+        password=token,
+        will_topic=will_topic,
+    )
+    return MqttHub(node_id, options, limits)

@@ -176,3 +176,9 @@ def _drain(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
+
+
+def serve(host: str, port: int, *, limits=None, access=None, tls=None) -> EmbeddedMqttBroker:
+    """The transport registry's server builder: an amqtt broker started on host:port (the
+    broker's own limits apply; the nodes' hub clients enforce `limits`)."""
+    return EmbeddedMqttBroker(host, port, access, tls).start()

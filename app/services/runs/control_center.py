@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from app.backends.embedded import client_url, connect_joined, start_or_join
+from app.backends.embedded import connect_joined, start_or_join
 from app.backends.factory import create_hub
 from app.config import Settings
 from app.services.automation.ticker import Automation, new_owner
@@ -18,6 +18,7 @@ from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import Actor, require
 from app.services.security.hub_access import HubAccess
 from app.storage.models import Role
+from app.wire.transports import client_url, embedded_kind
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,14 @@ class ControlCenter:
 
     def start(self) -> ControlCenter:
         """Blocking (seconds at most): run it on a worker thread."""
-        if self.settings.hub_url.startswith("embedded://"):
-            kind = self.settings.hub_url.removeprefix("embedded://")
-            if kind == "local":
-                self.hub_url = "local://center"
-            else:
-                access = HubAccess.for_settings(self.services.db, self.settings)
-                self.embedded = start_or_join(kind, self.settings.wire, access)
-                if self.embedded is None:  # another center or `feddeck hub` serves it
-                    log.warning("embedded %s hub's port is taken; joining what serves it", kind)
+        kind = embedded_kind(self.settings.hub_url)
+        if kind is not None and not kind.crosses_processes:
+            self.hub_url = f"{kind.scheme}://center"
+        elif kind is not None:
+            access = HubAccess.for_settings(self.services.db, self.settings)
+            self.embedded = start_or_join(kind.name, self.settings.wire, access)
+            if self.embedded is None:  # another center or `feddeck hub` serves it
+                log.warning("embedded %s hub's port is taken; joining what serves it", kind.name)
         self.hub = create_hub(
             self.hub_url, "center", token=self.settings.hub_token, limits=self.settings.wire
         )

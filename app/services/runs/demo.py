@@ -25,6 +25,7 @@ from app.services.runs.launcher import JobLauncher
 from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import SYSTEM
 from app.services.security.hub_access import HubAccess
+from app.wire.transports import TRANSPORTS
 
 SAMPLE_CONFIG = RESOURCES / "configs" / "digits-mlp-fedavg.toml"
 DEMO_PROJECT = "demo"
@@ -100,14 +101,16 @@ def start_center(
 ) -> DemoCluster:
     """A control center's live side on this machine, no edges yet: an embedded hub (or a
     local router), a hub client, ingest, and a launcher (in-process servers on `local`)."""
-    if backend not in ("local", "mqtt", "grpc"):
-        raise InvalidInput("--backend must be local, mqtt or grpc")
+    transport = TRANSPORTS.get(backend)
+    if transport is None:
+        raise InvalidInput(f"--backend must be one of {', '.join(TRANSPORTS)}")
     embedded = start_embedded_hub(
         backend,
         limits=settings.wire,
         access=HubAccess.for_settings(services.db, settings),
     )
-    hub_url = embedded.url if backend != "local" else f"local://demo-{time.monotonic_ns()}"
+    in_process = not transport.crosses_processes
+    hub_url = f"{transport.scheme}://demo-{time.monotonic_ns()}" if in_process else embedded.url
     hub = create_hub(hub_url, "center", token=settings.hub_token, limits=settings.wire)
     hub.connect()
     ingest = IngestService(services.db, hub).start()
@@ -116,7 +119,7 @@ def start_center(
         settings,
         hub,
         hub_url,
-        in_process=backend == "local",
+        in_process=in_process,
         events=ingest.events,
         standby=True,
     )

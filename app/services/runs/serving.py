@@ -22,6 +22,7 @@ from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
 from app.core.tasks.builtin import builtin_sha256
 from app.errors import InvalidInput, NotFound
 from app.services.registry import SYSTEM, Services
+from app.wire.transports import parse_hub_url
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ def serve_run(
 ) -> RunOutcome:
     """Serve run `job_id` to its end and record the outcome in its run folder.
     `on_server` sees the FLServer before it starts (to wire a stop request to it)."""
-    from app.backends.embedded import client_url
     from app.backends.factory import create_hub
     from app.core.server import FLServer
+    from app.wire.transports import client_url
 
     run_dir = RunDir(settings.artifacts_dir, job_id)
     try:
@@ -126,7 +127,7 @@ def direct_plan(settings: DirectSettings, hub_url: str) -> DirectPlan | None:
         return None
     parsed = urlparse(hub_url)
     host = settings.host or _address_towards(parsed.hostname, parsed.port)
-    return DirectPlan(host, int(settings.min_mib * (1 << 20)), parsed.scheme in ("mqtts", "grpcs"))
+    return DirectPlan(host, int(settings.min_mib * (1 << 20)), parse_hub_url(hub_url).tls)
 
 
 def _address_towards(hub_host: str | None, port: int | None) -> str:
