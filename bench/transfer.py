@@ -31,7 +31,7 @@ import numpy as np
 from app.backends.factory import create_hub
 from app.backends.mqtt.embedded_broker import free_port
 from app.core.artifacts import save_weights
-from app.core.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
+from app.core.run.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
 from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
 from bench.processes import Mosquitto, wait_port

@@ -140,7 +140,7 @@ def test_garbage_on_the_port_does_not_hurt_the_server(server):
 def test_a_round_offered_fetched_and_pushed_as_a_run_does(tls):
     """The FL server's side and the edge's, without the hub between them: each edge's own
     capabilities, one layout and hash a round, the update taken back under (edge, round)."""
-    from app.core.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
+    from app.core.run.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
     from app.wire.messages import Message, MessageType
 
     server = ServerDirect(DirectPlan("127.0.0.1", min_bytes=1 << 20, tls=tls), 1 << 30)

@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from app.backends.factory import create_hub
 from app.core.artifacts import load_weights
-from app.core.run_protocol import RunAddress, log_message
+from app.core.run.protocol import RunAddress, log_message
 from app.services.runs.ingest import IngestService
 from app.services.security.auth import SYSTEM
 from app.storage import open_database

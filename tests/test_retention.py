@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from app.backends.factory import create_hub
 from app.core.artifacts import load_weights
 from app.core.fl_config import FLConfig
-from app.core.run_protocol import RunAddress
-from app.core.server_outbox import ServerOutbox
+from app.core.run.outbox import ServerOutbox
+from app.core.run.protocol import RunAddress
 from app.errors import Conflict, InvalidInput
 from app.services.runs.ingest import IngestService
 from app.services.runs.retention import delete_run

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from app import __version__
 from app.cli import (
     automation_commands,
+    demo_command,
+    hub_commands,
     job_commands,
     people_commands,
     resource_commands,
-    runtime_commands,
+    server_process,
 )
 from app.cli.context import CliContext
 from app.cli.output import emit
@@ -75,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     resource_commands.register(sub, common)
     job_commands.register(sub, common)
     automation_commands.register(sub, common)
-    runtime_commands.register(sub, common)
-    runtime_commands.register_runtime(sub, common)
+    hub_commands.register(sub, common)
+    server_process.register(sub, common)
+    demo_command.register(sub, common)
     return parser
 
 

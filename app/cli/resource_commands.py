@@ -171,7 +171,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     edge_parser = sub.add_parser(
         "edge", parents=[common], help="edge devices; with --hub and --token: run the agent"
     )
-    from app.cli.runtime_commands import add_agent_options, edge_run
+    from app.cli.edge_command import add_agent_options, edge_run
 
     add_agent_options(edge_parser)
     edge_parser.set_defaults(handler=edge_run, quick_exit=True)  # holds torch

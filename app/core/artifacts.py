@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.run_spec import StoredModel
+from app.core.run.spec import StoredModel
 from app.errors import FedDeckError
 from app.wire import tensor_format
 from app.wire.hashing import HashAside, fill_hashed

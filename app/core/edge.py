@@ -20,9 +20,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from app.core.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.edge_runs import EdgeRun, prepare_run
-from app.core.run_protocol import (
+from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
+from app.core.run.protocol import (
     FAILED,
     JOIN,
     JOINED,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.fl_config import FLConfig
-from app.core.run_protocol import RunAddress
+from app.core.run.protocol import RunAddress
 from app.wire.messages import Message
 
 

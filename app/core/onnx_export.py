@@ -12,7 +12,7 @@ import torch
 
 from app.core.artifacts import load_weights
 from app.core.models import set_weights
-from app.core.run_spec import RunSpec
+from app.core.run.spec import RunSpec
 from app.core.tasks.runtime import Task, as_arrays, load_run_task, num_samples
 from app.errors import FedDeckError, InvalidInput
 

@@ -10,7 +10,7 @@ import signal
 import psutil
 import pytest
 
-from app.core.run_dir import RunDir
+from app.core.run.directory import RunDir
 from app.services.runs.launcher import JobLauncher
 from app.services.security.auth import SYSTEM
 from tests.fl.test_runs_e2e import make_run as make_run

@@ -124,8 +124,8 @@ def test_a_round_offers_the_stored_aggregate_under_its_digest(tmp_path, runs, mo
     """After round 1 the model an edge fetches is the aggregate file the server stored,
     byte for byte, announced under the SHA-256 the store computed: no round hashes the
     model again to offer it (the initial model, round 1's, is hashed once)."""
-    import app.core.direct_models as direct_models
     import app.core.edge as edge
+    import app.core.run.direct_models as direct_models
 
     hashed, fetched = [], []
     digest_of, fetch_model = direct_models.digest_of, edge.fetch_model

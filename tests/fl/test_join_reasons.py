@@ -5,9 +5,10 @@ import uuid
 from app.backends.factory import create_hub
 from app.core.edge import EdgeAgent
 from app.core.fl_config import config_from_toml
-from app.core.run_spec import RunSpec, TaskSpec
-from app.core.server import FLServer
+from app.core.run.server import FLServer
+from app.core.run.spec import RunSpec
 from app.core.tasks.builtin import builtin_sha256
+from app.core.tasks.spec import TaskSpec
 
 
 def test_too_few_edges_names_each_absent_edge_with_what_is_known(tmp_path):

@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from app.core.run_dir import RunDir
+from app.core.run.directory import RunDir
 from app.services.runs.demo import create_demo_job
 from tests.fl.test_runs_e2e import make_run as make_run
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from app.backends.factory import create_hub
 from app.core.artifacts import load_weights
-from app.core.run_protocol import RunAddress
+from app.core.run.protocol import RunAddress
 from app.services.security.auth import SYSTEM
 from app.wire.messages import Message, MessageType
 from tests.fl.test_runs_e2e import make_run as make_run

@@ -240,7 +240,7 @@ def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monk
 def test_a_finished_run_is_deleted_from_the_jobs_page_after_asking(
     qtbot, window, admin_ctx, monkeypatch
 ):
-    from app.core.run_dir import RunDir
+    from app.core.run.directory import RunDir
     from app.services.runs.demo import create_demo_job
 
     services, actor, settings = admin_ctx.services, admin_ctx.actor, admin_ctx.settings

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.core.run_spec import TaskSpec
 from app.core.tasks import archive
 from app.core.tasks.builtin import builtin_folder, builtin_sha256
 from app.core.tasks.requirements import missing_requirements
 from app.core.tasks.signature import fingerprint, verify
+from app.core.tasks.spec import TaskSpec
 from app.errors import FedDeckError
 
 log = logging.getLogger(__name__)

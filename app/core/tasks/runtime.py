@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from app.core.fl_config import FLConfig, TrainingSpec
-from app.core.run_spec import RunSpec
+from app.core.run.spec import RunSpec
 from app.core.tasks.manifest import TaskManifest, read_manifest
 from app.errors import FedDeckError, InvalidInput
 
@@ -194,7 +194,7 @@ def load_task(folder: Path, sha256: str) -> Task:
 def load_run_task(spec: RunSpec) -> tuple[Task, dict[str, Any]]:
     """A run's task as its server runs it (from the run folder when shipped), with the
     config its calls get."""
-    from app.core.run_dir import RunDir
+    from app.core.run.directory import RunDir
     from app.core.tasks.delivery import server_task_folder
 
     folder = server_task_folder(spec.task, RunDir(spec.artifacts_dir, spec.run_id).path)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from app.core.run_spec import StoredModel
+from app.core.run.spec import StoredModel
 from app.errors import FedDeckError
 from app.services.automation import leases
 from app.services.automation.flow_definitions import StepCondition, StepDef

@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
-from app.core.run_spec import TaskSpec
 from app.core.tasks import archive
 from app.core.tasks.builtin import (
     builtin_archive,
@@ -19,6 +18,7 @@ from app.core.tasks.builtin import (
 )
 from app.core.tasks.manifest import TaskManifest, read_manifest
 from app.core.tasks.source_check import check_sources
+from app.core.tasks.spec import TaskSpec
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.records import TaskRecord
 from app.services.entities.versions import latest_of, next_version, pick_version

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.core.run_protocol import FAILED, FINISHED, RUNNING, STOPPED
+from app.core.run.protocol import FAILED, FINISHED, RUNNING, STOPPED
 from app.services.entities.job_status import TERMINAL
 from app.services.entities.jobs import apply_transition
 from app.services.runs.events import LiveEvent

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.core.run_dir import RunDir
-from app.core.run_protocol import STOP, RunAddress
+from app.core.run.directory import RunDir
+from app.core.run.protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.core.run_dir import RunDir
+from app.core.run.directory import RunDir
 from app.services.security.auth import Actor
 from app.storage.models import Job, ModelArtifact
 

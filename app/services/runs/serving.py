@@ -15,10 +15,10 @@ from urllib.parse import urlparse
 
 from app.config import DirectSettings, Settings
 from app.core.artifacts import describe_write_error
-from app.core.direct_models import DirectPlan
 from app.core.fl_config import parse_config
-from app.core.run_dir import RunDir
-from app.core.run_spec import Resume, RunOutcome, RunSpec, StoredModel
+from app.core.run.direct_models import DirectPlan
+from app.core.run.directory import RunDir
+from app.core.run.spec import Resume, RunOutcome, RunSpec, StoredModel
 from app.core.tasks.builtin import builtin_sha256
 from app.errors import InvalidInput, NotFound
 from app.services.registry import SYSTEM, Services
@@ -89,7 +89,7 @@ def serve_run(
     """Serve run `job_id` to its end and record the outcome in its run folder.
     `on_server` sees the FLServer before it starts (to wire a stop request to it)."""
     from app.backends.factory import create_hub
-    from app.core.server import FLServer
+    from app.core.run.server import FLServer
     from app.wire.transports import client_url
 
     run_dir = RunDir(settings.artifacts_dir, job_id)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.core.direct_models import RELAY, DirectPlan, ServerDirect
-from app.core.run_protocol import RunAddress
+from app.core.run.direct_models import RELAY, DirectPlan, ServerDirect
+from app.core.run.protocol import RunAddress
 from app.wire import topics
 from app.wire.direct import DirectFailed
 from app.wire.hub import Hub

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.direct_models import DirectPlan
 from app.core.fl_config import FLConfig
+from app.core.run.direct_models import DirectPlan
+from app.core.tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -49,37 +50,6 @@ class Resume:
 
     after_round: int
     model: StoredModel
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """The task a run federates, as its job fixed it. A built-in task travels by name and
-    hash only (every node has it); any other travels as its archive, signed."""
-
-    name: str
-    version: int
-    label: str
-    sha256: str
-    builtin: bool
-    data_key: str = ""
-    requirements: tuple[str, ...] = ()
-    archive: bytes = field(default=b"", repr=False)
-    signature: str = ""  # Ed25519 over name, label and sha256, hex
-    public_key: str = ""  # the signing center's, hex
-
-    def announcement(self) -> dict[str, Any]:
-        """What the JOIN message says of the task (the archive rides as its payload)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "label": self.label,
-            "sha256": self.sha256,
-            "builtin": self.builtin,
-            "data_key": self.data_key,
-            "requirements": list(self.requirements),
-            "signature": self.signature,
-            "public_key": self.public_key,
-        }
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from app.core.algorithms import build_strategy
 from app.core.algorithms.running_mean import RunningMean
 from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
-from app.core.model_delivery import ModelDelivery
-from app.core.run_liveness import RunLiveness
-from app.core.run_members import RunMembers
-from app.core.run_protocol import (
+from app.core.run.liveness import RunLiveness
+from app.core.run.members import RunMembers
+from app.core.run.model_delivery import ModelDelivery
+from app.core.run.outbox import ServerOutbox
+from app.core.run.protocol import (
     FAILED,
     FINISHED,
     JOIN,
@@ -33,9 +34,8 @@ from app.core.run_protocol import (
     STOPPED,
     RunAddress,
 )
-from app.core.run_spec import RunOutcome, RunSpec
-from app.core.server_outbox import ServerOutbox
-from app.core.updates import evaluation, federated, summary, update_problem
+from app.core.run.spec import RunOutcome, RunSpec
+from app.core.run.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.hub import Hub, HubState

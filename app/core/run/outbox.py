@@ -7,13 +7,13 @@ import logging
 from pathlib import Path
 
 from app.core.artifacts import StoredArtifact, save_weights
-from app.core.run_dir import RunDir
-from app.core.run_protocol import RunAddress, log_message
+from app.core.run.directory import RunDir
+from app.core.run.protocol import RunAddress, log_message
 from app.wire import topics
 from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
 
-log = logging.getLogger("app.core.server")
+log = logging.getLogger("app.core.run.server")
 
 
 class ServerOutbox:

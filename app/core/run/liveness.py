@@ -7,8 +7,8 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 
-from app.core.run_members import RunMembers
-from app.core.run_protocol import FAILED, JOINED, REFUSED
+from app.core.run.members import RunMembers
+from app.core.run.protocol import FAILED, JOINED, REFUSED
 from app.wire.messages import Message
 
 

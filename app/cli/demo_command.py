@@ -1,0 +1,44 @@
+"""`feddeck demo`: a control center, edges and one FedAvg run on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.cli.context import CliContext
+from app.cli.output import round_progress
+from app.errors import InvalidInput
+from app.wire.transports import TRANSPORTS
+
+
+def demo_run(ctx: CliContext, args: argparse.Namespace):
+    from app.services.runs.demo import DemoOptions, run_demo
+
+    if not args.headless:
+        from app.ui.app import run_app
+
+        return run_app(ctx.settings, start_demo=True) or None
+    if args.rounds < 1:
+        raise InvalidInput("--rounds must be at least 1")
+    options = DemoOptions(
+        edges=args.edges,
+        rounds=args.rounds,
+        backend=args.backend,
+        heartbeat_s=args.heartbeat,
+        device=args.device,
+    )
+
+    progress = None if ctx.as_json else round_progress(args.rounds)
+    return run_demo(ctx.settings, options, on_event=progress)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common], help="local demo cluster with one FedAvg run")
+    p.add_argument("--headless", action="store_true", help="no window; print progress")
+    p.add_argument("--edges", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--backend", choices=list(TRANSPORTS), default="mqtt")
+    p.add_argument("--heartbeat", type=float, default=1.0)
+    p.add_argument(
+        "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"
+    )
+    p.set_defaults(handler=demo_run, exit_by_status=True)

@@ -1,0 +1,1 @@
+"""The server side of a run: the FL server, its round protocol, and what it sends and keeps."""
