@@ -142,8 +142,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
     weights = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.zeros(2, np.int64)}
     header, views = layout(weights)
     tensors = header + b"".join(bytes(v) for v in views)
-    small = encode(Message(MessageType.LOG, run_id=1, body={"level": "INFO", "text": "hello"}))
-    model = encode(Message(MessageType.MODEL_UP, run_id=3, round=2, tensors=weights))
+    small = encode(Message(MessageType.LOG, job_id=1, body={"level": "INFO", "text": "hello"}))
+    model = encode(Message(MessageType.MODEL_UP, job_id=3, round=2, tensors=weights))
     stream = b"".join(len(c).to_bytes(2, "big") + c for c in split(model, 256))
     configs = {p.stem: p.read_bytes() for p in (ROOT / "resources" / "configs").glob("*.toml")}
     flows = {p.stem: p.read_bytes() for p in (ROOT / "resources" / "flows").glob("*.toml")}

@@ -39,7 +39,7 @@ def gpu_run(device: str, root: Path, edges: int = 2, rounds: int = 10, backend: 
     summary = run_demo(settings, options)
     services = Services.open(settings)
     try:
-        job_id = summary["run_id"]
+        job_id = summary["job_id"]
         joined = services.run_data.logs(SYSTEM, job_id, contains="joined run")
         samples = services.run_data.samples(SYSTEM, job_id)
         with_gpu = [s for s in samples if s.gpu is not None]

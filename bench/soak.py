@@ -122,7 +122,7 @@ class Soak:
         found = []
         for proc in psutil.process_iter(["cmdline"]):
             cmd = " ".join(proc.info["cmdline"] or [])
-            if str(self.data) in cmd and " server --run " in cmd:
+            if str(self.data) in cmd and " server --job " in cmd:
                 found.append(proc)
         return found
 

@@ -153,7 +153,7 @@ def test_a_round_offered_fetched_and_pushed_as_a_run_does(tls):
         assert bool(offers["e1"]["endpoint"]["pin"]) == tls
         got = fetch_model(offers["e2"])
         assert np.array_equal(got["w"], model["w"])
-        update = Message(MessageType.MODEL_UP, run_id=1, round=3, sender="e2", body={"n": 1})
+        update = Message(MessageType.MODEL_UP, job_id=1, round=3, sender="e2", body={"n": 1})
         update = dataclasses.replace(update, tensors={k: v * 2 for k, v in got.items()})
         announced = push_update(offers["e2"], update)
         assert announced.tensors == {} and announced.body["direct"]["size"] > 4_000_000

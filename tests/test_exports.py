@@ -32,7 +32,7 @@ def finished(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FEDDECK_PASSWORD", "adminpass1")
     assert main(["--data-dir", str(data), "user", "add", "admin", "--role", "admin"]) == 0
     monkeypatch.setenv("FEDDECK_USER", "admin")
-    return data, summary["run_id"]
+    return data, summary["job_id"]
 
 
 def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, capsys):
@@ -42,9 +42,9 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
     from app.services import Services
     from app.services.security.auth import SYSTEM
 
-    data, run_id = finished
+    data, job_id = finished
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = ["job", "export", str(run_id), "--mlflow", store, "--json"]
+    argv = ["job", "export", str(job_id), "--mlflow", store, "--json"]
     code, done = _cli(capsys, data, *argv, "--tensorboard", str(tmp_path / "tb"))
     assert code == 0, done
     code, again = _cli(capsys, data, *argv)  # a second export replaces the first
@@ -52,9 +52,9 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
 
     services = Services.open(Settings.load(data_dir=data))
     try:
-        metrics = services.run_data.metrics(SYSTEM, run_id)
-        final = [a for a in services.run_data.artifacts(SYSTEM, run_id) if a.node == "aggregate"]
-        job = services.jobs.get(SYSTEM, run_id)
+        metrics = services.run_data.metrics(SYSTEM, job_id)
+        final = [a for a in services.run_data.artifacts(SYSTEM, job_id) if a.node == "aggregate"]
+        job = services.jobs.get(SYSTEM, job_id)
     finally:
         services.close()
     accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
@@ -62,7 +62,7 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
 
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name(job.project)
-    (run,) = client.search_runs([experiment.experiment_id], f"tags.`feddeck.run_id` = '{run_id}'")
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`feddeck.run_id` = '{job_id}'")
     assert run.info.run_id == again["mlflow_run_id"] and run.info.status == "FINISHED"
     assert run.data.params["training.rounds"] == str(ROUNDS)
     assert run.data.params["algorithm.name"] == job.config_snapshot["algorithm"]["name"]
@@ -86,12 +86,12 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
     assert [s.step for s in scalars] == list(range(1, ROUNDS + 1))
     assert np.allclose([s.value for s in scalars], accuracy)
     config = json.loads(
-        (tmp_path / "tb" / job.project / f"run-{run_id}" / "config.json").read_text()
+        (tmp_path / "tb" / job.project / f"run-{job_id}" / "config.json").read_text()
     )
     assert config == job.config_snapshot
 
     onnx_file = tmp_path / "model.onnx"
-    code, out = _cli(capsys, data, "job", "export", str(run_id), "--onnx", str(onnx_file), "--json")
+    code, out = _cli(capsys, data, "job", "export", str(job_id), "--onnx", str(onnx_file), "--json")
     assert code == 0, out
     assert out["round"] == ROUNDS and out["bytes"] == onnx_file.stat().st_size
 
@@ -107,7 +107,7 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
     settings = Settings.load(data_dir=data)
     services = Services.open(settings)
     try:
-        task, config = load_run_task(build_run_spec(services, settings, run_id))
+        task, config = load_run_task(build_run_spec(services, settings, job_id))
     finally:
         services.close()
     model = task.build_model(config)
@@ -122,16 +122,16 @@ def test_a_run_read_back_from_mlflow_tensorboard_and_onnx(finished, tmp_path, ca
 
 
 def test_bad_exports_are_refused_with_the_reason(finished, tmp_path, capsys):
-    data, run_id = finished
-    code, err = _cli(capsys, data, "job", "export", str(run_id))
+    data, job_id = finished
+    code, err = _cli(capsys, data, "job", "export", str(job_id))
     assert code == 1 and "say where to" in err
-    code, err = _cli(capsys, data, "job", "export", str(run_id), "--mlflow", "ftp://x/y")
+    code, err = _cli(capsys, data, "job", "export", str(job_id), "--mlflow", "ftp://x/y")
     assert code == 1 and "scheme must be one of" in err
     code, err = _cli(capsys, data, "job", "export", "99", "--tensorboard", str(tmp_path))
     assert code == 1 and "no job with id 99" in err
-    code, err = _cli(capsys, data, "job", "export", str(run_id), "--onnx", "/nope/m.onnx")
+    code, err = _cli(capsys, data, "job", "export", str(job_id), "--onnx", "/nope/m.onnx")
     assert code == 1 and "does not exist" in err
-    code, err = _cli(capsys, data, "job", "export", str(run_id), "--onnx", "m.onnx", "--round", "9")
+    code, err = _cli(capsys, data, "job", "export", str(job_id), "--onnx", "m.onnx", "--round", "9")
     assert code == 1 and "no aggregated model of round 9" in err
     code, err = _cli(capsys, data, "project", "export", "demo", "--tensorboard", "relative/x")
     assert code == 0  # made absolute as the shell means it
@@ -150,11 +150,11 @@ def test_a_projects_runs_are_exported_as_they_end(finished, tmp_path, capsys):
     code, summary = _cli(capsys, data, *demo, "--json")
     assert code == 0 and summary["status"] == "FINISHED"
     code, lines = _cli(
-        capsys, data, "job", "logs", str(summary["run_id"]), "--node", "center", "--json"
+        capsys, data, "job", "logs", str(summary["job_id"]), "--node", "center", "--json"
     )
     assert code == 0 and any("exported to MLflow run" in line["text"] for line in lines), lines
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("demo")
     (run,) = client.search_runs([experiment.experiment_id])
-    assert run.data.tags["feddeck.run_id"] == str(summary["run_id"])
+    assert run.data.tags["feddeck.run_id"] == str(summary["job_id"])
     assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 2

@@ -30,7 +30,7 @@ arrays = dtypes.flatmap(
 messages = st.builds(
     Message,
     type=st.sampled_from(list(MessageType)),
-    run_id=st.none() | st.integers(0, 2**40),
+    job_id=st.none() | st.integers(0, 2**40),
     round=st.none() | st.integers(0, 10**6),
     sender=st.text(max_size=30),
     seq=st.integers(0, 2**62),
@@ -46,9 +46,9 @@ messages = st.builds(
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 def test_encode_decode_round_trip(message):
     got = decode(encode(message))
-    assert (got.type, got.run_id, got.round, got.sender, got.seq) == (
+    assert (got.type, got.job_id, got.round, got.sender, got.seq) == (
         message.type,
-        message.run_id,
+        message.job_id,
         message.round,
         message.sender,
         message.seq,
@@ -111,7 +111,7 @@ def _frame_with(header_patch=None, payload=b"", drop=None):
     header = {
         "v": 1,
         "type": "data",
-        "run_id": None,
+        "job_id": None,
         "round": None,
         "sender": "s",
         "seq": 1,

@@ -168,7 +168,7 @@ def test_reader_refuses_random_bytes_with_a_reason(blob):
 @given(tensor_dicts, st.integers(1024, 3000), st.randoms(use_true_random=False))
 @settings(max_examples=100)
 def test_pieces_chunk_and_reassemble_in_any_order(tensors, chunk_size, rng):
-    message = Message(MessageType.MODEL_UP, run_id=1, round=2, tensors=tensors)
+    message = Message(MessageType.MODEL_UP, job_id=1, round=2, tensors=tensors)
     parts = encode_parts(message)
     frame = b"".join(parts)
     chunks = list(split(parts, chunk_size))

@@ -197,24 +197,24 @@ def flow_run(ctx: CliContext, args: argparse.Namespace):
     automation = Automation(ctx.services, coordinator.launcher.start, new_owner("flow-run"))
     flows = ctx.services.flows
     seen: dict[str, str] = {}
-    run_id = None
+    flow_run_id = None
     try:
-        run_id = automation.start_flow(actor, args.name)
-        print(f"flow run {run_id} of {args.name!r} started", file=sys.stderr)
+        flow_run_id = automation.start_flow(actor, args.name)
+        print(f"flow run {flow_run_id} of {args.name!r} started", file=sys.stderr)
         while True:
-            automation.flows.tick(only=run_id)
-            run = flows.run(actor, run_id)
+            automation.flows.tick(only=flow_run_id)
+            run = flows.run(actor, flow_run_id)
             _print_steps(run, seen)
             if run.done:
                 break
             threading.Event().wait(1.0)
     except KeyboardInterrupt:
-        if run_id is not None:
-            stop_flow_run(ctx.services, coordinator.launcher.stop, actor, run_id)
+        if flow_run_id is not None:
+            stop_flow_run(ctx.services, coordinator.launcher.stop, actor, flow_run_id)
     finally:
         automation.stop()
         coordinator.close()
-    return flows.run(actor, run_id) if run_id is not None else None
+    return flows.run(actor, flow_run_id) if flow_run_id is not None else None
 
 
 def flow_stop(ctx: CliContext, args: argparse.Namespace):
@@ -222,13 +222,13 @@ def flow_stop(ctx: CliContext, args: argparse.Namespace):
 
     coordinator = Coordinator(ctx)
     try:
-        return stop_flow_run(ctx.services, coordinator.launcher.stop, ctx.actor(), args.run)
+        return stop_flow_run(ctx.services, coordinator.launcher.stop, ctx.actor(), args.flow_run)
     finally:
         coordinator.close()
 
 
 def flow_status(ctx: CliContext, args: argparse.Namespace):
-    run = ctx.services.flows.run(ctx.actor(), args.run)
+    run = ctx.services.flows.run(ctx.actor(), args.flow_run)
     if ctx.as_json:
         return run
     _print_steps(run, {})
@@ -315,11 +315,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("name")
     p.set_defaults(handler=flow_run, exit_by_status=True)
     p = flow.add_parser("status", parents=[common], help="a flow run and its steps")
-    p.add_argument("run", type=int)
+    p.add_argument("flow_run", metavar="RUN", type=int, help="a flow run's id")
     p.set_defaults(handler=flow_status)
     p = flow.add_parser("runs", parents=[common], help="flow runs, newest first")
     p.add_argument("--flow")
     p.set_defaults(handler=flow_runs, columns=RUN_COLUMNS)
     p = flow.add_parser("stop", parents=[common], help="stop a flow run and its running jobs")
-    p.add_argument("run", type=int)
+    p.add_argument("flow_run", metavar="RUN", type=int, help="a flow run's id")
     p.set_defaults(handler=flow_stop)

@@ -56,7 +56,7 @@ def job_export(ctx: CliContext, args: argparse.Namespace):
     if not (args.mlflow or args.tensorboard or args.onnx):
         raise InvalidInput("say where to: --mlflow URI, --tensorboard DIR and/or --onnx FILE")
     actor = ctx.actor()
-    done: dict = {"run_id": args.id}
+    done: dict = {"job_id": args.id}
     if args.mlflow or args.tensorboard:
         from app.services.entities.projects import parse_log_dir, parse_mlflow_uri
         from app.services.runs.tracking import export_run

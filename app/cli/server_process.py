@@ -27,15 +27,15 @@ def server_run(ctx: CliContext, args: argparse.Namespace):
     outcome = serve_run(
         ctx.services,
         ctx.settings,
-        args.run,
+        args.job_id,
         args.hub or ctx.settings.hub_url,
         resume=args.resume,
         on_server=stop_on_signals,
     )
     if outcome.state == "FAILED":
-        raise RunFailed(f"run {args.run} failed: {outcome.reason}")
+        raise RunFailed(f"run {args.job_id} failed: {outcome.reason}")
     return {
-        "run_id": args.run,
+        "job_id": args.job_id,
         "state": outcome.state,
         "rounds": outcome.rounds_done,
         "test_accuracy": outcome.test_accuracy,
@@ -49,7 +49,7 @@ class RunFailed(InvalidInput):
 def server_standby(ctx: CliContext, args: argparse.Namespace):
     """An FL server started ahead of need (by the launcher): torch, the task runtime, the
     hub client and the database are ready before the run is. It then reads its run from
-    stdin, one JSON line: {"run": ID, "resume": BOOL, "log": PATH}, moves its output to
+    stdin, one JSON line: {"job_id": ID, "resume": BOOL, "log": PATH}, moves its output to
     the run's log and serves it. Stdin closing first means the launcher is gone: it ends."""
     import importlib
     import json
@@ -73,13 +73,13 @@ def server_standby(ctx: CliContext, args: argparse.Namespace):
         return None
     try:
         order = json.loads(line)
-        run, resume, log_file = int(order["run"]), bool(order.get("resume")), str(order["log"])
+        run, resume, log_file = int(order["job_id"]), bool(order.get("resume")), str(order["log"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"standby server: a malformed run order {line[:200]!r}: {exc}") from None
     _output_to(log_file)
     if problem is not None:
         raise problem
-    args.run, args.resume = run, resume
+    args.job_id, args.resume = run, resume
     return server_run(ctx, args)
 
 
@@ -96,7 +96,7 @@ def _output_to(path: str) -> None:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("server", parents=[common], help="FL server process for one run")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", type=int, help="job id")
+    which.add_argument("--job", dest="job_id", type=int, help="the job to run")
     which.add_argument(
         "--standby", action="store_true", help="get ready, then read the run from stdin"
     )

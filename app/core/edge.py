@@ -172,12 +172,12 @@ class EdgeAgent:
                     LEAVE,
                     STOP,
                 ):
-                    self._leave(message.run_id)
+                    self._leave(message.job_id)
             except Exception as exc:
                 if self._stop.is_set():
                     return  # shutting down: the hub may already be closed
                 log.exception("edge %s failed to handle %s", self.name, message.type)
-                self.say(self._runs.get(message.run_id), "ERROR", f"{type(exc).__name__}: {exc}")
+                self.say(self._runs.get(message.job_id), "ERROR", f"{type(exc).__name__}: {exc}")
 
     def _handle_control(self, message: Message) -> None:
         body = message.body
@@ -186,18 +186,18 @@ class EdgeAgent:
         elif body.get("action") == JOIN:
             self._join(message)
         elif body.get("action") in (LEAVE, STOP):
-            self._leave(body.get("run_id"))
+            self._leave(body.get("job_id"))
 
     def _join(self, message: Message) -> None:
         from app.core.fl_config import parse_config
 
         body = message.body
-        run_id, parts, index = body.get("run_id"), body.get("num_partitions"), body.get("partition")
-        if not all(isinstance(v, int) for v in (run_id, parts, index)) or not 0 <= index < parts:
+        job_id, parts, index = body.get("job_id"), body.get("num_partitions"), body.get("partition")
+        if not all(isinstance(v, int) for v in (job_id, parts, index)) or not 0 <= index < parts:
             raise ValueError(f"malformed join request: {body}")
-        if run_id in self._runs:  # a restarted server invites again: start afresh
-            self._leave(run_id)
-        address = RunAddress(str(body["project"]), run_id)
+        if job_id in self._runs:  # a restarted server invites again: start afresh
+            self._leave(job_id)
+        address = RunAddress(str(body["project"]), job_id)
         try:
             run = EdgeRun(address, parse_config(body["config"]), index, parts)
             prepare_run(
@@ -208,7 +208,7 @@ class EdgeAgent:
                 self.trust_center,
                 self.cache_dir,
                 log_to=lambda level, text, run=run: self.say(run, level, text),
-                logger_name=f"feddeck.task.{self.device_id}.{run_id}",
+                logger_name=f"feddeck.task.{self.device_id}.{job_id}",
             )
         except Exception as exc:
             reason = str(exc) if isinstance(exc, FedDeckError) else f"{type(exc).__name__}: {exc}"
@@ -218,12 +218,12 @@ class EdgeAgent:
             self.hub.subscribe(run.address.model_down, self._on_run_message),
             self.hub.subscribe(run.address.server_control, self._on_run_message),
         ]
-        self._runs[run_id] = run
+        self._runs[job_id] = run
         self._announce("TRAINING")
         self.say(
             run,
             "INFO",
-            f"joined run {run_id} ({run.task.name}): {run.samples} training and "
+            f"joined run {job_id} ({run.task.name}): {run.samples} training and "
             f"{run.validation_samples} validation samples, on {run.device}"
             + (f"; labels {run.labels}" if run.labels else ""),
         )
@@ -231,7 +231,7 @@ class EdgeAgent:
             run.address.topic(self.device_id, "status"),
             Message(
                 MessageType.STATUS,
-                run_id=run_id,
+                job_id=job_id,
                 body={
                     "state": JOINED,
                     "name": self.name,
@@ -244,7 +244,7 @@ class EdgeAgent:
         )
 
     def _refuse(self, address: RunAddress, reason: str, state: str = REFUSED) -> None:
-        log.error("%s: run %s %s: %s", self.name, address.run_id, state, reason)
+        log.error("%s: run %s %s: %s", self.name, address.job_id, state, reason)
         self.hub.publish(
             address.topic(self.device_id, "logs"), log_message(address, "ERROR", reason)
         )
@@ -252,13 +252,13 @@ class EdgeAgent:
             address.topic(self.device_id, "status"),
             Message(
                 MessageType.STATUS,
-                run_id=address.run_id,
+                job_id=address.job_id,
                 body={"state": state, "reason": reason, "name": self.name},
             ),
         )
 
     def _train(self, message: Message) -> None:
-        run = self._runs.get(message.run_id)
+        run = self._runs.get(message.job_id)
         if run is None or self.device_id not in message.body.get("selected", []):
             return
         try:
@@ -269,7 +269,7 @@ class EdgeAgent:
             if not isinstance(exc, TaskFailed | ValueError):
                 raise
             self._refuse(run.address, str(exc), state=FAILED)
-            self._leave(run.address.run_id)
+            self._leave(run.address.job_id)
 
     def _train_round(self, run: EdgeRun, message: Message) -> None:
         from app.core.models import get_weights, set_weights
@@ -295,7 +295,7 @@ class EdgeAgent:
             training=cfg,
             seed=cfg.seed * 100_003 + rnd * 101 + run.partition,
             logger=run.logger,
-            progress=lambda f: self._progress.__setitem__(run.address.run_id, float(f)),
+            progress=lambda f: self._progress.__setitem__(run.address.job_id, float(f)),
             prox_mu=float(message.body.get("prox_mu", 0.0)),
         )
         # The model received is round rnd - 1's aggregate: evaluate that on this edge's
@@ -317,13 +317,13 @@ class EdgeAgent:
             )
             return
         trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
-        self._progress.pop(run.address.run_id, None)
+        self._progress.pop(run.address.job_id, None)
         body = {"num_samples": run.samples, "device": str(run.device)}
         if evaluation:
             body["eval"] = evaluation
         run.last_upload = Message(
             MessageType.MODEL_UP,
-            run_id=run.address.run_id,
+            job_id=run.address.job_id,
             round=rnd,
             body=body,
             tensors=get_weights(run.model),
@@ -354,7 +354,7 @@ class EdgeAgent:
     def _send_up(self, run: EdgeRun, kind: MessageType, rnd: int, body: dict) -> None:
         self.hub.publish(
             run.address.topic(self.device_id, "model/up"),
-            Message(kind, run_id=run.address.run_id, round=rnd, body=body),
+            Message(kind, job_id=run.address.job_id, round=rnd, body=body),
         )
 
     def _upload(self, run: EdgeRun, update: Message, direct: object) -> None:
@@ -379,20 +379,20 @@ class EdgeAgent:
             run.address.topic(self.device_id, "metrics"),
             Message(
                 MessageType.METRICS,
-                run_id=run.address.run_id,
+                job_id=run.address.job_id,
                 round=rnd,
                 body={"node": self.device_id, "values": values},
             ),
         )
 
-    def _leave(self, run_id: int | None) -> None:
-        run = self._runs.pop(run_id, None) if run_id is not None else None
+    def _leave(self, job_id: int | None) -> None:
+        run = self._runs.pop(job_id, None) if job_id is not None else None
         if run is None:
             return
         for sub in run.subs:
             self.hub.unsubscribe(sub)
         if run.logger is not None:
             run.logger.handlers.clear()
-        self._progress.pop(run_id, None)
-        self.say(run, "INFO", f"left run {run_id}")
+        self._progress.pop(job_id, None)
+        self.say(run, "INFO", f"left run {job_id}")
         self._announce("TRAINING" if self._runs else "IDLE")

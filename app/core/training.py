@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from app.core.fl_config import TrainingSpec
-from app.core.models import set_weights
 from app.core.optimizers import Optimizer
 
 
@@ -144,7 +143,3 @@ def evaluate_loader(model: nn.Module, loader, device) -> tuple[float, float]:
         return float("nan"), float("nan")
     return total / seen, correct / seen
 
-
-def evaluate_weights(model: nn.Module, weights: dict[str, np.ndarray], x, y) -> tuple[float, float]:
-    set_weights(model, weights)
-    return evaluate(model, x, y)

@@ -252,10 +252,10 @@ class FlowsPage(TablePage):
         if self._run_id is None or self.ctx.center.launcher is None:
             self.status.setText("Select a running flow run to stop.")
             return
-        run_id = self._run_id
-        if self.confirm("Stop flow run", f"Stop flow run #{run_id} and its running jobs?"):
+        flow_run_id = self._run_id
+        if self.confirm("Stop flow run", f"Stop flow run #{flow_run_id} and its running jobs?"):
             launcher = self.ctx.center.launcher
-            self.run(stop_flow_run, self.ctx.services, launcher.stop, self.ctx.actor, run_id)
+            self.run(stop_flow_run, self.ctx.services, launcher.stop, self.ctx.actor, flow_run_id)
 
     def delete(self) -> None:
         self.remove_selected(

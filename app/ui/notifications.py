@@ -18,10 +18,10 @@ def notifications_on(data_dir) -> bool:
     return str(preferences(data_dir).value("notify_runs", "true")).lower() == "true"
 
 
-def describe_end(run_id: int, data: dict) -> tuple[str, str]:
+def describe_end(job_id: int, data: dict) -> tuple[str, str]:
     """The notification's title and text for a run that ended."""
     name = f" {data['name']}" if data.get("name") else ""
-    title = f"Run #{run_id}{name} {ENDED[data['status']]}"
+    title = f"Run #{job_id}{name} {ENDED[data['status']]}"
     rounds = f"after {data.get('round') or 0} round{'s' if data.get('round') != 1 else ''}"
     if data["status"] == "FINISHED":
         acc = data.get("test_accuracy")
@@ -62,14 +62,14 @@ class RunNotifier(QObject):
     def _on_live(self, event: LiveEvent) -> None:
         if event.kind == "hub":
             self.hub_state = str(event.data.get("state", "?"))
-        elif event.kind == "job" and event.run_id is not None:
+        elif event.kind == "job" and event.job_id is not None:
             status = event.data.get("status")
             if status in GOING:
-                self.going.add(event.run_id)
+                self.going.add(event.job_id)
             elif status in ENDED:
-                self.going.discard(event.run_id)
+                self.going.discard(event.job_id)
                 if notifications_on(self.ctx.settings.data_dir):
-                    self.notify(*describe_end(event.run_id, event.data))
+                    self.notify(*describe_end(event.job_id, event.data))
         else:
             return
         self._update_tooltip()

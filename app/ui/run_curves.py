@@ -348,7 +348,7 @@ class RoundBand:
 def write_metrics_csv(view: RunView, path: str) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["run_id", "round", "node", "metric", "value"])
+        out.writerow(["job_id", "round", "node", "metric", "value"])
         for (node, name), points in sorted(view.metrics.items()):
             for rnd, value in sorted(points.items()):
                 out.writerow([view.job.id, rnd, node, name, value])

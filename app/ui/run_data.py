@@ -90,7 +90,7 @@ class RunView:
                 if d.get(key) is not None:
                     self.samples[d["edge"]][key].append(d["at"], float(d[key]))
             self.link.setdefault(d["edge"], "connected")
-        elif event.run_id != self.job.id:
+        elif event.job_id != self.job.id:
             return False
         elif event.kind == "metric":
             for name, value in d["values"].items():

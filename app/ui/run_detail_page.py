@@ -162,7 +162,7 @@ class RunDetailPage(QWidget):
 
     def _on_live(self, event: LiveEvent) -> None:
         if event.kind == "job" and event.data.get("status"):
-            self._relabel_choice(event.run_id, event.data["status"])
+            self._relabel_choice(event.job_id, event.data["status"])
         if self._loading_id is not None:
             self._missed.append(event)
             return

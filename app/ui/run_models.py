@@ -181,7 +181,7 @@ class ModelsTab(QWidget):
         path, _ = QFileDialog.getSaveFileName(
             self,
             title,
-            f"run{artifact.run_id}-round{artifact.round}{node}.{suffix}",
+            f"run{artifact.job_id}-round{artifact.round}{node}.{suffix}",
             f"{kind} (*.{suffix})",
         )
         return (artifact, path) if path else None
@@ -211,7 +211,7 @@ class ModelsTab(QWidget):
             ctx.services,
             ctx.settings,
             ctx.actor,
-            artifact.run_id,
+            artifact.job_id,
             Path(path),
             artifact.round,
             on_result=done,

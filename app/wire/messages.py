@@ -49,7 +49,7 @@ class MessageRejected(ValueError):
 @dataclass(frozen=True)
 class Message:
     type: MessageType
-    run_id: int | None = None
+    job_id: int | None = None
     round: int | None = None
     sender: str = ""
     seq: int = 0
@@ -57,10 +57,6 @@ class Message:
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
-
-    @property
-    def payload_bytes(self) -> int:
-        return sum(int(t.nbytes) for t in self.tensors.values())
 
 
 def encode(message: Message) -> bytes:
@@ -81,7 +77,7 @@ def encode_parts(message: Message) -> list[bytes | memoryview]:
     header = {
         "v": message.schema_version,
         "type": message.type.value,
-        "run_id": message.run_id,
+        "job_id": message.job_id,
         "round": message.round,
         "sender": message.sender,
         "seq": message.seq,
@@ -162,7 +158,8 @@ def decode(
         raise MessageRejected("seq is negative")
     return Message(
         type=kind,
-        run_id=_field(header, "run_id", int, optional=True),
+        # "run_id": what earlier 0.1 builds call it
+        job_id=_field(header, "job_id" if "job_id" in header else "run_id", int, optional=True),
         round=_field(header, "round", int, optional=True),
         sender=_field(header, "sender", str),
         seq=seq,

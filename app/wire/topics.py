@@ -50,16 +50,16 @@ def center_reply(request: str) -> str:
     return f"{ROOT}/{CENTER}/reply/{_level(request, 'request')}"
 
 
-def run_topic(project: str, run_id: int, node: str, kind: str) -> str:
+def run_topic(project: str, job_id: int, node: str, kind: str) -> str:
     return (
-        f"{ROOT}/{_level(project, 'project')}/run/{_level(run_id, 'run')}/"
+        f"{ROOT}/{_level(project, 'project')}/run/{_level(job_id, 'run')}/"
         f"{_level(node, 'node')}/{_kind(kind)}"
     )
 
 
-def run_pattern(project: str, run_id: int | str = "+", node: str = "+", kind: str = "#") -> str:
+def run_pattern(project: str, job_id: int | str = "+", node: str = "+", kind: str = "#") -> str:
     """Subscription filter for a run's traffic; defaults match every node and kind."""
-    return f"{ROOT}/{project}/run/{run_id}/{node}/{kind}"
+    return f"{ROOT}/{project}/run/{job_id}/{node}/{kind}"
 
 
 def validate_pattern(pattern: str) -> str:

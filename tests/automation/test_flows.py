@@ -57,8 +57,8 @@ def engine(lab, starter, clock, owner="engine") -> FlowEngine:
     return FlowEngine(lab[0], starter, owner, clock=clock)
 
 
-def step_states(services, operator, run_id):
-    return {s["step"]: s["status"] for s in services.flows.run(operator, run_id).steps}
+def step_states(services, operator, flow_run_id):
+    return {s["step"]: s["status"] for s in services.flows.run(operator, flow_run_id).steps}
 
 
 def test_steps_run_in_dependency_order_and_hand_over_the_model(lab, starter, clock):

@@ -77,7 +77,7 @@ def test_a_stored_model_is_a_safetensors_file_with_its_sha256(tmp_path):
         "a.weight": np.arange(12, dtype=np.float64).reshape(3, 4).T,
         "n": np.array(7, dtype=np.int64),
     }
-    metadata = {"run_id": "3", "round": "2", "node": "edge-1"}
+    metadata = {"job_id": "3", "round": "2", "node": "edge-1"}
     stored = save_weights(tmp_path / "m.safetensors", weights, metadata)
     raw = stored.path.read_bytes()
     assert stored.sha256 == hashlib.sha256(raw).hexdigest() and stored.bytes == len(raw)

@@ -69,7 +69,7 @@ def test_a_standby_ends_when_its_launcher_goes_away(tmp_path):
 def test_a_malformed_order_is_refused_with_the_reason(tmp_path):
     cmd = [sys.executable, "-m", "app", "--data-dir", str(tmp_path), "server", "--standby"]
     cmd += ["--hub", "grpc://127.0.0.1:9"]
-    out = subprocess.run(cmd, input=b'{"run": "seven"}\n', capture_output=True, timeout=60)
+    out = subprocess.run(cmd, input=b'{"job_id": "seven"}\n', capture_output=True, timeout=60)
     assert out.returncode == 1
     assert b"malformed run order" in out.stderr
 
@@ -81,7 +81,7 @@ def test_a_standby_that_could_not_warm_up_says_why_in_the_runs_log(tmp_path):
     cmd = [sys.executable, "-m", "app", "--data-dir", str(tmp_path / "d")]
     cmd += ["--db-url", "postgresql+psycopg://nobody@127.0.0.1:9/none", "server", "--standby"]
     cmd += ["--hub", "grpc://127.0.0.1:9"]
-    order = json.dumps({"run": 1, "log": str(log)}).encode() + b"\n"
+    order = json.dumps({"job_id": 1, "log": str(log)}).encode() + b"\n"
     out = subprocess.run(cmd, input=order, capture_output=True, timeout=60)
     assert out.returncode == 1
     assert "error" in log.read_text().lower() and "127.0.0.1" in log.read_text()

@@ -28,7 +28,7 @@ class Inbox:
 
 
 def data(i: int = 0, **tensors) -> Message:
-    return Message(MessageType.DATA, run_id=7, round=i, body={"i": i}, tensors=tensors)
+    return Message(MessageType.DATA, job_id=7, round=i, body={"i": i}, tensors=tensors)
 
 
 def test_delivery_on_the_hub_dispatch_thread(hub_env):
@@ -39,7 +39,7 @@ def test_delivery_on_the_hub_dispatch_thread(hub_env):
     sent = tx.publish("fd/p/run/7/tx/metrics", data(3))
     ((topic, got),) = inbox.wait(1)
     assert topic == "fd/p/run/7/tx/metrics"
-    assert (got.sender, got.seq, got.run_id, got.round, got.body) == (
+    assert (got.sender, got.seq, got.job_id, got.round, got.body) == (
         "tx",
         sent.seq,
         7,

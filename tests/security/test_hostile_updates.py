@@ -28,10 +28,10 @@ def test_hostile_updates_are_refused_and_the_run_finishes(make_run):
     attacker.connect()
     sent = []
 
-    def update(run_id, rnd, tensors):
+    def update(job_id, rnd, tensors):
         return Message(
             MessageType.MODEL_UP,
-            run_id=run_id,
+            job_id=job_id,
             round=rnd,
             body={"num_samples": 10_000},
             tensors=tensors,

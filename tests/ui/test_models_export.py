@@ -17,7 +17,7 @@ def test_the_selected_aggregate_exported_as_onnx(qtbot, admin_ctx, tmp_path, mon
     assert summary["status"] == "FINISHED"
     window = MainWindow(admin_ctx)
     qtbot.addWidget(window)
-    window.open_run(summary["run_id"])
+    window.open_run(summary["job_id"])
     detail = window.pages[RunDetailPage]
     qtbot.waitUntil(lambda: detail.view is not None, timeout=10000)
     detail.tabs.setCurrentWidget(detail.models)

@@ -18,7 +18,7 @@ def three_runs(admin_ctx):
     for rounds in (2, 3, 1):
         summary = run_demo(admin_ctx.settings, DemoOptions(edges=2, rounds=rounds, backend="local"))
         assert summary["status"] == "FINISHED"
-        runs.append(summary["run_id"])
+        runs.append(summary["job_id"])
     return runs
 
 
@@ -28,10 +28,10 @@ def test_each_tab_shows_only_the_selected_run(qtbot, admin_ctx, three_runs):
     qtbot.addWidget(window)
     window.show()
     detail = window.pages[RunDetailPage]
-    for run_id in [*three_runs, three_runs[0]]:  # and back to the first
-        window.open_run(run_id)
-        qtbot.waitUntil(lambda r=run_id: detail.view is not None and detail.view.job.id == r)
-        job = services.jobs.get(actor, run_id)
+    for job_id in [*three_runs, three_runs[0]]:  # and back to the first
+        window.open_run(job_id)
+        qtbot.waitUntil(lambda r=job_id: detail.view is not None and detail.view.job.id == r)
+        job = services.jobs.get(actor, job_id)
         for tab in (detail.load_tab, detail.models, detail.topology, detail.overview):
             detail.tabs.setCurrentWidget(tab)
             detail._drawn = -1
@@ -46,16 +46,16 @@ def test_each_tab_shows_only_the_selected_run(qtbot, admin_ctx, three_runs):
             xs, _ = curve.getData()
             assert xs is None or len(xs) == 0 or (xs.min() >= start and xs.max() <= end)
         # models: the database's count, this run's rounds
-        stored = services.run_data.artifacts(actor, run_id)
-        assert detail.models.caption.text().startswith(f"Run {run_id} · {len(stored)} models")
+        stored = services.run_data.artifacts(actor, job_id)
+        assert detail.models.caption.text().startswith(f"Run {job_id} · {len(stored)} models")
         tree = detail.models.tree
         rounds = [tree.topLevelItem(i).data(0, 257) for i in range(tree.topLevelItemCount())]
         assert rounds == list(range(1, job.total_rounds + 1))
         # topology: no live link to a run that ended; overview: its times
         assert set(detail.view.link.values()) == ({ENDED} if job.edges else set())
         assert detail.overview.labels["Started"].text() != "-"
-        assert detail.overview.labels["Run"].text().startswith(f"#{run_id} ")
-        assert detail.heading.text().startswith(f"#{run_id} ")
+        assert detail.overview.labels["Run"].text().startswith(f"#{job_id} ")
+        assert detail.heading.text().startswith(f"#{job_id} ")
 
 
 def test_a_new_status_reads_the_record_again(qtbot, admin_ctx):

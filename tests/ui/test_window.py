@@ -229,12 +229,12 @@ def test_every_page_fits_1024_by_700_without_overlaps(qtbot, admin_ctx):
     from app.storage.models import Job
 
     with admin_ctx.services.db.session() as s:  # a name as long as a lab's can be
-        s.get(Job, summary["run_id"]).name = "nightly-digits-" * 4
+        s.get(Job, summary["job_id"]).name = "nightly-digits-" * 4
     window = MainWindow(admin_ctx)
     qtbot.addWidget(window)
     window.resize(1024, 700)
     window.show()
-    window.open_run(summary["run_id"])
+    window.open_run(summary["job_id"])
     detail = window.pages[RunDetailPage]
     qtbot.waitUntil(lambda: detail.view is not None, timeout=10000)
     detail.models.message.setText("Saved " + "/very/long/path" * 20 + " (checksum verified)")

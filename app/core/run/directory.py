@@ -16,11 +16,11 @@ from typing import Any
 @dataclass(frozen=True)
 class RunDir:
     artifacts_dir: Path
-    run_id: int
+    job_id: int
 
     @property
     def path(self) -> Path:
-        return self.artifacts_dir / f"run-{self.run_id}"
+        return self.artifacts_dir / f"run-{self.job_id}"
 
     @property
     def pid_file(self) -> Path:

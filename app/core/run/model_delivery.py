@@ -56,7 +56,7 @@ class ModelDelivery:
         out); `relay_to`: over the hub to that edge alone, as its only selected edge."""
 
         def down(**extra) -> Message:
-            return Message(MessageType.MODEL_DOWN, run_id=self.run.run_id, round=rnd, **extra)
+            return Message(MessageType.MODEL_DOWN, job_id=self.run.job_id, round=rnd, **extra)
 
         if relay_to is not None:
             alone = {**body, "selected": [relay_to]}

@@ -19,25 +19,25 @@ log = logging.getLogger("app.core.run.server")
 class ServerOutbox:
     def __init__(self, hub: Hub, run: RunAddress, artifacts_dir: Path, total_rounds: int) -> None:
         self.hub, self.run, self.total_rounds = hub, run, total_rounds
-        self.run_dir = RunDir(artifacts_dir, run.run_id)
+        self.run_dir = RunDir(artifacts_dir, run.job_id)
 
     def say(self, level: str, text: str) -> None:
-        getattr(log, level.lower(), log.info)("run %s: %s", self.run.run_id, text)
+        getattr(log, level.lower(), log.info)("run %s: %s", self.run.job_id, text)
         self.hub.publish(self.run.topic(topics.SERVER, "logs"), log_message(self.run, level, text))
 
     def status(self, state: str, round_: int, **extra) -> None:
         body = {"state": state, "round": round_, "total_rounds": self.total_rounds, **extra}
         self.hub.publish(
             self.run.topic(topics.SERVER, "status"),
-            Message(MessageType.STATUS, run_id=self.run.run_id, round=round_, body=body),
+            Message(MessageType.STATUS, job_id=self.run.job_id, round=round_, body=body),
         )
 
     def store(self, rnd: int, node: str, weights) -> StoredArtifact:
-        run_id = self.run.run_id
+        job_id = self.run.job_id
         stored = save_weights(
             self.run_dir.model(rnd, node),
             weights,
-            {"run_id": str(run_id), "round": str(rnd), "node": node},
+            {"job_id": str(job_id), "round": str(rnd), "node": node},
         )
         body = {
             "round": rnd,
@@ -48,7 +48,7 @@ class ServerOutbox:
         }
         self.hub.publish(
             self.run.topic(topics.SERVER, "artifacts"),
-            Message(MessageType.ARTIFACT, run_id=run_id, round=rnd, body=body),
+            Message(MessageType.ARTIFACT, job_id=job_id, round=rnd, body=body),
         )
         return stored
 
@@ -57,7 +57,7 @@ class ServerOutbox:
             self.run.topic(topics.SERVER, "metrics"),
             Message(
                 MessageType.METRICS,
-                run_id=self.run.run_id,
+                job_id=self.run.job_id,
                 round=rnd,
                 body={"node": "aggregate", "values": values},
             ),

@@ -18,13 +18,13 @@ REFUSED = "REFUSED"  # an edge will not take part; the body says why
 @dataclass(frozen=True)
 class RunAddress:
     project: str
-    run_id: int
+    job_id: int
 
     def topic(self, node: str, kind: str) -> str:
-        return topics.run_topic(self.project, self.run_id, node, kind)
+        return topics.run_topic(self.project, self.job_id, node, kind)
 
     def pattern(self, node: str = "+", kind: str = "#") -> str:
-        return topics.run_pattern(self.project, self.run_id, node, kind)
+        return topics.run_pattern(self.project, self.job_id, node, kind)
 
     @property
     def model_down(self) -> str:
@@ -41,5 +41,5 @@ class RunAddress:
 
 def log_message(run: RunAddress | None, level: str, text: str) -> Message:
     return Message(
-        MessageType.LOG, run_id=run.run_id if run else None, body={"level": level, "text": text}
+        MessageType.LOG, job_id=run.job_id if run else None, body={"level": level, "text": text}
     )

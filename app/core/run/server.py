@@ -51,7 +51,7 @@ class _Stopped(Exception):
 class FLServer:
     def __init__(self, hub: Hub, spec: RunSpec) -> None:
         self.hub, self.spec = hub, spec
-        self.run = RunAddress(spec.project, spec.run_id)
+        self.run = RunAddress(spec.project, spec.job_id)
         self.config = spec.config
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
@@ -167,12 +167,12 @@ class FLServer:
                 if test_data is not None:
                     outcome.test_accuracy = values.get("test_accuracy")
                 if rnd > 1:  # the edges evaluated the aggregate they received: round rnd - 1's
-                    self._recordfederated(rnd - 1, evals, outcome, test_data is None)
+                    self._record_federated(rnd - 1, evals, outcome, test_data is None)
                 self.out.status(RUNNING, rnd, test_accuracy=outcome.test_accuracy)
                 self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {summary(values)}")
             if cfg.training.eval_every and outcome.rounds_done:
-                final = self._finalevaluation(outcome.rounds_done, weights)
-                self._recordfederated(outcome.rounds_done, final, outcome, test_data is None)
+                final = self._final_evaluation(outcome.rounds_done, weights)
+                self._record_federated(outcome.rounds_done, final, outcome, test_data is None)
                 if final:
                     fed = federated(final)
                     self.say(
@@ -190,7 +190,7 @@ class FLServer:
             self.say("ERROR" if outcome.state == FAILED else "WARNING", outcome.reason)
         self.hub.publish(
             self.run.server_control,
-            Message(MessageType.CONTROL, run_id=self.spec.run_id, body={"action": LEAVE}),
+            Message(MessageType.CONTROL, job_id=self.spec.job_id, body={"action": LEAVE}),
         )
         self.out.status(
             outcome.state,
@@ -211,7 +211,7 @@ class FLServer:
             body = {
                 "action": JOIN,
                 "project": self.spec.project,
-                "run_id": self.spec.run_id,
+                "job_id": self.spec.job_id,
                 "partition": index,
                 "num_partitions": len(self.spec.edges),
                 "config": cfg.model_dump(mode="json"),
@@ -219,7 +219,7 @@ class FLServer:
             }
             self.hub.publish(
                 topics.edge_topic(edge, "control"),
-                Message(MessageType.CONTROL, run_id=self.spec.run_id, body=body, tensors=payload),
+                Message(MessageType.CONTROL, job_id=self.spec.job_id, body=body, tensors=payload),
             )
         deadline = time.monotonic() + self.spec.join_timeout_s
         while time.monotonic() < deadline and len(self.members.alive()) + len(
@@ -243,7 +243,7 @@ class FLServer:
                 + self.members.not_joined(self.spec.edge_states, self.spec.join_timeout_s)
             )
 
-    def _recordfederated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
+    def _record_federated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
         """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
         values = federated(evals)
         if not values:
@@ -255,7 +255,7 @@ class FLServer:
         if headline:  # no server-side test set: the edges' view is the run's accuracy
             outcome.test_accuracy = values.get("fed_val_accuracy", outcome.test_accuracy)
 
-    def _finalevaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
+    def _final_evaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
         """After the last round no update brings the edges' evaluation of the last aggregate:
         ask the edges still in the run for it alone."""
         waiting = set(self.members.alive())
@@ -367,7 +367,7 @@ class FLServer:
             message = self.delivery.update(rnd, message, body, reference)
             if message is None:
                 continue
-            problem = update_problem(message, self.spec.run_id, rnd, waiting, reference)
+            problem = update_problem(message, self.spec.job_id, rnd, waiting, reference)
             if problem:
                 shown = self.members.shown(message.sender)
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")

@@ -17,17 +17,17 @@ class StoredModel:
 
     path: Path
     sha256: str
-    run_id: int
+    job_id: int
     round: int
 
     @property
     def origin(self) -> str:
-        return f"run {self.run_id} round {self.round}"
+        return f"run {self.job_id} round {self.round}"
 
     def to_json(self) -> dict[str, Any]:
         """The form a job keeps in the database (`Job.init_model`)."""
         return {
-            "job_id": self.run_id,
+            "job_id": self.job_id,
             "round": self.round,
             "path": str(self.path),
             "sha256": self.sha256,
@@ -54,7 +54,7 @@ class Resume:
 
 @dataclass(frozen=True)
 class RunSpec:
-    run_id: int
+    job_id: int
     project: str
     config: FLConfig
     edges: list[str]  # device ids, in partition order

@@ -12,13 +12,13 @@ from app.wire.messages import Message
 
 
 def update_problem(
-    message: Message, run_id: int, rnd: int, waiting: set[str], reference: dict[str, np.ndarray]
+    message: Message, job_id: int, rnd: int, waiting: set[str], reference: dict[str, np.ndarray]
 ) -> str | None:
     """Why this update is refused, or None if it is good."""
     if message.sender not in waiting:
         return "not selected for this round"
-    if message.run_id != run_id:
-        return f"it is for run {message.run_id}"
+    if message.job_id != job_id:
+        return f"it is for run {message.job_id}"
     if message.round != rnd:
         return f"it is for round {message.round}"
     samples = message.body.get("num_samples")

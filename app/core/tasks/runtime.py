@@ -197,7 +197,7 @@ def load_run_task(spec: RunSpec) -> tuple[Task, dict[str, Any]]:
     from app.core.run.directory import RunDir
     from app.core.tasks.delivery import server_task_folder
 
-    folder = server_task_folder(spec.task, RunDir(spec.artifacts_dir, spec.run_id).path)
+    folder = server_task_folder(spec.task, RunDir(spec.artifacts_dir, spec.job_id).path)
     task = load_task(folder, spec.task.sha256)
     config = task.config_for(spec.config, partition=0, num_partitions=max(1, len(spec.edges)))
     return task, config

@@ -61,18 +61,18 @@ class FlowEngine:
     def tick(self, only: int | None = None) -> list[int]:
         """Advance every run this engine holds; returns the ids of runs that changed."""
         changed = []
-        for run_id in self.claim(only):
+        for flow_run_id in self.claim(only):
             try:
-                if self.advance(run_id):
-                    changed.append(run_id)
+                if self.advance(flow_run_id):
+                    changed.append(flow_run_id)
             except Exception:  # one broken run must not stop the others
-                log.exception("flow run %s could not advance", run_id)
+                log.exception("flow run %s could not advance", flow_run_id)
         return changed
 
     # -- one run ------------------------------------------------------------------------
-    def advance(self, run_id: int) -> bool:
+    def advance(self, flow_run_id: int) -> bool:
         with self.services.db.session() as s:
-            run = load_run(s, run_id)
+            run = load_run(s, flow_run_id)
             if run.status != "RUNNING":
                 return False
             definition = definition_of(run.flow)
@@ -94,10 +94,10 @@ class FlowEngine:
             update_ = self._waiting(step, status, attempts, since[name], update_)
             if update_ is not None:
                 states[name] = (update_[0], update_[2], update_[3])
-                self._save_step(run_id, name, *update_)
+                self._save_step(flow_run_id, name, *update_)
                 changed = True
         if all(st[0] in STEP_DONE for st in states.values()):
-            self._settle(run_id, states)
+            self._settle(flow_run_id, states)
             changed = True
         return changed
 
@@ -212,18 +212,18 @@ class FlowEngine:
         note = f"attempt {attempt} after {previous}" if previous else f"job {job.id} started"
         return ("RUNNING", note[:500], job.id, attempt)
 
-    def _save_step(self, run_id, name, status, reason, job_id, attempts) -> None:
+    def _save_step(self, flow_run_id, name, status, reason, job_id, attempts) -> None:
         with self.services.db.session() as s:
-            run = load_run(s, run_id)
+            run = load_run(s, flow_run_id)
             st = next(x for x in run.steps if x.step == name)
             st.status, st.reason, st.job_id, st.attempts = status, reason, job_id, attempts
             st.updated_at = self.clock()
-        log.info("flow run %s: step %s %s (%s)", run_id, name, status, reason)
+        log.info("flow run %s: step %s %s (%s)", flow_run_id, name, status, reason)
 
-    def _settle(self, run_id: int, states) -> None:
+    def _settle(self, flow_run_id: int, states) -> None:
         failed = [name for name, st in states.items() if st[0] == "FAILED"]
         with self.services.db.session() as s:
-            run = load_run(s, run_id)
+            run = load_run(s, flow_run_id)
             if run.status != "RUNNING":
                 return
             run.status = "FAILED" if failed else "FINISHED"
@@ -232,13 +232,13 @@ class FlowEngine:
             run.lease_owner = run.lease_until = None
 
 
-def stop_flow_run(services, stop_job: Callable[[Actor, int], None], actor: Actor, run_id: int):
+def stop_flow_run(services, stop_job: Callable[[Actor, int], None], actor: Actor, flow_run_id: int):
     """Stop a flow run: waiting steps are skipped, running steps' jobs are stopped."""
-    run = services.flows.request_stop(actor, run_id)
+    run = services.flows.request_stop(actor, flow_run_id)
     for step in run.steps:
         if step["status"] == "RUNNING" and step["job_status"] in ("QUEUED", "STARTING", "RUNNING"):
             try:
                 stop_job(actor, step["job_id"])
             except FedDeckError as exc:  # it ended meanwhile
-                log.info("flow run %s: job %s: %s", run_id, step["job_id"], exc)
-    return services.flows.run(actor, run_id)
+                log.info("flow run %s: job %s: %s", flow_run_id, step["job_id"], exc)
+    return services.flows.run(actor, flow_run_id)

@@ -125,10 +125,10 @@ def _load_flow(s: Session, name: str) -> Flow:
     return flow
 
 
-def load_run(s: Session, run_id: int) -> FlowRun:
-    run = s.get(FlowRun, run_id)
+def load_run(s: Session, flow_run_id: int) -> FlowRun:
+    run = s.get(FlowRun, flow_run_id)
     if run is None:
-        raise NotFound(f"no flow run with id {run_id}")
+        raise NotFound(f"no flow run with id {flow_run_id}")
     return run
 
 
@@ -234,10 +234,10 @@ class FlowService:
             s.flush()
             return run_record(s, run)
 
-    def run(self, actor: Actor, run_id: int) -> FlowRunRecord:
+    def run(self, actor: Actor, flow_run_id: int) -> FlowRunRecord:
         require(actor, Role.VIEWER, "view flow runs")
         with self._db.session() as s:
-            return run_record(s, load_run(s, run_id))
+            return run_record(s, load_run(s, flow_run_id))
 
     def runs(self, actor: Actor, flow: str | None = None, limit: int = 200) -> list[FlowRunRecord]:
         require(actor, Role.VIEWER, "list flow runs")
@@ -247,14 +247,14 @@ class FlowService:
                 query = query.where(FlowRun.flow_id == _load_flow(s, flow).id)
             return [run_record(s, r) for r in s.scalars(query)]
 
-    def request_stop(self, actor: Actor, run_id: int) -> FlowRunRecord:
+    def request_stop(self, actor: Actor, flow_run_id: int) -> FlowRunRecord:
         """Mark the run STOPPED and its waiting steps SKIPPED; returns the jobs to stop
         in the record (steps still RUNNING)."""
         require(actor, Role.OPERATOR, "stop flow runs")
         with self._db.session() as s:
-            run = load_run(s, run_id)
+            run = load_run(s, flow_run_id)
             if run.status != "RUNNING":
-                raise InvalidInput(f"flow run {run_id} is already {run.status}")
+                raise InvalidInput(f"flow run {flow_run_id} is already {run.status}")
             now = utcnow()
             run.status, run.reason, run.finished_at = "STOPPED", f"stopped by {actor.name}", now
             for st in run.steps:

@@ -168,10 +168,10 @@ class Scheduler:
             if self.start_flow is None:
                 return _Fire(fire_time, "failed", "this scheduler cannot start flows")
             try:
-                run_id = self.start_flow(actor, template["flow"], f"schedule {name}")
+                flow_run_id = self.start_flow(actor, template["flow"], f"schedule {name}")
             except FedDeckError as exc:
                 return _Fire(fire_time, "failed", str(exc))
-            return _Fire(fire_time, "launched", note, flow_run_id=run_id)
+            return _Fire(fire_time, "launched", note, flow_run_id=flow_run_id)
         try:
             job = launch_job(
                 self.services,

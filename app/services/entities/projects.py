@@ -162,19 +162,9 @@ class ProjectService:
             if proj.group is not None:
                 raise Conflict(
                     f"project {project!r} already has group {proj.group.name!r}; "
-                    "a project has exactly one group (detach it first)"
+                    "a project has exactly one group, the one it was first given"
                 )
             proj.group = grp
-            s.flush()
-            return _record(proj)
-
-    def detach_group(self, actor: Actor, project: str) -> ProjectRecord:
-        require(actor, Role.OPERATOR, "detach groups from projects")
-        with self._db.session() as s:
-            proj = get_project(s, project)
-            if proj.group is None:
-                raise NotFound(f"project {project!r} has no group")
-            proj.group = None
             s.flush()
             return _record(proj)
 

@@ -49,7 +49,7 @@ class MetricRecord(Record):
 @dataclass(frozen=True)
 class ArtifactRecord(Record):
     id: int
-    run_id: int
+    job_id: int
     round: int
     node: str
     path: str

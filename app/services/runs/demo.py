@@ -183,7 +183,7 @@ def run_demo(
             if m.node == "aggregate" and m.name == "test_accuracy"
         ]
         return {
-            "run_id": job_id,
+            "job_id": job_id,
             "backend": options.backend,
             "edges": options.edges,
             "rounds": job.current_round,

@@ -37,4 +37,4 @@ def export_onnx(
         raise InvalidInput(f"folder {target.parent} does not exist")
     spec = build_run_spec(services, settings, job_id)
     size = write_onnx(spec, Path(model.path), model.sha256, target)
-    return {"run_id": job_id, "round": model.round, "onnx": str(target), "bytes": size}
+    return {"job_id": job_id, "round": model.round, "onnx": str(target), "bytes": size}

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LiveEvent:
     kind: str  # metric, sample, log, job, edge, artifact, hub, automation, storage
-    run_id: int | None = None
+    job_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -234,10 +234,10 @@ class IngestService:
         if len(levels) == 4 and levels[:2] == ["fd", "edge"]:
             return self._apply_edge(s, levels[2], levels[3], m)
         if len(levels) >= 6 and levels[2] == "run":
-            run_id, node, kind = int(levels[3]), levels[4], "/".join(levels[5:])
-            if m.run_id is not None and m.run_id != run_id:
-                raise ValueError(f"message for run {m.run_id} on the topic of run {run_id}")
-            return self._apply_run(s, run_id, node, kind, m)
+            job_id, node, kind = int(levels[3]), levels[4], "/".join(levels[5:])
+            if m.job_id is not None and m.job_id != job_id:
+                raise ValueError(f"message for run {m.job_id} on the topic of run {job_id}")
+            return self._apply_run(s, job_id, node, kind, m)
         return []  # other traffic (model payloads, control) is not stored here
 
     def _apply_edge(self, s: Session, device: str, kind: str, m: Message) -> list[LiveEvent]:
@@ -260,11 +260,11 @@ class IngestService:
         return []
 
     def _apply_run(
-        self, s: Session, run_id: int, node: str, kind: str, m: Message
+        self, s: Session, job_id: int, node: str, kind: str, m: Message
     ) -> list[LiveEvent]:
-        job = s.get(Job, run_id)
+        job = s.get(Job, job_id)
         if job is None:
-            raise LookupError(f"no job {run_id}")
+            raise LookupError(f"no job {job_id}")
         if node not in ("server", "center") and m.sender != node:
             raise ValueError(f"{m.sender!r} published as {node!r}")
         name = self.node_name(s, node)
@@ -273,18 +273,18 @@ class IngestService:
             who = "aggregate" if node == "server" else name
             values = {str(k): finite(v, str(k)) for k, v in dict(m.body["values"]).items()}
             s.add_all(
-                RoundMetric(job_id=run_id, round=rnd, node=who, name=k, value=v, at=message_time(m))
+                RoundMetric(job_id=job_id, round=rnd, node=who, name=k, value=v, at=message_time(m))
                 for k, v in values.items()
             )
-            return [LiveEvent("metric", run_id, {"round": rnd, "node": who, "values": values})]
+            return [LiveEvent("metric", job_id, {"round": rnd, "node": who, "values": values})]
         if kind == "logs" and m.type == MessageType.LOG:
             level = str(m.body.get("level", "INFO")).upper()
             level = level if level in LEVELS else "INFO"
             text = str(m.body["text"])[:10_000]
-            s.add(LogLine(job_id=run_id, node=name, at=message_time(m), level=level, text=text))
+            s.add(LogLine(job_id=job_id, node=name, at=message_time(m), level=level, text=text))
             return [
                 LiveEvent(
-                    "log", run_id, {"node": name, "at": m.created_at, "level": level, "text": text}
+                    "log", job_id, {"node": name, "at": m.created_at, "level": level, "text": text}
                 )
             ]
         if kind == "artifacts" and m.type == MessageType.ARTIFACT and node == "server":
@@ -292,7 +292,7 @@ class IngestService:
             owner = b["node"]
             edge_id = None if owner == "aggregate" else self._edge(s, owner)[0]
             row = ModelArtifact(
-                job_id=run_id,
+                job_id=job_id,
                 round=int(b["round"]),
                 edge_id=edge_id,
                 path=str(b["path"]),
@@ -311,7 +311,7 @@ class IngestService:
                 "sha256": row.sha256,
                 "bytes": row.bytes,
             }
-            return [LiveEvent("artifact", run_id, data)]
+            return [LiveEvent("artifact", job_id, data)]
         if kind == "status" and m.type == MessageType.STATUS and node == "server":
             return record_run_status(job, m)
         return []

@@ -98,7 +98,7 @@ class JobLauncher:
         if self.standby is not None:
             proc = self.standby.hand(job_id, resume, log_file)
         else:
-            args = ["--db-url", self.settings.db_url, "server", "--run", str(job_id)]
+            args = ["--db-url", self.settings.db_url, "server", "--job", str(job_id)]
             args += ["--hub", self.hub_url, *(["--resume"] if resume else [])]
             proc = spawn_feddeck(self.settings, args, log_file)
         run_dir.pid_file.write_text(str(proc.pid))
@@ -284,7 +284,7 @@ class JobLauncher:
         run = RunAddress(job.project, job_id)
         self.hub.publish(
             run.center_control,
-            Message(MessageType.CONTROL, run_id=job_id, body={"action": STOP, "by": actor.name}),
+            Message(MessageType.CONTROL, job_id=job_id, body={"action": STOP, "by": actor.name}),
         )
         self._stopping.add(job_id)
         if job_id in self._procs or job_id in self._threads:

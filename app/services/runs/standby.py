@@ -46,7 +46,7 @@ class StandbyServers:
         with self._lock:
             spare, self._spare = self._spare, None
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        order = json.dumps({"run": job_id, "resume": resume, "log": str(log_file)}) + "\n"
+        order = json.dumps({"job_id": job_id, "resume": resume, "log": str(log_file)}) + "\n"
         for proc in (spare, None):
             if proc is None or proc.poll() is not None:
                 proc = self._start()

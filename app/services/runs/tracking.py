@@ -172,7 +172,7 @@ def export_run(
     if not mlflow_uri and not tensorboard_dir:
         raise InvalidInput("say where to: --mlflow URI and/or --tensorboard DIR")
     run = gather(services, actor, job_id)
-    done: dict[str, str] = {"run_id": str(job_id)}
+    done: dict[str, str] = {"job_id": str(job_id)}
     if mlflow_uri:
         done["mlflow_run_id"] = to_mlflow(run, mlflow_uri)
     if tensorboard_dir:
