@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication([])
     from app.ui.app import build_context
-    from app.ui.dashboard_page import DashboardPage
-    from app.ui.edges_page import EdgesPage
+    from app.ui.pages.dashboard import DashboardPage
+    from app.ui.pages.edges import EdgesPage
     from app.ui.workers import wait_for_workers
 
     settings, services = _lab(args.edges)

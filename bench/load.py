@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.processes import Mosquitto
+from tests.servers import Mosquitto
 
 # paho's network loop uses select(), which takes no descriptor above 1024: one process
 # holds a few hundred MQTT clients at most (each has its socket and a wake-up pair). A real

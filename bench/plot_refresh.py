@@ -22,9 +22,9 @@ import numpy as np
 from PySide6.QtWidgets import QApplication
 
 from app.services.entities.records import JobRecord
-from app.ui.run_curves import CurvesTab
-from app.ui.run_data import RunView
-from app.ui.run_load import LoadTab
+from app.ui.run_views.curves import CurvesTab
+from app.ui.run_views.data import RunView
+from app.ui.run_views.load import LoadTab
 
 
 def synthetic_view(edges: int, rounds: int, seconds: int) -> RunView:
@@ -108,12 +108,14 @@ def frame_ms(app: QApplication, widget, view: RunView, frames: int) -> float:
 
 def plain(widget) -> None:
     """The baseline: the same plots, drawing every point, a line per edge, grids always."""
-    import app.ui.run_curves
-    import app.ui.run_load
+    import app.ui.run_views.curves
+    import app.ui.run_views.load
 
-    keep_grid = app.ui.run_curves.show_grid
-    app.ui.run_load.MAX_LINES = app.ui.run_curves.MAX_CLIENT_LINES = 10**9
-    app.ui.run_curves.show_grid = app.ui.run_load.show_grid = lambda p, _on: keep_grid(p, True)
+    keep_grid = app.ui.run_views.curves.show_grid
+    app.ui.run_views.load.MAX_LINES = app.ui.run_views.curves.MAX_CLIENT_LINES = 10**9
+    app.ui.run_views.curves.show_grid = app.ui.run_views.load.show_grid = lambda p, _on: keep_grid(
+        p, True
+    )
     plots = (
         widget.plots.values()
         if hasattr(widget, "plots")

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.processes import free_port, wait_port
+from app.backends.mqtt.embedded_broker import free_port
+from tests.waiting import wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "soak", "soak-password-1"

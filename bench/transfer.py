@@ -34,7 +34,8 @@ from app.core.artifacts import save_weights
 from app.core.run.direct_models import DirectPlan, ServerDirect, fetch_model, push_update
 from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
-from bench.processes import Mosquitto, wait_port
+from tests.servers import Mosquitto
+from tests.waiting import wait_port
 
 MB = 1_000_000
 

@@ -35,7 +35,7 @@ def postgres_url():
     if PG_URL:
         yield PG_URL
         return
-    from bench.processes import Postgres
+    from tests.servers import Postgres
 
     try:
         server = Postgres().start()

@@ -142,4 +142,3 @@ def evaluate_loader(model: nn.Module, loader, device) -> tuple[float, float]:
     if not seen:
         return float("nan"), float("nan")
     return total / seen, correct / seen
-

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from app.config import Settings
 from app.ui import crash_report
-from app.ui.login_dialog import LoginDialog
-from app.ui.settings_dialog import preferences
+from app.ui.dialogs.login import LoginDialog
+from app.ui.dialogs.settings import preferences
 from app.ui.startup_trace import trace_first_paint
-from app.ui.theme import apply_theme
+from app.ui.widgets.theme import apply_theme
 from app.ui.workers import run_in_background, wait_for_workers
 
 if TYPE_CHECKING:  # loaded behind the sign-in dialog, so that it shows at once

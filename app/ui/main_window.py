@@ -13,20 +13,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.runs.events import LiveEvent
-from app.ui.compare_page import ComparePage
-from app.ui.configs_page import ConfigsPage
 from app.ui.context import UiContext
-from app.ui.dashboard_page import DashboardPage
-from app.ui.edges_page import EdgesPage
-from app.ui.flows_page import FlowsPage
-from app.ui.help_dialogs import ShortcutSheet, add_help_menu
-from app.ui.jobs_page import JobsPage
+from app.ui.dialogs.help import ShortcutSheet, add_help_menu
+from app.ui.dialogs.settings import SettingsDialog, preferences
 from app.ui.notifications import RunNotifier
-from app.ui.people_pages import ProjectsPage, UsersPage
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.schedules_page import SchedulesPage
-from app.ui.settings_dialog import SettingsDialog, preferences
-from app.ui.tasks_page import TasksPage
+from app.ui.pages.compare import ComparePage
+from app.ui.pages.configs import ConfigsPage
+from app.ui.pages.dashboard import DashboardPage
+from app.ui.pages.edges import EdgesPage
+from app.ui.pages.flows import FlowsPage
+from app.ui.pages.jobs import JobsPage
+from app.ui.pages.people import ProjectsPage, UsersPage
+from app.ui.pages.schedules import SchedulesPage
+from app.ui.pages.tasks import TasksPage
+from app.ui.run_views.detail_page import RunDetailPage
 
 # The page registry, in navigation order; Ctrl+1…Ctrl+9, then Ctrl+0, select the first ten,
 # Ctrl+PgDown and Ctrl+PgUp step through all of them.

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication, QMenu, QStyle, QSystemTrayIcon
 
 from app.services.runs.events import LiveEvent
-from app.ui.settings_dialog import preferences
+from app.ui.dialogs.settings import preferences
 
 ENDED = {"FINISHED": "finished", "FAILED": "failed", "STOPPED": "was stopped"}
 GOING = {"STARTING", "RUNNING"}

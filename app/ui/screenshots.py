@@ -92,8 +92,8 @@ def make_schedules_and_flow(services, actor) -> None:
 
 def editor_shots(app: QApplication, ctx) -> list:
     """The schedule editor (live fire preview) and the flow editor (live graph)."""
-    from app.ui.flow_editor import FlowEditor
-    from app.ui.schedule_dialog import ScheduleDialog
+    from app.ui.dialogs.flow_editor import FlowEditor
+    from app.ui.dialogs.schedule import ScheduleDialog
 
     record = ctx.services.schedules.get(ctx.actor, "nightly-baseline")
     schedule = ScheduleDialog(ctx, record)
@@ -115,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         old.unlink()
     app = QApplication.instance() or QApplication([])
     from app.ui.app import build_context
-    from app.ui.compare_page import ComparePage
     from app.ui.main_window import PAGES, MainWindow
-    from app.ui.run_detail_page import RunDetailPage
-    from app.ui.theme import apply_theme
+    from app.ui.pages.compare import ComparePage
+    from app.ui.run_views.detail_page import RunDetailPage
+    from app.ui.widgets.theme import apply_theme
 
     apply_theme(app, "light")
     data_dir = Path(tempfile.mkdtemp(prefix="feddeck-shots-"))
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
             shots.append((f"{slug}.png", window.grab()))
         shots += editor_shots(app, ctx)
-        from app.ui.edge_detail import EdgeDetailDialog
+        from app.ui.pages.edge_detail import EdgeDetailDialog
 
         edge = EdgeDetailDialog(ctx, edges[0], window)
         edge.show()
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             pump(app, 0.5)
             shots.append((f"edge-detail-{name}.png", edge.grab()))
         edge.close()
-        from app.ui.help_dialogs import ShortcutSheet
+        from app.ui.dialogs.help import ShortcutSheet
 
         sheet = ShortcutSheet(window, [window.pages[p] for p in PAGES], window)
         sheet.show()

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.services import Services
 from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import SYSTEM
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -54,12 +55,10 @@ def cluster(tmp_path, monkeypatch):
 
 
 def wait_idle(services, names, timeout=60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(services.edges.get(SYSTEM, n).status == "IDLE" for n in names):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"edges {names} did not come online")
+    def idle() -> bool:
+        return all(services.edges.get(SYSTEM, n).status == "IDLE" for n in names)
+
+    wait_until(idle, timeout, f"edges {names} online", interval=0.2)
 
 
 def test_flow_train_then_finetune_end_to_end(cluster, capsys):

@@ -18,17 +18,11 @@ from app.config import Settings
 from app.services import Services
 from app.services.runs.demo import start_center
 from app.services.security.auth import SYSTEM
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 ENDS_WITHIN_S = 20  # a hang, not a speed figure: the agents end in about a second
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 class Center:
@@ -193,7 +187,7 @@ def test_a_demo_edge_token_is_never_on_its_command_line(center):
 
 
 def test_the_register_dialog_says_when_the_hub_is_on_loopback():
-    from app.ui.edge_dialog import agent_hint
+    from app.ui.dialogs.edge import agent_hint
 
     local = agent_hint("mqtt://127.0.0.1:18830", "pi-1")
     assert "FEDDECK_EDGE_TOKEN=<token> feddeck edge --hub mqtt://127.0.0.1:18830" in local

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -6,6 +8,8 @@ from app.core.algorithms.running_mean import ClientUpdate, RunningMean, is_finit
 from app.core.algorithms.sampling import sample_clients
 from app.core.fl_config import AlgorithmSpec, FLConfig, parse_config
 from app.errors import InvalidInput
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def upd(node, value, n):
@@ -60,6 +64,18 @@ def test_every_registered_algorithm_is_a_config_choice_and_builds():
         assert set(algorithm.fields) <= set(AlgorithmSpec.model_fields) - {"name"}, name
     with pytest.raises(InvalidInput, match="'fedavg', 'fedprox'"):
         parse_config({"name": "c", "algorithm": {"name": "centralized"}})
+
+
+def test_the_docs_list_every_algorithm_and_what_it_reads():
+    table = [
+        line.split("|")[1:-1]
+        for line in (ROOT / "docs" / "algorithms.md").read_text().splitlines()
+        if line.startswith("| `")
+    ]
+    listed = {cells[0].strip(" `"): cells[3].strip() for cells in table}
+    assert list(listed) == list(ALGORITHMS)
+    for name, reads in listed.items():
+        assert reads == (", ".join(f"`{f}`" for f in ALGORITHMS[name].fields) or "—"), name
 
 
 def test_non_finite_detection():

@@ -19,6 +19,7 @@ from app.services import Services
 from app.services.runs.demo import DemoOptions, create_demo_job
 from app.services.security.auth import SYSTEM
 from app.wire.transports import TRANSPORTS
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGES, RUNS, ROUNDS = 4, 10, 2
@@ -64,10 +65,8 @@ def lab(tmp_path, request):
             agent = _feddeck(tmp_path / f"edge-{i}", "edge", "--hub", url, "--token", new.token)
             agent += ["--name", new.edge.name, "--heartbeat", "0.5"]
             procs.append(subprocess.Popen(agent, cwd=ROOT, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 60
-        while any(e.status != "IDLE" for e in services.edges.list(SYSTEM)):
-            assert time.monotonic() < deadline, "the edges did not come online"
-            time.sleep(0.2)
+        online = lambda: all(e.status == "IDLE" for e in services.edges.list(SYSTEM))  # noqa: E731
+        wait_until(online, 60, "the edges online", interval=0.2)
         yield data, env, jobs, services, procs[1:]
     finally:
         for proc in reversed(procs):
@@ -135,14 +134,16 @@ def test_a_killed_agent_is_noticed_at_once_and_job_start_says_so(lab):
         text=True,
     )
     try:
-        _wait(lambda: services.jobs.get(SYSTEM, job_id).current_round >= 2, "round 2")
+        wait_until(lambda: services.jobs.get(SYSTEM, job_id).current_round >= 2, 60, "round 2")
         agents[1].kill()  # site-2
         killed = time.monotonic()
-        _wait(lambda: _status(services, "site-2") == "OFFLINE", "site-2 OFFLINE", 30)
+        wait_until(lambda: _status(services, "site-2") == "OFFLINE", 30, "site-2 OFFLINE")
         noticed = time.monotonic() - killed
-        _wait(lambda: _logged(services, job_id, "site-2 went offline"), "the run's log", 30)
+        wait_until(lambda: _logged(services, job_id, "site-2 went offline"), 30, "the run's log")
         at_kill = services.jobs.get(SYSTEM, job_id).current_round
-        _wait(lambda: services.jobs.get(SYSTEM, job_id).current_round >= at_kill + 3, "rounds")
+        wait_until(
+            lambda: services.jobs.get(SYSTEM, job_id).current_round >= at_kill + 3, 60, "rounds"
+        )
         stop = subprocess.run(
             _feddeck(data, "job", "stop", str(job_id)), env=env, cwd=ROOT, capture_output=True
         )
@@ -156,13 +157,6 @@ def test_a_killed_agent_is_noticed_at_once_and_job_start_says_so(lab):
     assert "warning: site-2 went offline in round" in err, err[-3000:]
     assert "continuing with 3 of 4" in err
     assert services.jobs.get(SYSTEM, job_id).status == "STOPPED"
-
-
-def _wait(predicate, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _status(services, name: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from app.core.run.directory import RunDir
 from app.services.runs.demo import create_demo_job
 from tests.fl.test_runs_e2e import make_run as make_run
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,7 @@ def spare_pid(launcher) -> int:
 
 
 def wait_for(condition, timeout=30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+    wait_until(condition, timeout, "the standby server")
 
 
 def test_a_run_is_served_by_the_standby_and_another_is_made_ready(make_run):

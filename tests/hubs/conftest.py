@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 import pytest
 
-from app.backends.embedded import wait_for_port
+from app.backends.embedded import start_embedded_hub, wait_for_port
 from app.backends.factory import create_hub
 from app.wire.chunking import WireLimits
 from app.wire.hub import Hub, HubState
-from bench.processes import Mosquitto
+from app.wire.transports import TRANSPORTS
+from tests.servers import Mosquitto
+from tests.waiting import wait_until
 
-BACKENDS = ["local", "mqtt-embedded", "mosquitto", "grpc"]
+# Every transport of the registry that can run a hub here, and a real Mosquitto.
+SERVED = [n for n, t in TRANSPORTS.items() if t.server and t.crosses_processes]
+BACKENDS = ["local", *(f"{n}-embedded" for n in SERVED), "mosquitto"]
 
 
 @dataclass
@@ -44,12 +48,7 @@ class HubEnv:
 
 
 def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    wait_until(predicate, timeout, what, interval=0.02)
 
 
 def wait_connected(*hubs: Hub, timeout: float = 30.0) -> None:
@@ -64,17 +63,6 @@ def hub_env(request, tmp_path):
 
         name = f"t{uuid.uuid4().hex[:8]}"
         env = HubEnv(kind, f"local://{name}", router(name).restart, lambda: None)
-    elif kind == "mqtt-embedded":
-        from app.backends.mqtt.embedded_broker import EmbeddedMqttBroker
-
-        broker = EmbeddedMqttBroker().start()
-
-        def restart():
-            broker.stop()
-            wait_for_port(broker.host, broker.port, 10.0)
-            broker.start()
-
-        env = HubEnv(kind, broker.url, restart, broker.stop)
     elif kind == "mosquitto":
         if shutil.which("mosquitto") is None:
             pytest.skip("mosquitto is not installed (`.ci/run` installs it)")
@@ -86,17 +74,16 @@ def hub_env(request, tmp_path):
             broker.start()
 
         env = HubEnv(kind, broker.url, restart, broker.stop)
-    else:
-        from app.backends.grpc.server import GrpcHubServer
-
-        servers = [GrpcHubServer().start()]
+    else:  # a transport's own hub, started and restarted as the control center does
+        name = kind.removesuffix("-embedded")
+        hubs = [start_embedded_hub(name)]
 
         def restart():
-            port = servers[0].port
-            servers[0].stop(grace=0)
+            port = urlparse(hubs[0].url).port
+            hubs[0].stop()
             wait_for_port("127.0.0.1", port, 10.0)
-            servers[0] = GrpcHubServer(port=port).start()
+            hubs[0] = start_embedded_hub(name, port=port)
 
-        env = HubEnv(kind, servers[0].url, restart, lambda: servers[0].stop(grace=0))
+        env = HubEnv(kind, hubs[0].url, restart, lambda: hubs[0].stop())
     yield env
     env.close()

@@ -23,7 +23,7 @@ if sys.argv[2] == "close":
 time.sleep(120)
 """
 
-HUBS = ["mqtt-embedded", "mosquitto", "grpc"]
+HUBS = ["mqtt-embedded", "mosquitto", "grpc-embedded"]
 
 
 def _statuses_seen(hub_env) -> list:
@@ -63,7 +63,7 @@ def test_killed_node_is_announced_offline(hub_env):
     assert topic == "fd/p/edge/edge-7/status"
     assert message.type == MessageType.STATUS and message.body == {"state": "OFFLINE"}
     assert message.sender == "edge-7"
-    if hub_env.name == "grpc":  # the lost stream is seen at once, not by a keepalive
+    if hub_env.name == "grpc-embedded":  # the lost stream is seen at once, not by a keepalive
         assert took < 5, f"the gRPC hub took {took:.1f} s to announce the lost node"
 
 
@@ -119,7 +119,7 @@ def _status(state: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hub_env", ["grpc"], indirect=True)
+@pytest.mark.parametrize("hub_env", ["grpc-embedded"], indirect=True)
 def test_a_silent_node_is_announced_offline_by_keepalive(hub_env):
     """A node that stops answering (SIGSTOP: its connection stays open) is cut by the
     hub's keepalive, a ping every 10 s answered within 5 s, and announced OFFLINE."""

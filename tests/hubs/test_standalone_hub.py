@@ -10,8 +10,8 @@ from app.backends.mqtt.embedded_broker import free_port
 from app.config import Settings
 from app.wire.hub import HubError
 from app.wire.messages import Message, MessageType
-from bench.processes import wait_port
 from tests.hubs.conftest import wait_for
+from tests.waiting import wait_port
 
 
 @pytest.mark.parametrize("kind", ["grpc", "mqtt"])

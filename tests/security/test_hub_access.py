@@ -21,9 +21,9 @@ from app.services.security.mosquitto_config import write_mosquitto_config
 from app.wire import topics
 from app.wire.hub import HubError, HubState
 from app.wire.messages import Message, MessageType
-from bench.processes import Mosquitto
 from tests.helpers import SAMPLE_CONFIG
 from tests.hubs.conftest import wait_for
+from tests.servers import Mosquitto
 
 
 @pytest.fixture(params=["mqtt", "grpc", "mosquitto"])

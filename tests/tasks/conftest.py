@@ -2,7 +2,6 @@
 
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from app.config import Settings
 from app.services import Services
 from app.services.runs.demo import start_center
 from app.services.security.auth import SYSTEM
+from tests.waiting import wait_until
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
 
@@ -59,13 +59,11 @@ class Center:
         self.cluster.edges.start(name, new.edge.device_id, new.token, **options)
 
     def wait_online(self, names, timeout=60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def online() -> bool:
             status = {e.name: e.status for e in self.services.edges.list(SYSTEM)}
-            if all(status.get(n) == "IDLE" for n in names):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"edges not online: {status}")
+            return all(status.get(n) == "IDLE" for n in names)
+
+        wait_until(online, timeout, f"edges {names} online", interval=0.1)
 
     def run(self, config: str, edges, timeout=240):
         job = self.services.jobs.create(SYSTEM, "run", "lab", config, edges)

@@ -5,13 +5,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.services.runs.demo import DemoOptions, demo_config
-from app.ui.flow_editor import FlowEditor
-from app.ui.flows_page import FlowsPage
+from app.ui.dialogs.flow_editor import FlowEditor
+from app.ui.dialogs.schedule import ScheduleDialog
 from app.ui.main_window import MainWindow
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.schedule_dialog import ScheduleDialog
-from app.ui.schedules_page import SchedulesPage
-from app.ui.table_page import select_row
+from app.ui.pages.flows import FlowsPage
+from app.ui.pages.schedules import SchedulesPage
+from app.ui.pages.table_page import select_row
+from app.ui.run_views.detail_page import RunDetailPage
 
 FLOW = """name = "chain"
 [[steps]]

@@ -8,9 +8,9 @@ import csv
 from app.core.fl_config import FLConfig
 from app.services.security.auth import SYSTEM
 from app.storage.models import RoundMetric
-from app.ui.compare_page import DIFFERS, ComparePage
-from app.ui.run_comparison import comparison
-from app.ui.run_labels import run_duration, run_label
+from app.ui.pages.compare import DIFFERS, ComparePage
+from app.ui.run_views.comparison import comparison
+from app.ui.run_views.labels import run_duration, run_label
 from tests.helpers import SAMPLE_CONFIG
 
 
@@ -96,7 +96,7 @@ def test_the_page_highlights_differences_plots_any_metric_and_exports(
     assert by_run == {named[ids[0]]: [0.89, 0.89], named[ids[1]]: [0.93, 0.93]}
     out = tmp_path / "compare.csv"
     monkeypatch.setattr(
-        "app.ui.compare_page.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), "")
+        "app.ui.pages.compare.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), "")
     )
     page.export_csv()
     table = list(csv.reader(out.open()))
@@ -104,7 +104,7 @@ def test_the_page_highlights_differences_plots_any_metric_and_exports(
     assert ["config", "training.lr", str(SAMPLE_CONFIG["training"]["lr"]), "0.2"] in table
     png = tmp_path / "compare.png"
     monkeypatch.setattr(
-        "app.ui.compare_page.QFileDialog.getSaveFileName", lambda *a, **k: (str(png), "")
+        "app.ui.pages.compare.QFileDialog.getSaveFileName", lambda *a, **k: (str(png), "")
     )
     page.export_png()
     assert png.stat().st_size > 1000

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.fl_config import config_from_toml
-from app.ui.config_dialog import ConfigDialog
+from app.ui.dialogs.config import ConfigDialog
 
 
 def _dialog(qtbot, ctx, base=None) -> ConfigDialog:

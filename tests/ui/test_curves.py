@@ -4,8 +4,8 @@ import dataclasses
 from datetime import UTC, datetime
 
 from app.services.entities.records import JobRecord
-from app.ui.run_curves import CurvesTab
-from app.ui.run_data import RunView
+from app.ui.run_views.curves import CurvesTab
+from app.ui.run_views.data import RunView
 
 
 def _view(job_id: int, nodes: list[str]) -> RunView:
@@ -38,7 +38,7 @@ def test_a_second_run_draws_its_clients_in_distinct_colours(qtbot):
 def test_many_clients_draw_a_band_and_a_ticked_client_over_it(qtbot):
     import numpy as np
 
-    from app.ui.run_curves import MAX_CLIENT_LINES, RoundBand
+    from app.ui.run_views.curves import MAX_CLIENT_LINES, RoundBand
 
     nodes = [f"edge-{i:02d}" for i in range(MAX_CLIENT_LINES + 3)]
     view = _view(3, nodes)
@@ -66,7 +66,7 @@ def test_many_clients_draw_a_band_and_a_ticked_client_over_it(qtbot):
 
 
 def test_a_rewritten_series_is_folded_again():
-    from app.ui.run_curves import RoundBand
+    from app.ui.run_views.curves import RoundBand
 
     band = RoundBand()
     series = {"a": {1: 1.0, 2: 2.0}, "b": {1: 3.0, 2: 4.0}}
@@ -79,7 +79,7 @@ def test_a_rewritten_series_is_folded_again():
 
 
 def test_a_large_run_bands_its_clients_from_the_first_to_report(qtbot):
-    from app.ui.run_curves import MAX_CLIENT_LINES
+    from app.ui.run_views.curves import MAX_CLIENT_LINES
 
     edges = [f"edge-{i:02d}" for i in range(MAX_CLIENT_LINES + 8)]
     view = _view(4, edges[:3])  # three clients heard from so far...

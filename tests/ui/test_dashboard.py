@@ -11,11 +11,11 @@ from app.services.entities.edge_history import online_per_hour
 from app.services.runs.dashboard import load_dashboard
 from app.services.security.auth import SYSTEM
 from app.storage.models import EdgeEvent, Job, RoundMetric
-from app.ui.dashboard_page import VALUES, DashboardPage
-from app.ui.edges_page import EdgesPage
 from app.ui.main_window import MainWindow
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.schedules_page import SchedulesPage
+from app.ui.pages.dashboard import VALUES, DashboardPage
+from app.ui.pages.edges import EdgesPage
+from app.ui.pages.schedules import SchedulesPage
+from app.ui.run_views.detail_page import RunDetailPage
 from tests.helpers import SAMPLE_CONFIG
 
 T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)

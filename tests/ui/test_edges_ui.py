@@ -9,11 +9,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from app.storage.models import EdgeEvent, Job, LogLine, SystemSample
-from app.ui.edge_detail import EdgeDetailDialog
-from app.ui.edges_page import EdgesPage
 from app.ui.main_window import MainWindow
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.table_page import select_row
+from app.ui.pages.edge_detail import EdgeDetailDialog
+from app.ui.pages.edges import EdgesPage
+from app.ui.pages.table_page import select_row
+from app.ui.run_views.detail_page import RunDetailPage
 from tests.helpers import SAMPLE_CONFIG
 
 EDGES = 1000

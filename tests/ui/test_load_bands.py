@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.ui.run_load import MAX_LINES, LoadTab, band
+from app.ui.run_views.load import MAX_LINES, LoadTab, band
 from bench.plot_refresh import synthetic_view
 
 
@@ -50,7 +50,7 @@ def test_live_redraws_do_not_drain_references_to_none(qtbot):
 
 
 def test_a_live_view_moves_on_in_steps():
-    from app.ui.run_load import LIVE_STEP_S, LIVE_WINDOW_S, live_range
+    from app.ui.run_views.load import LIVE_STEP_S, LIVE_WINDOW_S, live_range
 
     start, end = live_range(1000.0, 5001.0)
     assert end % LIVE_STEP_S == 0 and end > 5001.0 and end - start == LIVE_WINDOW_S

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 
 from app.services.runs.demo import DemoOptions, run_demo
 from app.ui.main_window import MainWindow
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.run_models import ARTIFACT
+from app.ui.run_views.detail_page import RunDetailPage
+from app.ui.run_views.models import ARTIFACT
 
 
 def test_the_selected_aggregate_exported_as_onnx(qtbot, admin_ctx, tmp_path, monkeypatch):
@@ -33,7 +33,7 @@ def test_the_selected_aggregate_exported_as_onnx(qtbot, admin_ctx, tmp_path, mon
 
     target = tmp_path / "deploy.onnx"
     monkeypatch.setattr(
-        "app.ui.run_models.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
+        "app.ui.run_views.models.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
     )
     tab.tree.setCurrentItem(newest)
     qtbot.mouseClick(tab.onnx, Qt.MouseButton.LeftButton)

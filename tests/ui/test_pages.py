@@ -5,16 +5,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.services.runs.demo import DemoOptions, demo_config
-from app.ui.config_dialog import ConfigDialog
-from app.ui.edge_dialog import RegisterEdgeDialog
-from app.ui.jobs_page import JobsPage
-from app.ui.launch_dialog import LaunchDialog
+from app.ui.dialogs.config import ConfigDialog
+from app.ui.dialogs.edge import RegisterEdgeDialog
+from app.ui.dialogs.launch import LaunchDialog
+from app.ui.dialogs.simple import FormDialog, line
 from app.ui.main_window import PAGES, MainWindow
-from app.ui.record_model import RecordTableModel
-from app.ui.run_curves import SAME_SAMPLES
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.simple_dialogs import FormDialog, line
-from app.ui.table_page import TablePage, select_row
+from app.ui.pages.jobs import JobsPage
+from app.ui.pages.table_page import TablePage, select_row
+from app.ui.run_views.curves import SAME_SAMPLES
+from app.ui.run_views.detail_page import RunDetailPage
+from app.ui.widgets.record_model import RecordTableModel
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def test_one_click_demo_shows_a_live_run(qtbot, window, admin_ctx):
 
 
 def test_remove_and_change_role_through_the_pages(qtbot, window, admin_ctx, monkeypatch):
-    from app.ui.people_pages import ProjectsPage, UsersPage
+    from app.ui.pages.people import ProjectsPage, UsersPage
 
     services, actor = admin_ctx.services, admin_ctx.actor
     services.projects.create(actor, "old")
@@ -283,9 +283,9 @@ def test_a_finished_run_is_deleted_from_the_jobs_page_after_asking(
 
 def test_tables_open_sorted_as_their_header_says(qtbot, admin_ctx):
     """The arrow in the header and the rows agree from the start: A→Z (Jobs: newest first)."""
-    from app.ui.configs_page import ConfigsPage
-    from app.ui.edges_page import EdgesPage
-    from app.ui.table_page import TablePage
+    from app.ui.pages.configs import ConfigsPage
+    from app.ui.pages.edges import EdgesPage
+    from app.ui.pages.table_page import TablePage
 
     services, actor = admin_ctx.services, admin_ctx.actor
     for name in ("bravo", "alpha", "charlie"):
@@ -313,7 +313,7 @@ def test_tables_open_sorted_as_their_header_says(qtbot, admin_ctx):
 
 def test_a_form_grows_to_show_its_whole_message(qtbot, admin_ctx):
     """The New project dialog: an empty name is refused in words, every line of them shown."""
-    from app.ui.people_pages import ProjectsPage
+    from app.ui.pages.people import ProjectsPage
 
     page = ProjectsPage(admin_ctx)
     qtbot.addWidget(page)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from app.ui.people_pages import ProjectsPage
-from app.ui.simple_dialogs import FormDialog
-from app.ui.table_page import select_row
+from app.ui.dialogs.simple import FormDialog
+from app.ui.pages.people import ProjectsPage
+from app.ui.pages.table_page import select_row
 
 
 def _ok(dialog: FormDialog):

@@ -1,6 +1,6 @@
 """List pages' cells: what they show and how they sort."""
 
-from app.ui.record_model import SORT_ROLE, Bytes, RecordTableModel
+from app.ui.widgets.record_model import SORT_ROLE, Bytes, RecordTableModel
 
 
 def test_sizes_show_as_people_read_them_and_sort_as_numbers():
@@ -18,9 +18,9 @@ def test_rows_sort_in_the_model_keep_their_cells_and_grow_at_the_end(qtbot):
 
     from app.services.entities.records import JobRecord
     from app.services.entities.run_data import LogRecord
-    from app.ui.record_model import Ago, SourceSortingProxy
-    from app.ui.run_data import RunView
-    from app.ui.run_logs import LogsTab
+    from app.ui.run_views.data import RunView
+    from app.ui.run_views.logs import LogsTab
+    from app.ui.widgets.record_model import Ago, SourceSortingProxy
 
     now = datetime.now(UTC)
     model = RecordTableModel(

@@ -5,10 +5,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.errors import Conflict
-from app.ui.edges_page import EdgesPage
-from app.ui.people_pages import ProjectsPage, UsersPage
-from app.ui.simple_dialogs import FormDialog
-from app.ui.table_page import select_row
+from app.ui.dialogs.simple import FormDialog
+from app.ui.pages.edges import EdgesPage
+from app.ui.pages.people import ProjectsPage, UsersPage
+from app.ui.pages.table_page import select_row
 
 
 def _submit(qtbot, dialog):

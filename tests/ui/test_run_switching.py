@@ -7,9 +7,9 @@ import pytest
 
 from app.services.runs.demo import DemoOptions, run_demo
 from app.ui.main_window import MainWindow
-from app.ui.run_data import ENDED
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.run_load import MIN_SPAN_S
+from app.ui.run_views.data import ENDED
+from app.ui.run_views.detail_page import RunDetailPage
+from app.ui.run_views.load import MIN_SPAN_S
 
 
 @pytest.fixture

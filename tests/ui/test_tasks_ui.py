@@ -4,10 +4,10 @@ launch dialog marks edges that lack it, and a refused run shows why."""
 from PySide6.QtCore import Qt
 
 from app.core.fl_config import config_from_toml
-from app.ui.launch_dialog import LaunchDialog
+from app.ui.dialogs.launch import LaunchDialog
 from app.ui.main_window import MainWindow
-from app.ui.run_detail_page import RunDetailPage
-from app.ui.tasks_page import TasksPage
+from app.ui.pages.tasks import TasksPage
+from app.ui.run_views.detail_page import RunDetailPage
 from tests.tasks.test_task_checks import make_task
 
 

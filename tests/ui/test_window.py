@@ -5,9 +5,9 @@ from PySide6.QtCore import Qt
 
 from app.config import Settings
 from app.services import Services
-from app.ui.dashboard_page import DashboardPage
-from app.ui.login_dialog import LoginDialog
+from app.ui.dialogs.login import LoginDialog
 from app.ui.main_window import MainWindow
+from app.ui.pages.dashboard import DashboardPage
 from tests.helpers import SAMPLE_CONFIG
 
 
@@ -127,7 +127,7 @@ def test_a_database_that_cannot_be_written_is_said_in_the_status_bar(qtbot, admi
 
 
 def test_f1_lists_every_shortcut_from_the_actions_themselves(qtbot, admin_ctx):
-    from app.ui.help_dialogs import ShortcutSheet
+    from app.ui.dialogs.help import ShortcutSheet
 
     window = MainWindow(admin_ctx)
     qtbot.addWidget(window)
@@ -151,7 +151,11 @@ def test_f1_lists_every_shortcut_from_the_actions_themselves(qtbot, admin_ctx):
     assert titles == [
         "&Keyboard shortcuts",
         "&Guide (README)",
+        "&Operating: edges, schedules, flows, exports",
+        "&Command line",
         "&Tasks: your own model and code",
+        "A&lgorithms",
+        "&Security and failures",
         "&Architecture",
         "&About FedDeck",
     ]
@@ -160,7 +164,7 @@ def test_f1_lists_every_shortcut_from_the_actions_themselves(qtbot, admin_ctx):
 
 def test_a_run_that_ends_is_notified_unless_turned_off(qtbot, admin_ctx):
     from app.services.runs.events import LiveEvent
-    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.dialogs.settings import SettingsDialog
 
     window = MainWindow(admin_ctx)
     qtbot.addWidget(window)
@@ -191,7 +195,7 @@ def test_the_theme_changes_when_saved_not_at_the_next_start(qtbot, admin_ctx):
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.settings_dialog import SettingsDialog
+    from app.ui.dialogs.settings import SettingsDialog
 
     app = QApplication.instance()
     try:
@@ -211,7 +215,7 @@ def test_the_theme_changes_when_saved_not_at_the_next_start(qtbot, admin_ctx):
                 standard = app.style().standardPalette()
                 assert shown == standard.color(QPalette.ColorRole.Window).name()
     finally:
-        from app.ui.theme import apply_theme
+        from app.ui.widgets.theme import apply_theme
 
         apply_theme(app, "light")
 
@@ -223,7 +227,7 @@ def test_every_page_fits_1024_by_700_without_overlaps(qtbot, admin_ctx):
 
     from app.services.runs.demo import DemoOptions, run_demo
     from app.ui.main_window import MainWindow
-    from app.ui.run_detail_page import RunDetailPage
+    from app.ui.run_views.detail_page import RunDetailPage
 
     summary = run_demo(admin_ctx.settings, DemoOptions(edges=2, rounds=1, backend="local"))
     from app.storage.models import Job

@@ -7,7 +7,7 @@ import shiboken6
 from PySide6.QtCore import QEvent, QThread
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from app.ui.table_page import TablePage
+from app.ui.pages.table_page import TablePage
 from app.ui.workers import _live, run_in_background, wait_for_workers
 
 

@@ -1,0 +1,1 @@
+"""Dialogs: create and edit forms, sign-in, settings, help."""

@@ -1,0 +1,196 @@
+"""Launch a run: project, config version, edges (offline ones shown, not selectable), name, tags."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+)
+
+from app.services.entities.records import JobRecord
+from app.ui.widgets.style import ERROR_STYLE
+from app.ui.workers import run_in_background
+
+
+def _choices(services, actor):
+    return (
+        services.projects.list(actor),
+        services.configs.list(actor, all_versions=True),
+        services.edges.list(actor),
+        services.tasks.list(actor, all_versions=True),
+    )
+
+
+def task_of(body: dict) -> str:
+    return (body.get("task") or {}).get("name") or body.get("dataset", {}).get("name", "")
+
+
+class LaunchDialog(QDialog):
+    launched = Signal(int)
+
+    def __init__(self, ctx, template: JobRecord | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx, self.template = ctx, template
+        self.setWindowTitle("Clone run" if template else "Launch a run")
+        self.project = QComboBox()
+        self.config = QComboBox()
+        self.edges = QListWidget()
+        self.name = QLineEdit(template.name + " (clone)" if template else "")
+        self.tags = QLineEdit(", ".join(template.tags) if template else "")
+        self.error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
+        self.task = QLabel(wordWrap=True)
+        self.task_version = QComboBox()
+        self._edges, self._data_keys, self._bodies, self._versions = [], {}, {}, {}
+        form = QFormLayout()
+        form.addRow("&Project", self.project)
+        form.addRow("&Config", self.config)
+        form.addRow("Task", self.task)
+        form.addRow("Task &version", self.task_version)
+        form.addRow("&Edges", self.edges)
+        form.addRow("&Name", self.name)
+        form.addRow("&Tags", self.tags)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("&Start")
+        self.buttons.accepted.connect(self._start)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.resize(520, 480)
+        self.buttons.setEnabled(False)
+        run_in_background(
+            self, _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
+        )
+
+    def _fill(self, choices) -> None:
+        projects, configs, edges, tasks = choices
+        for t in tasks:
+            self._data_keys[t.name] = t.data_key
+            self._versions.setdefault(t.name, []).append(t)
+        self._edges = edges
+        for p in projects:
+            self.project.addItem(p.name)
+        for c in sorted(configs, key=lambda c: (c.name, -c.version)):
+            self.config.addItem(f"{c.name}  v{c.version}", (c.name, c.version))
+            self._bodies[(c.name, c.version)] = c.body
+        for e in edges:
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, e.name)
+            online = e.status in ("IDLE", "TRAINING")
+            item.setFlags(
+                Qt.ItemFlag.ItemIsUserCheckable
+                | (Qt.ItemFlag.ItemIsEnabled if online else Qt.ItemFlag.NoItemFlags)
+            )
+            chosen = self.template is not None and e.name in self.template.edges
+            item.setCheckState(
+                Qt.CheckState.Checked
+                if online and (chosen or self.template is None)
+                else Qt.CheckState.Unchecked
+            )
+            self.edges.addItem(item)
+        self.config.currentIndexChanged.connect(self._show_task)
+        if self.template is not None:
+            self.project.setCurrentText(self.template.project)
+            index = self.config.findData((self.template.config_name, self.template.config_version))
+            if index >= 0:
+                self.config.setCurrentIndex(index)
+        if not self.name.text() and configs:
+            self.name.setText(f"{self.config.currentData()[0]} run")
+        self._show_task()
+        self.buttons.setEnabled(True)
+
+    def _show_task(self) -> None:
+        """The chosen config's task, and which edges hold the data key it reads."""
+        body = self._bodies.get(self.config.currentData(), {})
+        task = task_of(body)
+        self._offer_versions(task, (body.get("task") or {}).get("version"))
+        key = self._data_keys.get(task, "")
+        have = [e.name for e in self._edges if key in e.data_keys]
+        if not body:
+            self.task.setText("")
+        elif task not in self._data_keys:
+            self.task.setText(f"{task}: no such task (Tasks page)")
+        elif key:
+            self.task.setText(f"{task}, reads data {key!r}: {len(have)} of the edges have it")
+        else:
+            self.task.setText(f"{task}: its data ships with it")
+        for i, e in enumerate(self._edges):
+            item = self.edges.item(i)
+            lacks = bool(key) and key not in e.data_keys
+            item.setText(f"{e.name}   [{e.status}]" + (f"   — no {key!r} data" if lacks else ""))
+            if e.status not in ("IDLE", "TRAINING"):
+                item.setToolTip(f"{e.name} is {e.status}: it cannot take part now")
+            elif lacks:
+                item.setToolTip(f"{e.name} was not started with --data {key}=…: it would refuse")
+            else:
+                item.setToolTip("")
+
+    def _offer_versions(self, task: str, pinned: int | None) -> None:
+        """The stored versions of the config's task, the pinned (else the latest) chosen."""
+        self.task_version.clear()
+        versions = sorted(self._versions.get(task, []), key=lambda t: -t.version)
+        for t in versions:
+            label = "built in" if t.builtin else f"v{t.version} · {t.label} · {t.sha256[:12]}…"
+            self.task_version.addItem(label, None if t.builtin else t.version)
+        if pinned is not None:
+            self.task_version.setCurrentIndex(max(0, self.task_version.findData(pinned)))
+        self.task_version.setEnabled(self.task_version.count() > 1)
+
+    def checked_edges(self) -> list[str]:
+        items = (self.edges.item(i) for i in range(self.edges.count()))
+        return [
+            i.data(Qt.ItemDataRole.UserRole)
+            for i in items
+            if i.checkState() == Qt.CheckState.Checked
+        ]
+
+    def _start(self) -> None:
+        if self.config.currentData() is None:
+            self.error.setText("Create a config first (Configs page).")
+            return
+        name, version = self.config.currentData()
+        tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
+        ctx = self.ctx
+        # Read the widgets here, on the GUI thread; the worker gets plain values.
+        job_name, project, edges, task_version = (
+            self.name.text(),
+            self.project.currentText(),
+            self.checked_edges(),
+            self.task_version.currentData(),
+        )
+
+        def create_and_start():
+            job = ctx.services.jobs.create(
+                ctx.actor,
+                job_name,
+                project,
+                name,
+                edges,
+                version,
+                tags,
+                task_version=task_version,
+            )
+            ctx.center.launcher.start(ctx.actor, job.id)
+            return job.id
+
+        self.buttons.setEnabled(False)
+        run_in_background(self, create_and_start, on_result=self._done, on_error=self._failed)
+
+    def _done(self, job_id: int) -> None:
+        self.launched.emit(job_id)
+        self.accept()
+
+    def _failed(self, exc: Exception) -> None:
+        self.buttons.setEnabled(True)
+        self.error.setText(str(exc))

@@ -1,0 +1,1 @@
+"""Widgets and looks the pages share."""
