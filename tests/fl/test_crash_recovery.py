@@ -91,7 +91,7 @@ def test_a_run_survives_a_hub_restart(make_run, backend):
     run.wait_round(2)
     port = int(run.cluster.hub_url.rsplit(":", 1)[1])
     run.cluster.embedded.stop()
-    time.sleep(2.0)
+    time.sleep(2.0)  # an outage of two seconds, not a wait for something
     access = HubAccess.for_settings(run.services.db, run.settings)
     run.cluster.embedded = start_embedded_hub(
         backend, "127.0.0.1", port, access=access, bind_wait_s=10.0

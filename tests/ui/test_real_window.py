@@ -14,6 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.waiting import wait_until
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 BIN = Path(sys.executable).parent / "feddeck"
 TOOLS = ("Xvfb", "xdotool")
@@ -98,22 +100,19 @@ def test_the_installed_binary_runs_the_demo_from_the_keyboard(display, tmp_path)
         _xdotool(env, "key", "Return")
         _window(env, "^FedDeck$")
         _xdotool(env, "key", "ctrl+shift+r")
-        started = time.monotonic() + 30
-        while not _run_statuses(data):
-            if time.monotonic() > started:
-                _screenshot(env, tmp_path / "no-run.png")
-                pytest.fail(f"Ctrl+Shift+R started no run (see {tmp_path / 'no-run.png'})")
-            time.sleep(0.5)
-        deadline = time.monotonic() + 400
-        statuses: list[str] = []
-        while time.monotonic() < deadline:
-            statuses = _run_statuses(data)
-            if statuses and statuses[0] in ("FINISHED", "FAILED", "STOPPED"):
-                break
+        try:
+            wait_until(lambda: _run_statuses(data), 30, "a run", interval=0.5)
+        except AssertionError:
+            _screenshot(env, tmp_path / "no-run.png")
+            pytest.fail(f"Ctrl+Shift+R started no run (see {tmp_path / 'no-run.png'})")
+
+        def ended() -> bool:
             assert window.poll() is None, (tmp_path / "window.log").read_text()[-3000:]
-            time.sleep(2)
+            return _run_statuses(data)[0] in ("FINISHED", "FAILED", "STOPPED")
+
+        wait_until(ended, 400, "the demo run to end", interval=1.0)
+        statuses = _run_statuses(data)
         assert statuses == ["FINISHED"], (tmp_path / "window.log").read_text()[-3000:]
-        time.sleep(3)  # the views catch up with the last round
         shot = tmp_path / "window.png"
         _screenshot(env, shot)
         from PySide6.QtGui import QImage
@@ -126,10 +125,15 @@ def test_the_installed_binary_runs_the_demo_from_the_keyboard(display, tmp_path)
         _window(env, "^FedDeck$")
         _xdotool(env, "key", "ctrl+q")
         assert window.wait(60) == 0
-        time.sleep(2)
-        left = [pid for pid in children if psutil.pid_exists(pid)]
-        left = [p for p in left if psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        assert not left, f"processes left running after quit: {left}"
+
+        def left() -> list[int]:
+            alive = [pid for pid in children if psutil.pid_exists(pid)]
+            return [p for p in alive if psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+        try:
+            wait_until(lambda: not left(), 10, "the window's processes to end")
+        except AssertionError:
+            pytest.fail(f"processes left running after quit: {left()}")
         # nothing went wrong unseen: no traceback in its output, no error in its log file
         output = (tmp_path / "window.log").read_text(errors="replace")
         assert "Traceback" not in output, output[-3000:]
