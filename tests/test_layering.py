@@ -26,6 +26,7 @@ TORCH_MODULES = {
     "app.core.onnx_export",
     "app.core.edge_runs",
     "app.core.warmup",
+    "app.core.centralized",
 }
 
 
