@@ -33,6 +33,7 @@ def runs():
         run.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mqtt", "grpc"])
 def test_models_go_direct_and_the_result_is_the_relays(tmp_path, runs, backend):
     # One after the other: the embedded hub of a backend has one port.

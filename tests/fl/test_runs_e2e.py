@@ -11,6 +11,8 @@ from app.services import Services
 from app.services.runs.demo import DemoOptions, create_demo_job, run_demo, start_cluster
 from app.services.security.auth import SYSTEM
 
+pytestmark = pytest.mark.slow  # every test here trains a run
+
 
 class Run:
     def __init__(self, tmp_path, backend, edges, rounds, db_url=None, **options):

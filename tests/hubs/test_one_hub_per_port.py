@@ -20,6 +20,7 @@ def test_a_second_grpc_hub_cannot_bind_the_same_port():
             start_embedded_hub("grpc", "127.0.0.1", first.port)
 
 
+@pytest.mark.slow
 def test_a_command_names_what_holds_the_embedded_port(tmp_path, capsys):
     """`job list` needs no hub; `scheduler` does, and the port is held by a plain socket."""
     from app.wire.transports import TRANSPORTS

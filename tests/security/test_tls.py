@@ -41,6 +41,7 @@ def _try(url: str, opened: list, timeout: float = 4.0):
     return hub
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mqtt", "grpc"])
 def test_tls_hub_takes_tls_clients_only(kind, pki):
     hub = start_embedded_hub(kind, tls=server_tls(pki))
