@@ -20,7 +20,7 @@ class Coordinator:
         from app.backends.factory import create_hub
         from app.services.security.hub_access import HubAccess
         from app.wire.hub import HubError
-        from app.wire.transports import TRANSPORTS, client_url, embedded_kind
+        from app.wire.transports import client_url, embeddable, embedded_kind
 
         hub_url = ctx.settings.hub_url
         self.ctx, self.standby = ctx, standby
@@ -28,7 +28,7 @@ class Coordinator:
         kind = embedded_kind(hub_url)
         if kind is not None and not kind.crosses_processes:
             served = " or ".join(
-                f"embedded://{n}" for n, t in TRANSPORTS.items() if t.crosses_processes
+                f"embedded://{n}" for n, t in embeddable().items() if t.crosses_processes
             )
             raise InvalidInput(
                 f"{hub_url} is in-process: it cannot reach edge processes; use {served}"

@@ -7,7 +7,7 @@ import argparse
 from app.cli.context import CliContext
 from app.cli.output import round_progress
 from app.errors import InvalidInput
-from app.wire.transports import TRANSPORTS
+from app.wire.transports import embeddable
 
 
 def demo_run(ctx: CliContext, args: argparse.Namespace):
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--headless", action="store_true", help="no window; print progress")
     p.add_argument("--edges", type=int, default=4)
     p.add_argument("--rounds", type=int, default=20)
-    p.add_argument("--backend", choices=list(TRANSPORTS), default="mqtt")
+    p.add_argument("--backend", choices=list(embeddable()), default="mqtt")
     p.add_argument("--heartbeat", type=float, default=1.0)
     p.add_argument(
         "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"

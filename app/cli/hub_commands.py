@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=certs_init)
     p = sub.add_parser("hub", parents=[common], help="run a standalone hub for remote edges")
     for name, transport in _served().items():
-        example = f"e.g. :{transport.embedded_port}"
+        example = f"e.g. :{transport.embedded_port or 5000}"
         p.add_argument(f"--{name}", metavar="HOST:PORT", help=f"serve a {name} hub here, {example}")
     p.add_argument(
         "--open", action="store_true", help="no authentication (loopback experiments only)"

@@ -26,11 +26,12 @@ class Transport:
     tls_scheme: str | None  # the same over TLS (?ca=&cert=&key=)
     client: str  # "module:function"
     server: str | None  # "module:function": a hub this process can run, or None
-    embedded_port: int | None  # the fixed loopback port of embedded://NAME; None: in-process
+    embedded_port: int | None = None  # the fixed loopback port of embedded://NAME
+    in_process: bool = False  # nodes of one process only (tests, simulation)
 
     @property
     def crosses_processes(self) -> bool:
-        return self.embedded_port is not None
+        return not self.in_process
 
     def load(self, builder: str):
         module, _, function = builder.partition(":")
@@ -65,7 +66,7 @@ TRANSPORTS: dict[str, Transport] = {
             None,
             "app.backends.local:hub_from_url",
             "app.backends.local:serve",
-            None,
+            in_process=True,
         ),
     )
 }
@@ -106,10 +107,19 @@ def embedded_kind(url: str) -> Transport | None:
     parsed = urlparse(url)
     if parsed.scheme != "embedded":
         return None
-    if parsed.netloc not in TRANSPORTS:
-        names = ", ".join(f"embedded://{n}" for n in TRANSPORTS)
+    if parsed.netloc not in embeddable():
+        names = ", ".join(f"embedded://{n}" for n in embeddable())
         raise InvalidInput(f"hub URL {url!r}: an embedded hub is one of {names}")
     return TRANSPORTS[parsed.netloc]
+
+
+def embeddable() -> dict[str, Transport]:
+    """The transports a control center can run itself, as embedded://NAME."""
+    return {
+        n: t
+        for n, t in TRANSPORTS.items()
+        if t.server and (t.in_process or t.embedded_port is not None)
+    }
 
 
 def parse_hub_url(url: str) -> HubUrl:

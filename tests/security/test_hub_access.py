@@ -147,6 +147,7 @@ def test_an_edge_cannot_pose_as_another_node_or_read_another_project(lab):
     assert not set(leaked) & set(secrets_)  # (its own run it may read, even via fd/#)
 
 
+@pytest.mark.slow
 def test_a_removed_edge_is_cut_off_and_kept_out(lab):
     a = device(lab, "a")
     if lab["kind"] == "mosquitto":  # Mosquitto learns of it from regenerated files + HUP

@@ -66,6 +66,7 @@ def test_tls_hub_takes_tls_clients_only(kind, pki):
         hub.stop()
 
 
+@pytest.mark.slow
 def test_mutual_tls_needs_a_client_certificate(pki):
     hub = start_embedded_hub("grpc", tls=server_tls(pki, mutual=True))
     port = hub.url.rsplit(":", 1)[1]

@@ -25,7 +25,7 @@ from app.services.runs.launcher import JobLauncher
 from app.services.runs.local_edges import LocalEdges
 from app.services.security.auth import SYSTEM
 from app.services.security.hub_access import HubAccess
-from app.wire.transports import TRANSPORTS
+from app.wire.transports import embeddable
 
 SAMPLE_CONFIG = RESOURCES / "configs" / "digits-mlp-fedavg.toml"
 DEMO_PROJECT = "demo"
@@ -101,9 +101,9 @@ def start_center(
 ) -> DemoCluster:
     """A control center's live side on this machine, no edges yet: an embedded hub (or a
     local router), a hub client, ingest, and a launcher (in-process servers on `local`)."""
-    transport = TRANSPORTS.get(backend)
+    transport = embeddable().get(backend)
     if transport is None:
-        raise InvalidInput(f"--backend must be one of {', '.join(TRANSPORTS)}")
+        raise InvalidInput(f"--backend must be one of {', '.join(embeddable())}")
     embedded = start_embedded_hub(
         backend,
         limits=settings.wire,

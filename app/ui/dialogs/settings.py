@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from app.errors import InvalidInput
 from app.ui.widgets.style import ERROR_STYLE
 from app.ui.widgets.theme import apply_theme
-from app.wire.transports import TRANSPORTS, validate_hub_url
+from app.wire.transports import embeddable, validate_hub_url
 
-HUBS = [*(f"embedded://{name}" for name in TRANSPORTS), "external URL…"]
+HUBS = [*(f"embedded://{name}" for name in embeddable()), "external URL…"]
 
 
 def settings_file(data_dir: Path) -> Path:
