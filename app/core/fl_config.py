@@ -14,6 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.algorithms import ALGORITHMS
+from app.core.algorithms.robust import RULES, krum_needs
 from app.core.names import NAME_RULE
 from app.errors import InvalidInput
 
@@ -51,6 +52,15 @@ class AlgorithmSpec(_Strict):
     beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
     beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0)
+    # How a round's updates are combined before the strategy: algorithms/robust.py.
+    aggregation: Literal[RULES] = "mean"  # type: ignore[valid-type]
+    trim_fraction: float = Field(
+        default=0.1, ge=0.0, lt=0.5, description="trimmed_mean: dropped at each end"
+    )
+    byzantine: int = Field(default=1, ge=0, le=100, description="krum: hostile updates borne")
+    norm_bound: float | None = Field(
+        default=None, gt=0.0, description="an update's change from the global model, at most"
+    )
 
 
 class TrainingSpec(_Strict):
@@ -127,6 +137,14 @@ class FLConfig(_Strict):
     def _consistent(self) -> FLConfig:
         if self.model.kind == "cnn" and self.dataset.name == "synthetic":
             raise ValueError("model.kind 'cnn' needs an image-like dataset (digits or mnist1d)")
+        algorithm = self.algorithm
+        if algorithm.aggregation in ("krum", "multi_krum"):
+            need = krum_needs(algorithm.byzantine)
+            if self.training.min_clients < need:
+                raise ValueError(
+                    f"algorithm.aggregation {algorithm.aggregation!r} with byzantine = "
+                    f"{algorithm.byzantine} needs training.min_clients of at least {need}"
+                )
         return self
 
 

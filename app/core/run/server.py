@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from app.core.algorithms import build_strategy
-from app.core.algorithms.running_mean import RunningMean
+from app.core.algorithms.robust import aggregator_for, bound_update
 from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
 from app.core.run.liveness import RunLiveness
@@ -59,7 +59,9 @@ class FLServer:
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
         self.delivery: ModelDelivery  # opened when the run is served (its listener)
-        self._running = RunningMean()  # one for every round: its sum's pages stay mapped
+        # One for every round (a running mean's sum keeps its pages mapped), or the robust
+        # rule's held updates.
+        self._running = aggregator_for(spec.config.algorithm)
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -308,7 +310,16 @@ class FLServer:
                 f"round {rnd}: {len(running.nodes)} updates arrived "
                 f"(missing: {', '.join(missing)}); min_clients is {cfg.min_clients}"
             )
-        return strategy.apply(weights, running.mean()), evals
+        try:
+            combined = running.mean()
+        except ValueError as exc:  # a robust rule with too few updates for it
+            raise RuntimeError(f"round {rnd}: {exc}") from None
+        left_out = getattr(running, "left_out", [])
+        if left_out:
+            names = ", ".join(self.members.shown(n) for n in left_out)
+            rule = self.config.algorithm.aggregation
+            self.say("WARNING", f"round {rnd}: {rule} left out the updates of {names}")
+        return strategy.apply(weights, combined), evals
 
     def _collect(self, rnd: int, waiting: set[str], reference, body: dict):
         """The round's updates folded into their running mean as each arrives (each stored
@@ -373,10 +384,20 @@ class FLServer:
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
                 continue
             self.out.store(rnd, message.sender, message.tensors)
+            tensors = message.tensors
+            bound = self.config.algorithm.norm_bound
+            if bound is not None:
+                tensors, norm = bound_update(tensors, reference, bound)
+                if norm > bound:
+                    shown = self.members.shown(message.sender)
+                    self.say(
+                        "WARNING",
+                        f"round {rnd}: the update of {shown} was scaled down by "
+                        f"{bound / norm:.3g}: its change's norm {norm:.4g} is over "
+                        f"algorithm.norm_bound {bound:g}",
+                    )
             # the update's own buffer (decoded from the wire): the mean may go into it
-            running.add(
-                message.sender, message.tensors, int(message.body["num_samples"]), owned=True
-            )
+            running.add(message.sender, tensors, int(message.body["num_samples"]), owned=True)
             updates.add(message.sender)
             evaluated = evaluation(message.body.get("eval"))
             if evaluated:

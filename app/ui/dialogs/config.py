@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.algorithms import ALGORITHMS
+from app.core.algorithms.robust import RULES
 from app.core.fl_config import FLConfig, config_from_toml, config_to_toml, parse_config
 from app.errors import InvalidInput
 from app.ui.widgets.style import ERROR_STYLE
@@ -36,6 +37,7 @@ CHOICES = {
     "dataset.name": ["digits", "mnist1d", "synthetic"],
     "partitioning.kind": ["iid", "dirichlet", "shards"],
     "algorithm.name": list(ALGORITHMS),
+    "algorithm.aggregation": list(RULES),
     "training.optimizer": ["sgd", "adam", "adamw"],
     "training.lr_schedule": ["constant", "step", "cosine"],
     "training.device": ["auto", "cpu", "cuda"],
@@ -44,6 +46,8 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "partitioning.alpha": (3, -1.0, 1000.0),
     "algorithm.mu": (4, -1.0, 100.0),
     "algorithm.server_lr": (4, -1.0, 100.0),
+    "algorithm.trim_fraction": (2, -1.0, 0.99),
+    "algorithm.byzantine": (None, -1, 100),
     "training.rounds": (None, -1, 100_000),
     "training.local_epochs": (None, -1, 1000),
     "training.batch_size": (None, -1, 65_536),
