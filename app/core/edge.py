@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from app.core.edge_runs import EdgeRun, prepare_run
+from app.core.privacy import privatize
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.run.protocol import (
     FAILED,
@@ -30,6 +31,7 @@ from app.core.run.protocol import (
     REFUSED,
     STOP,
     RunAddress,
+    finite_figures,
     log_message,
 )
 from app.core.system_stats import SystemSampler, hardware_facts
@@ -227,6 +229,14 @@ class EdgeAgent:
             f"{run.validation_samples} validation samples, on {run.device}"
             + (f"; labels {run.labels}" if run.labels else ""),
         )
+        privacy = run.config.privacy
+        if privacy.enabled:
+            self.say(
+                run,
+                "INFO",
+                f"differential privacy: each update's change is clipped to {privacy.clip_norm:g} "
+                f"and noised (std {privacy.noise_multiplier * privacy.clip_norm:g}) here",
+            )
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
             Message(
@@ -286,6 +296,8 @@ class EdgeAgent:
         if weights is None:
             return
         run.last_round = rnd
+        privacy = run.config.privacy
+        reference = {k: v.copy() for k, v in weights.items()} if privacy.enabled else None
         set_weights(run.model, weights)
         del weights  # the model holds them now; a fetched buffer is let go
         cfg = run.config.training
@@ -313,20 +325,29 @@ class EdgeAgent:
             )
         if evaluate_only:
             self._send_up(
-                run, MessageType.MODEL_UP, rnd, {"evaluate_only": True, "eval": evaluation or {}}
+                run,
+                MessageType.MODEL_UP,
+                rnd,
+                {"evaluate_only": True, "eval": finite_figures(evaluation or {})[0]},
             )
             return
         trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
         self._progress.pop(run.address.job_id, None)
         body = {"num_samples": run.samples, "device": str(run.device)}
         if evaluation:
-            body["eval"] = evaluation
+            body["eval"] = finite_figures(evaluation)[0]
+        update = get_weights(run.model)
+        if reference is not None:  # clipped and noised before it leaves this edge
+            update, norm = privatize(
+                update, reference, privacy.clip_norm, privacy.noise_multiplier, ctx.seed
+            )
+            trained["dp_update_norm"] = norm
         run.last_upload = Message(
             MessageType.MODEL_UP,
             job_id=run.address.job_id,
             round=rnd,
             body=body,
-            tensors=get_weights(run.model),
+            tensors=update,
         )
         self._upload(run, run.last_upload, direct)
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
@@ -375,6 +396,10 @@ class EdgeAgent:
         self.hub.publish(topic, update)
 
     def _publish_metrics(self, run: EdgeRun, rnd: int, values: dict[str, float]) -> None:
+        values, diverged = finite_figures(values)
+        if diverged:
+            shown = ", ".join(diverged)
+            self.say(run, "WARNING", f"round {rnd}: {shown} not finite (diverged); not reported")
         self.hub.publish(
             run.address.topic(self.device_id, "metrics"),
             Message(

@@ -63,6 +63,20 @@ class AlgorithmSpec(_Strict):
     )
 
 
+class PrivacySpec(_Strict):
+    """Differential privacy (app/core/privacy.py): on when noise_multiplier > 0."""
+
+    noise_multiplier: float = Field(
+        default=0.0, ge=0.0, le=100.0, description="noise std / clip_norm; 0: off"
+    )
+    clip_norm: float = Field(default=1.0, gt=0.0, description="an update's change, at most")
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0, description="epsilon is at this delta")
+
+    @property
+    def enabled(self) -> bool:
+        return self.noise_multiplier > 0
+
+
 class TrainingSpec(_Strict):
     rounds: int = Field(default=20, ge=1, le=100_000)
     local_epochs: int = Field(default=1, ge=1, le=1000)
@@ -127,6 +141,7 @@ class FLConfig(_Strict):
     partitioning: PartitionSpec = PartitionSpec()
     algorithm: AlgorithmSpec = AlgorithmSpec()
     training: TrainingSpec = TrainingSpec()
+    privacy: PrivacySpec = PrivacySpec()
     task: TaskRef = TaskRef()
 
     @property
@@ -194,4 +209,6 @@ def config_to_toml(config: FLConfig) -> str:
         for section in BUILTIN_ONLY:
             if getattr(config, section) == type(getattr(config, section))():
                 del body[section]
+    if not config.privacy.enabled and config.privacy == PrivacySpec():
+        del body["privacy"]  # off, as every config before it was
     return tomli_w.dumps(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from app.wire import topics
@@ -43,3 +44,10 @@ def log_message(run: RunAddress | None, level: str, text: str) -> Message:
     return Message(
         MessageType.LOG, job_id=run.job_id if run else None, body={"level": level, "text": text}
     )
+
+
+def finite_figures(values: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The figures a message can carry (JSON has no NaN or infinity), and the names of
+    those that were not finite: the loss of a model that diverged."""
+    kept = {k: v for k, v in values.items() if math.isfinite(v)}
+    return kept, sorted(set(values) - set(kept))

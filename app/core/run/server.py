@@ -33,6 +33,7 @@ from app.core.run.protocol import (
     STOP,
     STOPPED,
     RunAddress,
+    finite_figures,
 )
 from app.core.run.spec import RunOutcome, RunSpec
 from app.core.run.updates import evaluation, federated, summary, update_problem
@@ -62,6 +63,8 @@ class FLServer:
         # One for every round (a running mean's sum keeps its pages mapped), or the robust
         # rule's held updates.
         self._running = aggregator_for(spec.config.algorithm)
+        self._sample_rate = 1.0
+        self._refused: dict[str, str] = {}  # this round's refused updates: node, why
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -136,6 +139,13 @@ class FLServer:
                 self.say(
                     "INFO", f"starting from the aggregated model of {self.spec.init_model.origin}"
                 )
+            ledger = None
+            if cfg.privacy.enabled:
+                from app.core.privacy import PrivacyLedger
+
+                ledger = PrivacyLedger(
+                    cfg.privacy.noise_multiplier, cfg.privacy.delta, first_round - 1
+                )
             self._invite_edges()
             self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
@@ -156,6 +166,8 @@ class FLServer:
                     sent, received = self.delivery.direct_bytes()
                     values["direct_bytes_in"] = float(received - direct_before[1])
                     values["direct_bytes_out"] = float(sent - direct_before[0])
+                if ledger is not None:
+                    values["dp_epsilon"] = ledger.round_done(self._sample_rate)
                 if test_data is not None:
                     set_weights(model, weights)
                     ctx = TaskContext(
@@ -163,6 +175,13 @@ class FLServer:
                     )
                     tested = task.evaluate(model, test_data, config, ctx)
                     values.update({f"test_{k}": v for k, v in tested.items()})
+                values, diverged = finite_figures(values)
+                if diverged:
+                    self.say(
+                        "WARNING",
+                        f"round {rnd}: {', '.join(diverged)} of the global model not finite "
+                        "(it diverged); not recorded",
+                    )
                 self.out.metrics(rnd, values)
                 outcome.rounds_done = rnd
                 outcome.history.append({"round": rnd, **values})
@@ -295,7 +314,9 @@ class FLServer:
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
         self.liveness.round_now = rnd
-        selected = sample_clients(self.members.alive(), cfg.fraction_fit, cfg.min_clients, rng)
+        alive = self.members.alive()
+        selected = sample_clients(alive, cfg.fraction_fit, cfg.min_clients, rng)
+        self._sample_rate = len(selected) / max(len(alive), 1)  # for the privacy ledger
         if len(selected) < cfg.min_clients:
             raise RuntimeError(
                 f"round {rnd}: only {len(selected)} edges left; min_clients is {cfg.min_clients}"
@@ -305,10 +326,19 @@ class FLServer:
         running, evals = self._collect(rnd, set(selected), weights, body)
         self.delivery.end_round(rnd)
         if len(running.nodes) < cfg.min_clients:
-            missing = sorted(set(selected) - set(running.nodes))
+            refused = {n: why for n, why in self._refused.items() if n not in running.nodes}
+            missing = sorted(set(selected) - set(running.nodes) - set(refused))
+            said = []
+            if missing:
+                said.append(f"missing: {', '.join(self.members.shown(n) for n in missing)}")
+            if refused:
+                said.append(
+                    "refused: "
+                    + "; ".join(f"{self.members.shown(n)} ({why})" for n, why in refused.items())
+                )
             raise RuntimeError(
-                f"round {rnd}: {len(running.nodes)} updates arrived "
-                f"(missing: {', '.join(missing)}); min_clients is {cfg.min_clients}"
+                f"round {rnd}: {len(running.nodes)} updates taken ({', '.join(said)}); "
+                f"min_clients is {cfg.min_clients}"
             )
         try:
             combined = running.mean()
@@ -330,6 +360,7 @@ class FLServer:
         updates: set[str] = set()
         running = self._running
         running.start()
+        self._refused = {}
         evals: dict[str, dict[str, float]] = {}
         while waiting - updates - self.members.offline():
             left = deadline - time.monotonic()
@@ -382,6 +413,7 @@ class FLServer:
             if problem:
                 shown = self.members.shown(message.sender)
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
+                self._refused[message.sender] = problem
                 continue
             self.out.store(rnd, message.sender, message.tensors)
             tensors = message.tensors

@@ -56,6 +56,8 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "training.eval_every": (None, -1, 100_000),
     "training.min_clients": (None, -1, 1000),
     "training.round_timeout_s": (1, -1.0, 86_400.0),
+    "privacy.noise_multiplier": (3, -1.0, 100.0),
+    "privacy.clip_norm": (3, -1.0, 1000.0),
 }
 
 
