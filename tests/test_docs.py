@@ -1,5 +1,6 @@
 """The docs name the code as it is: docs/architecture.md's package map lists every module
-of app/ under its own package, and every file a doc names in backticks exists."""
+of app/ under its own package, every file a doc names in backticks exists, and every
+sample config that ships is valid."""
 
 from __future__ import annotations
 
@@ -88,3 +89,12 @@ def test_every_file_the_docs_name_exists():
             if not ((base / f"{path}.py").exists() or (base / path).is_dir()):
                 stale.add(f"{doc.name}: {path}")
     assert not stale, sorted(stale)
+
+
+def test_every_sample_config_is_valid_and_named_as_its_file():
+    from app.core.fl_config import config_from_toml
+
+    samples = sorted((ROOT / "resources" / "configs").glob("*.toml"))
+    assert samples
+    for path in samples:
+        assert config_from_toml(path.read_text(), path.name).name == path.stem
