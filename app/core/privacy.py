@@ -38,7 +38,13 @@ class PrivacyLedger:
     """The privacy spent so far by each edge's released updates."""
 
     def __init__(self, noise_multiplier: float, delta: float, rounds_done: int = 0) -> None:
-        from opacus.accountants import RDPAccountant  # only runs with privacy on load it
+        try:  # only runs with privacy on load it
+            from opacus.accountants import RDPAccountant
+        except ImportError:
+            raise RuntimeError(
+                "differential privacy needs Opacus's accountant on the server: "
+                "pip install 'feddeck[center]'"
+            ) from None
 
         self.noise_multiplier, self.delta = noise_multiplier, delta
         self._accountant = RDPAccountant()
