@@ -37,7 +37,7 @@ def test_the_ledger_spends_less_with_more_noise_and_more_with_more_rounds():
     low, high = spent(0.8, 1.0, 10), spent(2.0, 1.0, 10)
     assert all(a < b for a, b in itertools.pairwise(low))  # it only grows
     assert high[-1] < low[-1]
-    assert spent(0.8, 0.5, 10)[-1] < low[-1]  # sampled edges spend less
+    assert spent(0.8, 0.5, 3)[-1] < low[2]  # sampled edges spend less
     resumed = PrivacyLedger(0.8, 1e-5, rounds_done=9).round_done(1.0)
     assert resumed == pytest.approx(low[-1])
 
