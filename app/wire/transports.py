@@ -28,6 +28,7 @@ class Transport:
     server: str | None  # "module:function": a hub this process can run, or None
     embedded_port: int | None = None  # the fixed loopback port of embedded://NAME
     in_process: bool = False  # nodes of one process only (tests, simulation)
+    ranks: bool = False  # the ranks of one job a cluster engine started: no host or port
 
     @property
     def crosses_processes(self) -> bool:
@@ -58,6 +59,15 @@ TRANSPORTS: dict[str, Transport] = {
             "app.backends.grpc.client:hub_from_url",
             "app.backends.grpc.server:serve",
             50051,
+        ),
+        Transport(
+            "mpi",
+            "MPI ranks (mpirun, srun): rank 0 routes",
+            "mpi",
+            None,
+            "app.backends.mpi.client:hub_from_url",
+            None,
+            ranks=True,
         ),
         Transport(
             "local",
@@ -130,7 +140,7 @@ def parse_hub_url(url: str) -> HubUrl:
         raise InvalidInput(f"hub URL {url!r}: scheme must be one of {', '.join(url_schemes())}")
     transport, tls = found
     port = None
-    if transport.crosses_processes:
+    if transport.crosses_processes and not transport.ranks:
         if not parsed.hostname:
             raise InvalidInput(f"hub URL {url!r} has no host")
         try:
@@ -144,14 +154,23 @@ def parse_hub_url(url: str) -> HubUrl:
     if unknown:
         raise InvalidInput(f"hub URL {url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
     files = {k: v[-1] for k, v in params.items()}
-    host = parsed.hostname or "" if transport.crosses_processes else parsed.netloc or "default"
+    if transport.ranks:
+        host = parsed.netloc or "world"
+    elif transport.crosses_processes:
+        host = parsed.hostname or ""
+    else:
+        host = parsed.netloc or "default"
     return HubUrl(url, transport, tls, host, port, files)
 
 
 def validate_hub_url(url: str) -> str:
-    """A hub URL as settings hold it: embedded://NAME or a client URL."""
-    if embedded_kind(url) is None:
-        parse_hub_url(url)
+    """A hub URL as settings hold it: embedded://NAME or a client URL (not a rank
+    transport's: those exist only among the ranks of one job)."""
+    if embedded_kind(url) is None and parse_hub_url(url).transport.ranks:
+        raise InvalidInput(
+            f"hub URL {url!r}: {urlparse(url).scheme}:// links the ranks of one cluster job "
+            "and cannot be a control center's hub; give the hub the ranks report to"
+        )
     return url
 
 
