@@ -44,6 +44,7 @@ class BaseHub(ABC):
         self.state = HubState.DISCONNECTED
         self.fatal_error: str | None = None
         self._subs: list[Subscription] = []
+        self._relays: list[tuple[str, Callable[[str, bytes], None]]] = []
         self._subs_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._seq = itertools.count(1)
@@ -96,7 +97,7 @@ class BaseHub(ABC):
             raise InvalidInput(str(exc)) from None
         sub = Subscription(pattern, handler, next(self._tokens))
         with self._subs_lock:
-            first = all(s.pattern != pattern for s in self._subs)
+            first = pattern not in self._patterns_locked()
             self._subs.append(sub)
         if first:
             try:
@@ -110,9 +111,24 @@ class BaseHub(ABC):
     def unsubscribe(self, sub: Subscription) -> None:
         with self._subs_lock:
             self._subs = [s for s in self._subs if s.token != sub.token]
-            last = all(s.pattern != sub.pattern for s in self._subs)
+            last = sub.pattern not in self._patterns_locked()
         if last:
             self._backend_unsubscribe(sub.pattern)
+
+    def relay(self, pattern: str, forward: Callable[[str, bytes], None]) -> None:
+        """Chunks on topics matching `pattern` go to `forward` as they arrive, on the
+        transport's thread, instead of being delivered here: how a bridge passes messages
+        from one hub to another unchanged, their sender included. `forward` must return at
+        once (hand the chunk to another hub's send, which queues it)."""
+        try:
+            topics.validate_pattern(pattern)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        with self._subs_lock:
+            first = pattern not in self._patterns_locked()
+            self._relays.append((pattern, forward))
+        if first:
+            self._backend_subscribe(pattern)
 
     def on_state(self, callback: Callable[[HubState], None]) -> None:
         self._state_listeners.append(callback)
@@ -152,10 +168,20 @@ class BaseHub(ABC):
 
     def _patterns(self) -> list[str]:
         with self._subs_lock:
-            return list(dict.fromkeys(s.pattern for s in self._subs))
+            return self._patterns_locked()
+
+    def _patterns_locked(self) -> list[str]:
+        return list(
+            dict.fromkeys([*(s.pattern for s in self._subs), *(p for p, _ in self._relays)])
+        )
 
     def _on_chunk(self, topic: str, chunk: bytes) -> None:
         """Called by the backend's network thread: hand over and return at once."""
+        for pattern, forward in self._relays:
+            if topics.matches(pattern, topic):
+                self.stats.bytes_in += len(chunk)
+                self._call(forward, topic, chunk)
+                return
         self._inbox.put((topic, chunk))
 
     def _set_state(self, state: HubState) -> None:

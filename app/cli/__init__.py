@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from app import __version__
 from app.cli import (
     automation_commands,
+    cluster_rank,
     demo_command,
     hub_commands,
     job_commands,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     automation_commands.register(sub, common)
     hub_commands.register(sub, common)
     server_process.register(sub, common)
+    cluster_rank.register(sub, common)
     demo_command.register(sub, common)
     return parser
 

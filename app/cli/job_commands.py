@@ -82,12 +82,18 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
 
     actor = ctx.actor()
     rounds = ctx.services.jobs.get(actor, args.id).total_rounds
+    cluster = cluster_plan(args)
     progress = None if ctx.as_json else round_progress(rounds)
     coordinator = Coordinator(ctx, serve=False)
     try:
         # A hub this command did not start may have a control center on it: the run goes
-        # to that center's warm server, and only its ingest stores the run.
-        if coordinator.embedded is None and ask_center(coordinator.hub, actor.name, args.id):
+        # to that center's warm server, and only its ingest stores the run. A cluster run
+        # is started here, by the cluster's engine.
+        if (
+            cluster is None
+            and coordinator.embedded is None
+            and ask_center(coordinator.hub, actor.name, args.id)
+        ):
             print(
                 f"job {args.id} started by the control center on {coordinator.url}; "
                 "Ctrl-C stops it",
@@ -96,20 +102,33 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
             _follow(ctx, coordinator, actor, args.id, progress)
         else:
             coordinator.serve_here()
-            _run_here(coordinator, actor, args.id, progress)
+            _run_here(coordinator, actor, args.id, progress, cluster)
     finally:
         coordinator.close()
     return ctx.services.jobs.get(actor, args.id)
 
 
-def _run_here(coordinator: Coordinator, actor, job_id: int, progress) -> None:
+def cluster_plan(args: argparse.Namespace):
+    """`--mpi [--np N] [--hostfile F]`: the run's ranks, checked before anything starts."""
+    if not args.mpi:
+        if args.np is not None or args.hostfile is not None:
+            raise InvalidInput("--np and --hostfile go with --mpi")
+        return None
+    from app.services.runs.cluster import ClusterPlan
+
+    hostfile = Path(args.hostfile).absolute() if args.hostfile else None
+    return ClusterPlan("mpi", args.np if args.np is not None else 3, hostfile).check()
+
+
+def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=None) -> None:
     done = threading.Event()
     coordinator.launcher.on_exit = lambda _id: done.set()
     if progress is not None:
         coordinator.ingest.events.subscribe(progress)
         coordinator.ingest.events.subscribe(run_notes())
-    coordinator.launcher.start(actor, job_id)
-    print(f"job {job_id} started on {coordinator.url}; Ctrl-C stops it", file=sys.stderr)
+    coordinator.launcher.start(actor, job_id, cluster)
+    where = f"{cluster.ranks} MPI ranks" if cluster else coordinator.url
+    print(f"job {job_id} started on {where}; Ctrl-C stops it", file=sys.stderr)
     try:
         while not done.wait(0.5):
             pass
@@ -256,6 +275,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=job_show)
     p = job.add_parser("start", parents=[common], help="run a queued job (in the foreground)")
     p.add_argument("id", type=int)
+    p.add_argument(
+        "--mpi",
+        action="store_true",
+        help="run it on the ranks mpirun starts: rank 0 serves, the others train",
+    )
+    p.add_argument("--np", type=int, help="with --mpi: ranks in all, rank 0 included (3)")
+    p.add_argument(
+        "--hostfile", help="with --mpi: Open MPI's hostfile; this machine first (rank 0)"
+    )
     p.set_defaults(handler=job_start, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)

@@ -36,8 +36,11 @@ def end_world(wait_s: float = 60.0) -> None:
         return
     if link.rank == 0:
         link.wait_for_ranks(timeout=wait_s)
-    link.close()
-    if not link.wire.MPI.Is_finalized():
+    link.close(timeout=2.0 if link.lost else 10.0)
+    # MPI_Finalize waits for every rank, a dead one too: after a loss, end without it
+    # (mpirun --enable-recovery lets each rank end so; the process must then leave by
+    # os._exit, or mpi4py finalises at exit).
+    if not link.lost and not link.wire.MPI.Is_finalized():
         link.wire.MPI.Finalize()
 
 

@@ -40,6 +40,7 @@ class MpiWire:
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
+        self.stalled_until = 0.0  # when a receive that held this thread up for long ended
 
     def start(self, on_frame: Frame) -> None:
         self._on_frame = on_frame
@@ -90,8 +91,11 @@ class MpiWire:
                 header = decode_header(raw)
                 payload = None
                 if "n" in header:
+                    began = time.monotonic()
                     payload = bytearray(int(header["n"]))
                     comm.Recv([payload, MPI.BYTE], source, PAYLOAD)
+                    if time.monotonic() - began > 1.0:
+                        self.stalled_until = time.monotonic()
                 try:
                     self._on_frame(source, header, payload)
                 except Exception:

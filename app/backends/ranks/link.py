@@ -27,6 +27,11 @@ from app.wire.hub import HubError
 log = logging.getLogger(__name__)
 ROUTER = 0
 ACK_TIMEOUT_S = 30.0
+# Keepalive: every rank pings rank 0, which answers. A rank silent for SILENCE_S is taken
+# as dead (its nodes' wills go out); a rank that hears no answer for as long, as ended. A
+# cluster engine that lets the others run on (mpirun --enable-recovery) needs no more.
+PING_S = 2.0
+SILENCE_S = 15.0
 
 Frame = Callable[[int, dict, bytearray | None], None]
 
@@ -65,9 +70,17 @@ class RankLink:
         self._left: set[int] = set()
         self._everyone_left = threading.Event()
         self.ended: str | None = None  # why the world ended, seen from this rank
+        self.lost: set[int] = set()  # ranks taken as dead (heard of, on ranks other than 0)
         if self.size == 1:
             self._everyone_left.set()
+        now = time.monotonic()
+        self._heard = {rank: now for rank in range(self.size)}  # rank 0: from each; others: pongs
+        self._closing = threading.Event()
         wire.start(self._on_frame)
+        if self.size > 1:
+            threading.Thread(
+                target=self._keepalive, name=f"feddeck-rank-{self.rank}-keepalive", daemon=True
+            ).start()
 
     # -- a node's calls -------------------------------------------------------------------
     def join(self, node: RankNode, will: tuple[str, bytes] | None, timeout: float) -> None:
@@ -86,6 +99,8 @@ class RankLink:
         self._ask({"k": "sub", "node": node, "pattern": pattern}, None, ACK_TIMEOUT_S)
 
     def unsubscribe(self, node: str, pattern: str) -> None:
+        if self.ended:
+            return  # nothing routes any more
         self._ask({"k": "unsub", "node": node, "pattern": pattern}, None, ACK_TIMEOUT_S)
 
     def publish(self, topic: str, chunk: bytes) -> None:
@@ -112,12 +127,27 @@ class RankLink:
         """On rank 0: wait until every other rank has said it ends (see `close`)."""
         return self._everyone_left.wait(timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
+    def end_others(self, why: str) -> None:
+        """On rank 0: end every other rank now. Their nodes' wills go out first (an edge
+        agent's says it is OFFLINE), so that whoever listens through rank 0 hears it."""
+        for rank in range(1, self.size):
+            if rank in self._left:
+                continue
+            for topic, chunk in self._table.rank_gone(rank):
+                self._route(topic, chunk)
+            self.wire.send(rank, {"k": "end", "why": why, "lost": sorted(self.lost)})
+            self._left.add(rank)
+        self._everyone_left.set()
+
+    def close(self, timeout: float = 10.0) -> None:
         """This rank ends: the others hear it (rank 0 ending ends the world for them)."""
+        self._closing.set()
         if self.rank == ROUTER:
             for rank in range(1, self.size):
                 if rank not in self._left:
-                    self.wire.send(rank, {"k": "end", "why": "rank 0 ended"})
+                    self.wire.send(
+                        rank, {"k": "end", "why": "rank 0 ended", "lost": sorted(self.lost)}
+                    )
         else:
             self.wire.send(ROUTER, {"k": "bye"})
         self.wire.stop(timeout)
@@ -138,13 +168,52 @@ class RankLink:
         if self.ended:
             raise HubError(f"the rank world has ended: {self.ended}")
 
+    def _keepalive(self) -> None:
+        while not self._closing.wait(PING_S):
+            # a frame that took long to arrive held up every other: count silence after it
+            since = max(getattr(self.wire, "stalled_until", 0.0), time.monotonic() - SILENCE_S)
+            if self.rank != ROUTER:
+                if self.ended:
+                    return
+                if self._heard[ROUTER] < since:
+                    self.lost.add(ROUTER)
+                    why = f"rank 0 has been silent for {SILENCE_S:.0f} s"
+                    log.warning("rank %d: %s: taken as dead, this rank ends", self.rank, why)
+                    self._end(why)
+                    return
+                self.wire.send(ROUTER, {"k": "ping"})
+                continue
+            for rank in range(1, self.size):
+                if rank not in self._left and self._heard[rank] < since:
+                    self._rank_lost(rank)
+
+    def _rank_lost(self, rank: int) -> None:
+        log.warning(
+            "rank %d has been silent for %.0f s: taken as gone (its nodes go offline)",
+            rank,
+            SILENCE_S,
+        )
+        self._left.add(rank)
+        self.lost.add(rank)
+        for topic, chunk in self._table.rank_gone(rank):
+            self._route(topic, chunk)
+        if len(self._left) >= self.size - 1:
+            self._everyone_left.set()
+
     def _on_frame(self, source: int, header: dict, payload: bytearray | None) -> None:
         kind = header.get("k")
+        self._heard[source] = time.monotonic()
+        if kind == "ping":
+            self.wire.send(source, {"k": "pong"})
+            return
+        if kind == "pong":
+            return
         if kind == "deliver":
             self._deliver_here(header["nodes"], header["topic"], payload)
         elif kind == "ack":
             self._acks.ack(header["ack"])
         elif kind == "end":
+            self.lost.update(int(r) for r in header.get("lost", []))
             self._end(header.get("why", "rank 0 ended"))
         elif self.rank == ROUTER:
             self._apply(source, header, payload)

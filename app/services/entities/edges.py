@@ -37,7 +37,7 @@ def _record(e: Edge) -> EdgeRecord:
     )
 
 
-def _set_token(edge: Edge, token: str) -> None:
+def set_token(edge: Edge, token: str) -> None:
     edge.token_hash = hash_token(token)
     edge.mqtt_password_hash = mosquitto_hash(token)
 
@@ -70,7 +70,7 @@ class EdgeService:
             if s.scalar(select(Edge.id).where(Edge.name == name)):
                 raise Conflict(f"edge {name!r} exists already")
             edge = Edge(name=name, device_id=device_id, tags=clean)
-            _set_token(edge, token)
+            set_token(edge, token)
             s.add(edge)
             s.flush()
             return NewEdge(edge=_record(edge), token=token)
@@ -82,7 +82,7 @@ class EdgeService:
         with self._db.session() as s:
             edge = get_edge(s, name)
             token = f"{edge.device_id}.{secrets.token_urlsafe(32)}"
-            _set_token(edge, token)
+            set_token(edge, token)
             return NewEdge(edge=_record(edge), token=token)
 
     def list(self, actor: Actor, tag: str | None = None) -> list[EdgeRecord]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.core.fl_config import parse_config
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.configs import get_config
-from app.services.entities.edges import get_edge
+from app.services.entities.edges import get_edge, set_token
 from app.services.entities.job_status import TERMINAL, TRANSITIONS, parse_status
 from app.services.entities.projects import get_project
 from app.services.entities.records import JobRecord
@@ -19,6 +20,7 @@ from app.services.entities.tasks import resolve_task
 from app.services.security.auth import Actor, require, user_name
 from app.storage import Database
 from app.storage.models import (
+    Edge,
     Job,
     JobEdge,
     JobStatus,
@@ -121,14 +123,12 @@ class JobService:
         name = name.strip()
         if not name or len(name) > 128:
             raise InvalidInput("job name must be 1-128 characters")
-        edge_names = list(dict.fromkeys(edges))
-        if not edge_names:
-            raise InvalidInput("a job needs at least one edge")
+        edge_names = list(dict.fromkeys(edges))  # none: a job for a cluster's ranks
         with self._db.session() as s:
             proj = get_project(s, project)
             cfg = get_config(s, config, config_version)
             min_clients = int(cfg.body.get("training", {}).get("min_clients", 1))
-            if len(edge_names) < min_clients:
+            if edge_names and len(edge_names) < min_clients:
                 raise InvalidInput(
                     f"config {cfg.name!r} v{cfg.version} needs at least {min_clients} edges "
                     f"(training.min_clients); {len(edge_names)} given"
@@ -154,6 +154,28 @@ class JobService:
             s.add(job)
             s.flush()
             return _record(job, actor.name)
+
+    def run_on_ranks(self, actor: Actor, job_id: int, ranks: dict[str, str]) -> JobRecord:
+        """A cluster run's participants: the ranks that train, by device id (`host-rN`)
+        and name. Each becomes an edge (made on first use, tagged `cluster`, with a token
+        nobody holds: ranks reach the hub through rank 0), and the job's edges are them."""
+        require(actor, Role.OPERATOR, "start jobs")
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            chosen = []
+            for device_id, name in ranks.items():
+                edge = s.scalar(select(Edge).where(Edge.device_id == device_id))
+                if edge is None:
+                    if s.scalar(select(Edge.id).where(Edge.name == name)):
+                        raise Conflict(f"an edge named {name!r} exists already; rename it")
+                    edge = Edge(name=name, device_id=device_id, tags=["cluster"])
+                    set_token(edge, f"{device_id}.{secrets.token_urlsafe(32)}")
+                    s.add(edge)
+                    s.flush()
+                chosen.append(edge)
+            job.edges = [JobEdge(edge=e) for e in chosen]
+            s.flush()
+            return _record(job, _creator(s, job))
 
     def get(self, actor: Actor, job_id: int) -> JobRecord:
         require(actor, Role.VIEWER, "view jobs")

@@ -27,11 +27,13 @@ def spawn_feddeck(
     die_with_parent: bool = False,
     stdin=None,
     secrets: dict[str, str] | None = None,
+    engine: list[str] = (),
 ) -> subprocess.Popen:
     """`python -m app --data-dir D ARGS…` with its output appended to `log_file`.
     `secrets`: environment variables for the child (a token), never on its command line,
-    which every user of the machine can read (`ps`)."""
-    cmd = [sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
+    which every user of the machine can read (`ps`). `engine`: a cluster engine's command
+    that starts it on every rank (`mpirun -np 5 …`)."""
+    cmd = [*engine, sys.executable, "-m", "app", "--data-dir", str(settings.data_dir), *args]
     env = {k: v for k, v in os.environ.items() if k != PARENT_ENV} | (secrets or {})
     if die_with_parent:
         env[PARENT_ENV] = str(os.getpid())

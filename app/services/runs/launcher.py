@@ -22,6 +22,7 @@ from app.errors import InvalidInput
 from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
+from app.services.runs.cluster import ClusterPlan
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.serving import serve_run
 from app.services.runs.standby import StandbyServers
@@ -60,6 +61,7 @@ class JobLauncher:
         self._procs: dict[int, subprocess.Popen] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._restarts: dict[int, int] = {}
+        self._clusters: dict[int, ClusterPlan] = {}
         self._stopping: set[int] = set()
         # Outages of this center's hub connection, counted, and the count each run started
         # with: a run that lived through one may have reported rounds nobody heard.
@@ -73,11 +75,21 @@ class JobLauncher:
         if state in (HubState.RECONNECTING, HubState.DISCONNECTED):
             self._outages += 1
 
-    def start(self, actor: Actor, job_id: int) -> None:
+    def start(self, actor: Actor, job_id: int, cluster: ClusterPlan | None = None) -> None:
+        """Start a QUEUED job: on its edges, or on the ranks `cluster` starts."""
         require(actor, Role.OPERATOR, "start jobs")
         job = self.services.jobs.get(actor, job_id)
         if job.status != JobStatus.QUEUED.value:
             raise InvalidInput(f"job {job_id} is {job.status}; only a QUEUED job can start")
+        if cluster is None and not job.edges:
+            raise InvalidInput(
+                f"job {job_id} has no edges: run it on a cluster's ranks (job start "
+                f"{job_id} --mpi --np N), or create a job with --edge"
+            )
+        if cluster is not None:
+            if self.in_process:
+                raise InvalidInput("a cluster run needs a hub other processes reach")
+            self._clusters[job_id] = cluster.check()
         self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
         self._outages_at_start[job_id] = self._outages
         if self.in_process:
@@ -95,7 +107,13 @@ class JobLauncher:
     def _spawn(self, job_id: int, resume: bool) -> None:
         run_dir = self._run_dir(job_id)
         log_file = run_dir.server_log
-        if self.standby is not None:
+        cluster = self._clusters.get(job_id)
+        if cluster is not None:  # every rank of the run, its rank 0 the server
+            args = ["--db-url", self.settings.db_url, "cluster-rank", "--job", str(job_id)]
+            args += ["--hub", self.hub_url, "--ranks", cluster.hub_url]
+            args += ["--resume"] if resume else []
+            proc = spawn_feddeck(self.settings, args, log_file, engine=cluster.command())
+        elif self.standby is not None:
             proc = self.standby.hand(job_id, resume, log_file)
         else:
             args = ["--db-url", self.settings.db_url, "server", "--job", str(job_id)]
@@ -132,15 +150,19 @@ class JobLauncher:
 
     def _watch(self, job_id: int, proc: subprocess.Popen, log_file: Path) -> None:
         code = proc.wait()
-        if code != 0 and self._should_restart(job_id):
+        cluster = self._clusters.get(job_id)
+        if code != 0 and cluster is None and self._should_restart(job_id):
             self._restart(job_id, code)
             return
         try:
-            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:]
+            lines = log_file.read_text(errors="replace").strip().splitlines()
         except OSError:
-            tail = []
-        tail = tail or ["no output"]
-        self._settle(job_id, f"server exited with code {code}: {tail[0][:300]}")
+            lines = []
+        if cluster is not None:
+            reason = cluster.crash_reason(code, lines)
+        else:
+            reason = f"server exited with code {code}: {(lines or ['no output'])[-1][:300]}"
+        self._settle(job_id, reason)
         if self.on_exit:
             self.on_exit(job_id)
         if self.standby is not None:  # now, not at the start: never beside a starting run

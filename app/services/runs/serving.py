@@ -123,8 +123,8 @@ def direct_plan(settings: DirectSettings, hub_url: str) -> DirectPlan | None:
     """Where a run's server offers big models beside the hub: on the address this machine
     reaches the hub from (so edges that reach the hub likely reach it too; loopback for a
     hub on loopback), with TLS when the hub has TLS."""
-    if not settings.enabled:
-        return None
+    if not settings.enabled or parse_hub_url(hub_url).transport.ranks:
+        return None  # ranks move big models as few large frames already
     parsed = urlparse(hub_url)
     host = settings.host or _address_towards(parsed.hostname, parsed.port)
     return DirectPlan(host, int(settings.min_mib * (1 << 20)), parse_hub_url(hub_url).tls)
