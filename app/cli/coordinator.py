@@ -75,7 +75,7 @@ class Coordinator:
         if self.launcher is not None:
             self.launcher.shutdown()
         if self.ingest is not None:
-            self.ingest.drain(10)
+            self.ingest.settle(quiet_s=0.3, timeout=10)  # last words crossing the hub
             self.ingest.stop()
         self.hub.close()
         if self.embedded is not None:

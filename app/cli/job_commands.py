@@ -125,7 +125,7 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=No
     coordinator.launcher.on_exit = lambda _id: done.set()
     if progress is not None:
         coordinator.ingest.events.subscribe(progress)
-        coordinator.ingest.events.subscribe(run_notes())
+    coordinator.ingest.events.subscribe(run_notes())  # stderr, also beside --json
     coordinator.launcher.start(actor, job_id, cluster)
     where = f"{cluster.ranks} MPI ranks" if cluster else coordinator.url
     print(f"job {job_id} started on {where}; Ctrl-C stops it", file=sys.stderr)
@@ -150,8 +150,8 @@ def _follow(ctx: CliContext, coordinator: Coordinator, actor, job_id: int, progr
         for polled in itertools.count():
             job = ctx.services.jobs.get(actor, job_id)
             ended = JobStatus(job.status) in TERMINAL
-            if progress is not None and (ended or polled % 4 == 0):
-                # the server's warnings, read once a second, then the rounds
+            if ended or polled % 4 == 0:
+                # the server's warnings (stderr, also beside --json), read once a second
                 lines = ctx.services.run_data.logs(actor, job_id, "server", NOTE_LEVELS[0])
                 for line in lines[notes:]:
                     print_note(line.level, line.text)

@@ -99,9 +99,11 @@ class RankLink:
         self._ask({"k": "sub", "node": node, "pattern": pattern}, None, ACK_TIMEOUT_S)
 
     def unsubscribe(self, node: str, pattern: str) -> None:
-        if self.ended:
-            return  # nothing routes any more
-        self._ask({"k": "unsub", "node": node, "pattern": pattern}, None, ACK_TIMEOUT_S)
+        try:
+            self._ask({"k": "unsub", "node": node, "pattern": pattern}, None, ACK_TIMEOUT_S)
+        except HubError:
+            if not self.ended:
+                raise  # else nothing routes any more: nothing to undo
 
     def publish(self, topic: str, chunk: bytes) -> None:
         if self.ended:
@@ -156,6 +158,8 @@ class RankLink:
     def _ask(self, header: dict, payload: bytes | None, timeout: float) -> None:
         """Send to rank 0 and wait until it has applied it, so that a publish from any rank
         after a subscribe returns is routed by it."""
+        if self.ended:
+            raise HubError(f"the rank world has ended: {self.ended}")
         if self.rank == ROUTER:
             self._apply(ROUTER, header, payload)
             return

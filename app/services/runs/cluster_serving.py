@@ -19,9 +19,11 @@ from app.errors import FedDeckError, InvalidInput
 from app.services.registry import SYSTEM, Services
 from app.services.runs.serving import serve_run
 from app.wire import topics
+from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
 ROSTER_TIMEOUT_S = 120.0
+LEAVE_TIMEOUT_S = 5.0  # for the ranks to say they left the run before they are ended
 TO_CENTER = ("status", "metrics", "logs", "artifacts")  # what ingest stores of a run
 _RANK = re.compile(r"-r(\d+)$")
 
@@ -66,13 +68,65 @@ def serve_cluster_run(
         out = [topics.edge_pattern("+", kind) for kind in ("status", "system")]
         out += [topics.run_pattern(job.project, job_id, "+", kind) for kind in TO_CENTER]
         bridge(inner, center, out, [RunAddress(job.project, job_id).center_control])
-        return serve_run(services, settings, job_id, ranks_url, resume=resume, on_server=on_server)
+        with RankStates(inner) as states:
+            try:
+                return serve_run(
+                    services, settings, job_id, ranks_url, resume=resume, on_server=on_server
+                )
+            finally:
+                states.wait_until_left(nodes, LEAVE_TIMEOUT_S)
     finally:
         inner.link.end_others("the run ended")  # their OFFLINE crosses to the center
         if center is not None:
-            center.flush(10)
+            last_word(center, job.project, job_id, f"the run's {inner.link.size} ranks ended")
             center.close()
         inner.close()
+
+
+def last_word(center, project: str, job_id: int, text: str, timeout: float = 10.0) -> None:
+    """Say `text` in the run's log through the center's hub and wait until it comes back:
+    then the hub has passed on everything the bridge sent before it (a broker's PUBACK
+    only says it has a message, not that its subscribers do)."""
+    back = threading.Event()
+    topic = topics.run_topic(project, job_id, topics.CENTER, "logs")
+    sub = center.subscribe(topic, lambda _topic, message: back.set())
+    center.publish(
+        topic, Message(MessageType.LOG, job_id=job_id, body={"level": "INFO", "text": text})
+    )
+    if not back.wait(timeout):
+        log.warning(
+            "the control center's hub did not pass on the run's last messages in %.0f s", timeout
+        )
+    center.unsubscribe(sub)
+
+
+class RankStates:
+    """The last state each rank's edge agent announced, to let them leave the run (and say
+    so in its log) before rank 0 ends them."""
+
+    def __init__(self, hub) -> None:
+        self.hub = hub
+        self.states: dict[str, str] = {}
+        self.changed = threading.Condition()
+
+    def __enter__(self) -> RankStates:
+        self.sub = self.hub.subscribe(topics.edge_pattern("+", "status"), self._on_status)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hub.unsubscribe(self.sub)
+
+    def _on_status(self, _topic: str, message) -> None:
+        with self.changed:
+            self.states[message.sender] = message.body.get("state", "")
+            self.changed.notify_all()
+
+    def wait_until_left(self, nodes: list[str], timeout: float) -> bool:
+        def left() -> bool:
+            return all(self.states.get(n) in ("IDLE", "OFFLINE") for n in nodes)
+
+        with self.changed:
+            return self.changed.wait_for(left, timeout)
 
 
 def gather_ranks(hub, size: int, timeout: float) -> list[str]:

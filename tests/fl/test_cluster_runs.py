@@ -1,0 +1,222 @@
+"""Cluster runs: `feddeck job start ID --mpi` in a shell runs the job on the ranks mpirun
+starts (rank 0 the server, every other rank an edge agent), recorded by the control
+center as a run on edge agents is. Real mpirun, real processes, the embedded hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from app.config import Settings
+from app.errors import InvalidInput
+from app.services import Services
+from app.services.runs.cluster import ClusterPlan, rank_node
+from app.services.runs.demo import DemoOptions, create_demo_job, run_demo
+from app.services.security.auth import SYSTEM
+from tests.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = socket.gethostname()
+
+needs_mpi = pytest.mark.skipif(
+    shutil.which("mpirun") is None, reason="mpirun is not installed (.ci/run installs openmpi-bin)"
+)
+
+
+def lab(tmp_path: Path, rounds: int = 20) -> tuple[Path, int]:
+    """A data dir with an operator and a queued demo job that names no edge."""
+    data = tmp_path / "deck"
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        services.users.create_first_admin("root", "rootpass123")
+        options = DemoOptions(edges=4, rounds=rounds, round_timeout_s=60)
+        return data, create_demo_job(services, [], options)
+    finally:
+        services.close()
+
+
+def job_start(data: Path, job_id: int, *flags: str) -> subprocess.Popen:
+    env = {**os.environ, "FEDDECK_USER": "root", "FEDDECK_PASSWORD": "rootpass123"}
+    command = [sys.executable, "-m", "app", "--data-dir", str(data), "job", "start"]
+    return subprocess.Popen(
+        [*command, str(job_id), *flags, "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ranks_of(data: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "cluster-rank" in cmdline and str(data) in cmdline:
+            found.append(proc)
+    return found
+
+
+def rank_process(data: Path, rank: int) -> psutil.Process:
+    for proc in ranks_of(data):
+        try:
+            if proc.environ().get("OMPI_COMM_WORLD_RANK") == str(rank):
+                return proc
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no process of rank {rank}")
+
+
+def read(data: Path, job_id: int):
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        job = services.jobs.get(SYSTEM, job_id)
+        metrics = services.run_data.metrics(SYSTEM, job_id)
+        logs = services.run_data.logs(SYSTEM, job_id)
+        counts = services.run_data.counts(job_id)
+        samples = {e: services.edges.get(SYSTEM, e) for e in job.edges}
+        return job, metrics, logs, counts, samples
+    finally:
+        services.close()
+
+
+def current_round(data: Path, job_id: int) -> int:
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        return services.jobs.get(SYSTEM, job_id).current_round
+    finally:
+        services.close()
+
+
+@needs_mpi
+def test_a_job_on_five_mpi_ranks_matches_the_same_job_on_four_edge_agents(tmp_path):
+    data, job_id = lab(tmp_path)
+    proc = job_start(data, job_id, "--mpi", "--np", "5")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "FINISHED"
+    job, metrics, logs, counts, edges = read(data, job_id)
+    ranks = [rank_node(HOST, r) for r in range(1, 5)]
+    assert job.edges == ranks and job.current_round == 20
+    accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
+    assert len(accuracy) == 20
+
+    # the same job on four edge agent processes over MQTT: the same figure every round
+    agents = Settings.load(data_dir=tmp_path / "agents")
+    alike = run_demo(agents, DemoOptions(rounds=20, backend="mqtt"))
+    assert alike["status"] == "FINISHED"
+    services = Services.open(Settings.load(data_dir=tmp_path / "agents"))
+    try:
+        reference = [
+            m.value
+            for m in services.run_data.metrics(SYSTEM, alike["job_id"])
+            if m.node == "aggregate" and m.name == "test_accuracy"
+        ]
+        alike_said = Counter(line.node for line in services.run_data.logs(SYSTEM, alike["job_id"]))
+    finally:
+        services.close()
+    assert accuracy == pytest.approx(reference, abs=1e-6)
+
+    # every rank recorded as an edge agent is: its figures, its log lines, its models
+    assert {m.node for m in metrics} == {"aggregate", *ranks}
+    assert {line.node for line in logs} >= {"server", *ranks}
+    assert any("4 of 4 edges joined" in line.text for line in logs)
+    kept = ("metric_rounds", "aggregate_artifacts", "client_artifacts")
+    assert {k: counts[k] for k in kept} == {k: alike["counts"][k] for k in kept}
+    # each rank said what an agent says (ranks 1-4 as demo-edge-1..4), and the end
+    said = Counter(line.node for line in logs)
+    assert said.pop("center") == 1
+    assert said == {node.replace("demo-edge-", f"{HOST}-r"): n for node, n in alike_said.items()}
+    assert all(e.tags == ["cluster"] and e.status == "OFFLINE" for e in edges.values())
+    assert all(e.last_seen is not None for e in edges.values())  # their samples crossed
+    assert ranks_of(data) == []
+
+
+@needs_mpi
+def test_a_killed_rank_is_named_and_the_run_finishes_without_it(tmp_path):
+    data, job_id = lab(tmp_path, rounds=60)
+    proc = job_start(data, job_id, "--mpi", "--np", "4")
+    try:
+        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+        rank_process(data, 2).send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    job, metrics, logs, _, _ = read(data, job_id)
+    assert (job.status, job.current_round) == ("FINISHED", 60)
+    lost = rank_node(HOST, 2)
+    assert f"{lost} went offline" in err  # said as it happened
+    assert any(f"{lost} went offline" in line.text for line in logs)
+    last = max(m.round for m in metrics if m.node == lost)
+    assert last < 60 and {m.node for m in metrics if m.round == 60} == {
+        "aggregate",
+        rank_node(HOST, 1),
+        rank_node(HOST, 3),
+    }
+    wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
+
+
+@needs_mpi
+def test_a_killed_rank_0_fails_the_run_with_the_reason_and_ends_every_rank(tmp_path):
+    data, job_id = lab(tmp_path, rounds=400)
+    proc = job_start(data, job_id, "--mpi", "--np", "3")
+    try:
+        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+        rank_process(data, 0).send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err[-3000:]  # FAILED
+    job, *_ = read(data, job_id)
+    assert job.status == "FAILED" and job.current_round >= 3
+    assert "rank 0, the run's server, ended without a result" in job.status_reason
+    assert "rank 0 has been silent" in job.status_reason
+    wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
+
+
+def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
+    path = os.environ.get("PATH", "")
+    if shutil.which("mpirun") is not None:
+        with pytest.raises(InvalidInput, match="at least 2 ranks"):
+            ClusterPlan("mpi", 1).check()
+        unknown = tmp_path / "unknown"
+        unknown.write_text("localhost slots=1\nno-such-host.invalid slots=4\n")
+        with pytest.raises(InvalidInput, match=r"line 2: unknown host 'no-such-host\.invalid'"):
+            ClusterPlan("mpi", 3, unknown).check()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.write_text("# rank 0 first\n8.8.8.8 slots=2\nlocalhost\n")
+        with pytest.raises(InvalidInput, match=r"first host '8\.8\.8\.8' gets rank 0"):
+            ClusterPlan("mpi", 3, elsewhere).check()
+        garbled = tmp_path / "garbled"
+        garbled.write_text("localhost slots=two\n")
+        with pytest.raises(InvalidInput, match="is not 'HOST \\[slots=N\\]'"):
+            ClusterPlan("mpi", 3, garbled).check()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun on it
+    with pytest.raises(
+        InvalidInput, match=r"mpirun is not installed .*apt-get install openmpi-bin"
+    ):
+        ClusterPlan("mpi", 3).check()
+
+    data, job_id = lab(tmp_path)
+    monkeypatch.setenv("PATH", path)
+    proc = job_start(data, job_id)  # a job for ranks, started for edges
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and f"job {job_id} has no edges" in err and "--mpi" in err
+    proc = job_start(data, job_id, "--np", "4")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "--np and --hostfile go with --mpi" in err
+    job, *_ = read(data, job_id)
+    assert job.status == "QUEUED"  # nothing started, nothing lost
