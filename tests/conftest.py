@@ -126,8 +126,9 @@ def pytest_unconfigure(config):
     status = getattr(config, "_feddeck_exitstatus", None)
     if status is None or "PySide6" not in sys.modules:
         return
-    if "app.backends.mpi.client" in sys.modules:  # a rank of an MPI job (test_rank_hubs)
-        sys.modules["app.backends.mpi.client"].end_world()
+    for transport in ("mpi", "trpc"):  # a rank of a cluster job (test_rank_hubs)
+        if f"app.backends.{transport}.client" in sys.modules:
+            sys.modules[f"app.backends.{transport}.client"].end_world()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(int(status))

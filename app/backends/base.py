@@ -117,9 +117,10 @@ class BaseHub(ABC):
 
     def relay(self, pattern: str, forward: Callable[[str, bytes], None]) -> None:
         """Chunks on topics matching `pattern` go to `forward` as they arrive, on the
-        transport's thread, instead of being delivered here: how a bridge passes messages
-        from one hub to another unchanged, their sender included. `forward` must return at
-        once (hand the chunk to another hub's send, which queues it)."""
+        transport's thread (and are reassembled here only for a subscription of this
+        hub's own): how a bridge passes messages from one hub to another unchanged, their
+        sender included. `forward` must return at once (hand the chunk to another hub's
+        send, which queues it)."""
         try:
             topics.validate_pattern(pattern)
         except ValueError as exc:
@@ -181,7 +182,9 @@ class BaseHub(ABC):
             if topics.matches(pattern, topic):
                 self.stats.bytes_in += len(chunk)
                 self._call(forward, topic, chunk)
-                return
+                if not any(topics.matches(s.pattern, topic) for s in list(self._subs)):
+                    return  # nobody here reads it too: no reassembly
+                break
         self._inbox.put((topic, chunk))
 
     def _set_state(self, state: HubState) -> None:

@@ -1,33 +1,71 @@
 """`feddeck cluster-rank`: one rank of a cluster run, started by the cluster's engine (the
-launcher runs `mpirun … feddeck cluster-rank`). Rank 0 serves the run and joins the ranks
-to the control center's hub; every other rank is an edge agent named by host and rank."""
+launcher runs `mpirun … feddeck cluster-rank` or `torchrun …`; for Slurm it runs rank 0,
+which starts the others with srun). Rank 0 serves the run and joins the ranks to the
+control center's hub; every other rank is an edge agent named by host and rank."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import logging
+import os
+import shlex
+import signal
 import socket
+import subprocess
 import sys
 
 from app.cli.context import CliContext
 from app.cli.server_process import RunFailed
 from app.cli.signals import on_stop_signals
-from app.wire.transports import parse_hub_url
 
 
 def cluster_rank(ctx: CliContext, args: argparse.Namespace):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    transport = parse_hub_url(args.ranks).transport
-    world = importlib.import_module(transport.client.partition(":")[0])
-    link = world.world()
+    from app.backends.ranks.world import world_of
+
+    trainers = _start_trainers()
+    world = world_of(args.ranks)
     try:
-        if link.rank == 0:
-            return _serve(ctx, args)
-        _train(ctx, args, link)
-        return None
+        link = world.link()
+        try:
+            if link.rank == 0:
+                return _serve(ctx, args)
+            _train(ctx, args, link)
+            return None
+        finally:
+            world.end(wait_s=0 if link.rank == 0 else 60)
     finally:
-        world.end_world(wait_s=0 if link.rank == 0 else 60)
+        if trainers is not None:
+            _end_trainers(trainers)
+
+
+def _start_trainers() -> subprocess.Popen | None:
+    """Rank 0 of a Slurm run: ranks 1..N, started with srun before the ranks meet (its
+    output goes where this rank's goes: the run's server log)."""
+    from app.backends.trpc.wire import RANK_OFFSET_ENV
+    from app.services.runs.cluster import TRAINERS_ENV
+
+    srun = os.environ.get(TRAINERS_ENV)
+    if srun is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in (TRAINERS_ENV, "RANK", "WORLD_SIZE")}
+    env[RANK_OFFSET_ENV] = "1"
+    command = [*json.loads(srun), sys.executable, "-m", "app", *sys.argv[1:]]
+    print(f"ranks 1..N: {shlex.join(command)}", file=sys.stderr, flush=True)
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+def _end_trainers(srun: subprocess.Popen) -> None:
+    """The ranks srun started end with the world; srun is ended if they do not."""
+    try:
+        srun.wait(30)
+    except subprocess.TimeoutExpired:
+        srun.terminate()  # srun passes it on to its tasks and ends the job step
+        try:
+            srun.wait(15)
+        except subprocess.TimeoutExpired:
+            srun.kill()
 
 
 def _serve(ctx: CliContext, args: argparse.Namespace):
@@ -40,11 +78,20 @@ def _serve(ctx: CliContext, args: argparse.Namespace):
         args.hub,
         args.ranks,
         resume=args.resume,
-        on_server=lambda server: on_stop_signals(server.request_stop),
+        on_server=_on_signals,
     )
     if outcome.state == "FAILED":
         raise RunFailed(f"run {args.job_id} failed: {outcome.reason}")
     return {"job_id": args.job_id, "state": outcome.state, "rounds": outcome.rounds_done}
+
+
+def _on_signals(server) -> None:
+    """Ctrl-C, or the launcher's terminate: the run stops. torchrun's SIGTERM means a rank
+    failed (it then ends them all): the run fails."""
+    on_stop_signals(server.request_stop)
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        failure = "torchrun ended every rank: one of the run's ranks failed (see the log)"
+        signal.signal(signal.SIGTERM, lambda *_: server.request_stop(failure))
 
 
 def _train(ctx: CliContext, args: argparse.Namespace, link) -> None:
@@ -81,11 +128,13 @@ def _train(ctx: CliContext, args: argparse.Namespace, link) -> None:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "cluster-rank", parents=[common], help="one rank of a cluster run (started by mpirun)"
+        "cluster-rank", parents=[common], help="one rank of a cluster run (started by its engine)"
     )
     p.add_argument("--job", dest="job_id", type=int, required=True)
     p.add_argument("--hub", required=True, help="the control center's hub (rank 0 joins it)")
-    p.add_argument("--ranks", required=True, help="how ranks reach each other: mpi://world")
+    p.add_argument(
+        "--ranks", required=True, help="how ranks reach each other: mpi://world, trpc://world"
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--heartbeat", type=float, default=2.0)
     p.add_argument("--data", action="append", default=[], metavar="KEY=PATH")

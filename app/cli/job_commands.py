@@ -109,15 +109,43 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
 
 
 def cluster_plan(args: argparse.Namespace):
-    """`--mpi [--np N] [--hostfile F]`: the run's ranks, checked before anything starts."""
-    if not args.mpi:
-        if args.np is not None or args.hostfile is not None:
-            raise InvalidInput("--np and --hostfile go with --mpi")
+    """`--mpi [--np N] [--hostfile F]`, `--torchrun [--nproc-per-node K]` or `--slurm [--np
+    N] [--nodes N] [--partition P]`: the run's ranks, checked before anything starts."""
+    engines = [e for e in ("mpi", "torchrun", "slurm") if getattr(args, e)]
+    given = {
+        flag: getattr(args, flag.lstrip("-").replace("-", "_"))
+        for flag in ("--np", "--hostfile", "--nproc-per-node", "--nnodes", "--nodes", "--partition")
+    }
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if len(engines) > 1:
+        raise InvalidInput(f"choose one of --{' / --'.join(engines)}")
+    engine = engines[0] if engines else None
+    belongs = {
+        None: (),
+        "mpi": ("--np", "--hostfile"),
+        "torchrun": ("--nproc-per-node", "--nnodes"),
+        "slurm": ("--np", "--nodes", "--partition"),
+    }[engine]
+    stray = [flag for flag in given if flag not in belongs]
+    if stray:
+        owners = {"--np": "--mpi or --slurm", "--hostfile": "--mpi", "--nodes": "--slurm"}
+        owners |= {"--partition": "--slurm", "--nproc-per-node": "--torchrun"}
+        owners["--nnodes"] = "--torchrun"
+        raise InvalidInput(f"{stray[0]} goes with {owners[stray[0]]}")
+    if engine is None:
         return None
     from app.services.runs.cluster import ClusterPlan
 
-    hostfile = Path(args.hostfile).absolute() if args.hostfile else None
-    return ClusterPlan("mpi", args.np if args.np is not None else 3, hostfile).check()
+    if given.get("--nnodes", 1) != 1:
+        raise InvalidInput(
+            f"--nnodes {given['--nnodes']}: torchrun runs on this machine only; for more "
+            "nodes use --slurm or --mpi --hostfile"
+        )
+    ranks = given.get("--np", given.get("--nproc-per-node", 3))
+    hostfile = Path(given["--hostfile"]).absolute() if "--hostfile" in given else None
+    return ClusterPlan(
+        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes")
+    ).check()
 
 
 def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=None) -> None:
@@ -127,7 +155,7 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=No
         coordinator.ingest.events.subscribe(progress)
     coordinator.ingest.events.subscribe(run_notes())  # stderr, also beside --json
     coordinator.launcher.start(actor, job_id, cluster)
-    where = f"{cluster.ranks} MPI ranks" if cluster else coordinator.url
+    where = f"{cluster.ranks} ranks ({cluster.engine})" if cluster else coordinator.url
     print(f"job {job_id} started on {where}; Ctrl-C stops it", file=sys.stderr)
     try:
         while not done.wait(0.5):
@@ -275,15 +303,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=job_show)
     p = job.add_parser("start", parents=[common], help="run a queued job (in the foreground)")
     p.add_argument("id", type=int)
-    p.add_argument(
-        "--mpi",
-        action="store_true",
-        help="run it on the ranks mpirun starts: rank 0 serves, the others train",
+    engine = p.add_argument_group("on a cluster's ranks (rank 0 serves, the others train)")
+    engine.add_argument("--mpi", action="store_true", help="the ranks mpirun starts")
+    engine.add_argument("--torchrun", action="store_true", help="the ranks torchrun starts here")
+    engine.add_argument("--slurm", action="store_true", help="ranks 1..N started by srun")
+    engine.add_argument("--np", type=int, help="--mpi, --slurm: ranks in all, rank 0 included (3)")
+    engine.add_argument(
+        "--hostfile", help="--mpi: Open MPI's hostfile; this machine first (rank 0)"
     )
-    p.add_argument("--np", type=int, help="with --mpi: ranks in all, rank 0 included (3)")
-    p.add_argument(
-        "--hostfile", help="with --mpi: Open MPI's hostfile; this machine first (rank 0)"
-    )
+    engine.add_argument("--nproc-per-node", type=int, help="--torchrun: ranks, rank 0 included (3)")
+    engine.add_argument("--nnodes", type=int, help="--torchrun: 1 (this machine)")
+    engine.add_argument("--nodes", type=int, help="--slurm: nodes for ranks 1..N")
+    engine.add_argument("--partition", help="--slurm: the Slurm partition")
     p.set_defaults(handler=job_start, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)

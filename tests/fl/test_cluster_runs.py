@@ -70,7 +70,8 @@ def ranks_of(data: Path) -> list[psutil.Process]:
 def rank_process(data: Path, rank: int) -> psutil.Process:
     for proc in ranks_of(data):
         try:
-            if proc.environ().get("OMPI_COMM_WORLD_RANK") == str(rank):
+            env = proc.environ()
+            if env.get("OMPI_COMM_WORLD_RANK", env.get("RANK")) == str(rank):
                 return proc
         except psutil.Error:
             continue
@@ -98,10 +99,35 @@ def current_round(data: Path, job_id: int) -> int:
         services.close()
 
 
-@needs_mpi
-def test_a_job_on_five_mpi_ranks_matches_the_same_job_on_four_edge_agents(tmp_path):
+@pytest.fixture(scope="module")
+def alike(tmp_path_factory):
+    """The same job on four edge agent processes over MQTT: per-round accuracy, the log
+    lines each node said, the counts of what was recorded."""
+    agents = Settings.load(data_dir=tmp_path_factory.mktemp("agents"))
+    done = run_demo(agents, DemoOptions(rounds=20, backend="mqtt"))
+    assert done["status"] == "FINISHED"
+    services = Services.open(agents)
+    try:
+        metrics = services.run_data.metrics(SYSTEM, done["job_id"])
+        logs = services.run_data.logs(SYSTEM, done["job_id"])
+    finally:
+        services.close()
+    accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
+    return accuracy, Counter(line.node for line in logs), done["counts"]
+
+
+FIVE_RANKS = {
+    "mpi": ("--mpi", "--np", "5"),
+    "torchrun": ("--torchrun", "--nproc-per-node", "5"),
+}
+
+
+@pytest.mark.parametrize("engine", FIVE_RANKS)
+def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(tmp_path, alike, engine):
+    if engine == "mpi" and shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (.ci/run installs openmpi-bin)")
     data, job_id = lab(tmp_path)
-    proc = job_start(data, job_id, "--mpi", "--np", "5")
+    proc = job_start(data, job_id, *FIVE_RANKS[engine])
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert json.loads(out)["status"] == "FINISHED"
@@ -109,30 +135,15 @@ def test_a_job_on_five_mpi_ranks_matches_the_same_job_on_four_edge_agents(tmp_pa
     ranks = [rank_node(HOST, r) for r in range(1, 5)]
     assert job.edges == ranks and job.current_round == 20
     accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
-    assert len(accuracy) == 20
-
-    # the same job on four edge agent processes over MQTT: the same figure every round
-    agents = Settings.load(data_dir=tmp_path / "agents")
-    alike = run_demo(agents, DemoOptions(rounds=20, backend="mqtt"))
-    assert alike["status"] == "FINISHED"
-    services = Services.open(Settings.load(data_dir=tmp_path / "agents"))
-    try:
-        reference = [
-            m.value
-            for m in services.run_data.metrics(SYSTEM, alike["job_id"])
-            if m.node == "aggregate" and m.name == "test_accuracy"
-        ]
-        alike_said = Counter(line.node for line in services.run_data.logs(SYSTEM, alike["job_id"]))
-    finally:
-        services.close()
-    assert accuracy == pytest.approx(reference, abs=1e-6)
+    reference, alike_said, alike_counts = alike
+    assert accuracy == pytest.approx(reference, abs=1e-6)  # the same figure every round
 
     # every rank recorded as an edge agent is: its figures, its log lines, its models
     assert {m.node for m in metrics} == {"aggregate", *ranks}
     assert {line.node for line in logs} >= {"server", *ranks}
     assert any("4 of 4 edges joined" in line.text for line in logs)
     kept = ("metric_rounds", "aggregate_artifacts", "client_artifacts")
-    assert {k: counts[k] for k in kept} == {k: alike["counts"][k] for k in kept}
+    assert {k: counts[k] for k in kept} == {k: alike_counts[k] for k in kept}
     # each rank said what an agent says (ranks 1-4 as demo-edge-1..4), and the end
     said = Counter(line.node for line in logs)
     assert said.pop("center") == 1
@@ -165,6 +176,27 @@ def test_a_killed_rank_is_named_and_the_run_finishes_without_it(tmp_path):
         rank_node(HOST, 1),
         rank_node(HOST, 3),
     }
+    wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
+
+
+def test_under_torchrun_a_killed_rank_fails_the_run_naming_it(tmp_path):
+    """torchrun ends every rank when one fails: the run fails, its rounds kept, the log
+    names the rank that failed first, and nothing is left."""
+    data, job_id = lab(tmp_path, rounds=400)
+    proc = job_start(data, job_id, "--torchrun", "--nproc-per-node", "4")
+    try:
+        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+        rank_process(data, 2).send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err[-3000:]  # FAILED
+    job, metrics, logs, _, _ = read(data, job_id)
+    assert job.status == "FAILED" and "torchrun ended every rank" in job.status_reason
+    assert job.current_round >= 3 and max(m.round for m in metrics) >= 3  # kept
+    said = [line.text for line in logs if line.node == "center" and line.level == "ERROR"]
+    assert f"rank 2 ({rank_node(HOST, 2)}) failed first, exit code -9 (SIGKILL)" in said[0]
     wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
 
 
@@ -215,8 +247,15 @@ def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
     proc = job_start(data, job_id)  # a job for ranks, started for edges
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and f"job {job_id} has no edges" in err and "--mpi" in err
-    proc = job_start(data, job_id, "--np", "4")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "--np and --hostfile go with --mpi" in err
+    for flags, said in (
+        (("--np", "4"), "--np goes with --mpi or --slurm"),
+        (("--torchrun", "--hostfile", "h"), "--hostfile goes with --mpi"),
+        (("--mpi", "--torchrun"), "choose one of --mpi / --torchrun"),
+        (("--torchrun", "--nnodes", "2"), "torchrun runs on this machine only"),
+        (("--torchrun", "--nproc-per-node", "1"), "needs at least 2 ranks"),
+    ):
+        proc = job_start(data, job_id, *flags)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1 and said in err, (flags, err)
     job, *_ = read(data, job_id)
     assert job.status == "QUEUED"  # nothing started, nothing lost

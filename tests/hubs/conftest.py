@@ -22,10 +22,11 @@ from tests.waiting import wait_until
 SERVED = [n for n, t in TRANSPORTS.items() if t.server and t.crosses_processes]
 BACKENDS = ["local", *(f"{n}-embedded" for n in SERVED), "mosquitto"]
 # The rank transports' nodes live in a job a cluster engine started: test_rank_hubs runs
-# this suite as rank 1 of `mpirun`, beside a rank 0 that only routes.
-UNDER_MPI = "OMPI_COMM_WORLD_SIZE" in os.environ
-if UNDER_MPI:
+# this suite as rank 1 of `mpirun` or `torchrun`, beside a rank 0 that only routes.
+if "OMPI_COMM_WORLD_SIZE" in os.environ:
     BACKENDS = ["mpi"]
+elif "TORCHELASTIC_RUN_ID" in os.environ:
+    BACKENDS = ["trpc"]
 
 
 @dataclass
@@ -69,12 +70,12 @@ def hub_env(request, tmp_path):
 
         name = f"t{uuid.uuid4().hex[:8]}"
         env = HubEnv(kind, f"local://{name}", router(name).restart, lambda: None)
-    elif kind == "mpi":
+    elif kind in ("mpi", "trpc"):
 
         def restart():
-            pytest.skip("rank 0 of an MPI job is its hub: it ends with the job, never restarts")
+            pytest.skip("rank 0 of a cluster job is its hub: it ends with the job, never restarts")
 
-        env = HubEnv(kind, "mpi://world", restart, lambda: None)
+        env = HubEnv(kind, f"{kind}://world", restart, lambda: None)
     elif kind == "mosquitto":
         if shutil.which("mosquitto") is None:
             pytest.skip("mosquitto is not installed (`.ci/run` installs it)")

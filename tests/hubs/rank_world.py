@@ -1,6 +1,7 @@
-"""Run under `mpirun -np 3` by test_rank_hubs: a server node on rank 0 (served in place by
-the router) and an edge node on each other rank. Prints `CHECK <name>` per check passed;
-any failure raises, which fails the job."""
+"""Run as three ranks by test_rank_hubs (`python -m tests.hubs.rank_world URL [rank0-ends]`
+under mpirun or torchrun, URL the transport's: `mpi://world`, `trpc://world`): a server
+node on rank 0 (served in place by the router) and an edge node on each other rank.
+Prints `CHECK <name>` per check passed; any failure raises, which fails the job."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import time
 import numpy as np
 
 from app.backends.factory import create_hub
-from app.backends.mpi.client import end_world, world
+from app.backends.ranks.world import world_of
 from app.wire.hub import HubState
 from app.wire.messages import Message, MessageType
 
 MODEL = np.random.default_rng(7).standard_normal(25_000_000, dtype=np.float32)  # 100 MB
 MODEL_MB = MODEL.nbytes / 1e6
 RUN = "fd/p/run/1"
+URL = sys.argv[1] if len(sys.argv) > 1 else "mpi://world"
+WORLD = world_of(URL)
 
 
 class Inbox:
@@ -59,7 +62,7 @@ def check(name: str) -> None:
 
 def server() -> None:
     inbox, wills = Inbox(), Inbox()
-    hub = create_hub("mpi://world", "server")
+    hub = create_hub(URL, "server")
     hub.connect()
     hub.subscribe(f"{RUN}/+/model/up", inbox)
     hub.subscribe(f"{RUN}/+/status", wills)
@@ -86,7 +89,7 @@ def server() -> None:
 
 def edge(rank: int) -> None:
     inbox = Inbox()
-    hub = create_hub("mpi://world", f"edge-{rank}")
+    hub = create_hub(URL, f"edge-{rank}")
     hub.connect()
     hub.subscribe(f"{RUN}/server/model/down", inbox)
     greet_until(hub, f"fd/p/edge/edge-{rank}/status", inbox)
@@ -97,7 +100,7 @@ def edge(rank: int) -> None:
     hub.publish(f"{RUN}/edge-{rank}/model/up", update)
     hub.flush()
     if rank == 2:
-        orphan = create_hub("mpi://world", "orphan", will_topic=f"{RUN}/orphan/status")
+        orphan = create_hub(URL, "orphan", will_topic=f"{RUN}/orphan/status")
         orphan.connect()  # never closed: end_world says goodbye for the rank
     else:
         hub.close()
@@ -106,14 +109,14 @@ def edge(rank: int) -> None:
 
 def rank0_ends(rank: int) -> None:
     """Rank 0 leaves first: every other rank's nodes learn it, with the reason."""
-    hub = create_hub("mpi://world", f"node-{rank}")
+    hub = create_hub(URL, f"node-{rank}")
     hub.connect()
     if rank == 0:
         hello = Inbox()
         hub.subscribe("fd/hello/+", hello)
         distinct_senders(hello, 2)
         hub.publish("fd/up/0", Message(MessageType.STATUS))
-        end_world(wait_s=0)
+        WORLD.end(wait_s=0)
         return
     up = Inbox()
     hub.subscribe("fd/up/0", up)
@@ -127,18 +130,18 @@ def rank0_ends(rank: int) -> None:
 
 
 def main() -> int:
-    link = world()
+    link = WORLD.link()
     if link.size != 3:
-        print(f"run with mpirun -np 3, not {link.size}", file=sys.stderr)
+        print(f"run as 3 ranks, not {link.size}", file=sys.stderr)
         return 2
-    if sys.argv[1:] == ["rank0-ends"]:
+    if sys.argv[2:] == ["rank0-ends"]:
         rank0_ends(link.rank)
     else:
         server() if link.rank == 0 else edge(link.rank)
-    end_world()
+    WORLD.end()
     check(f"rank {link.rank} ended")
     sys.stdout.flush()
-    os._exit(0)  # as FedDeck's processes do: end_world must have finalised MPI already
+    os._exit(0)  # as FedDeck's processes do: the world's end must have finalised MPI
 
 
 if __name__ == "__main__":

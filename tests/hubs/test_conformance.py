@@ -1,11 +1,15 @@
 """One behaviour for every hub: local, embedded MQTT, Mosquitto and gRPC."""
 
 import threading
+import uuid
 
 import numpy as np
 import pytest
 
+from app.backends.bridge import bridge
+from app.backends.factory import create_hub
 from app.errors import InvalidInput
+from app.wire.chunking import split
 from app.wire.hub import HubState
 from app.wire.messages import Message, MessageType, encode
 from tests.hubs.conftest import wait_connected, wait_for
@@ -181,3 +185,32 @@ def test_a_failing_handler_does_not_stop_delivery(hub_env):
     tx.publish("fd/a", data(2))
     assert [m.body["i"] for _, m in inbox.wait(2)] == [1, 2]
     assert rx.stats.handler_errors == 2
+
+
+def test_a_bridge_carries_messages_across_unchanged_both_ways(hub_env):
+    """What a cluster run's rank 0 does: a second hub joined to this one on chosen topics;
+    a message crosses whole (its sender too), and a node bridging a topic still hears it."""
+    other = f"local://b{uuid.uuid4().hex[:8]}"
+    ranks, edge = create_hub(other, "ranks"), create_hub(other, "edge-1")
+    for hub in (ranks, edge):
+        hub.connect()
+        hub_env.hubs.append(hub)
+    center = hub_env.make("center")
+    bridge(ranks, center, ["fd/p/run/7/+/metrics"], ["fd/p/run/7/center/control"])
+    seen_here, there, back = Inbox(), Inbox(), Inbox()
+    ranks.subscribe("fd/p/run/7/+/metrics", seen_here)  # bridged, and read on its own hub
+    hub_env.make("ingest").subscribe("fd/p/run/7/+/metrics", there)
+    edge.subscribe("fd/p/run/7/center/control", back)
+    model = np.arange(3_000_000, dtype=np.float32)  # 12 MB: many chunks
+    edge.publish("fd/p/run/7/edge-1/metrics", data(1, w=model))
+    ((topic, got),) = there.wait(1)
+    assert topic == "fd/p/run/7/edge-1/metrics" and got.sender == "edge-1"
+    assert np.array_equal(got.tensors["w"], model)
+    assert seen_here.wait(1)[0][1].sender == "edge-1"
+    hub_env.make("stop").publish("fd/p/run/7/center/control", data(2))
+    ((_, stop),) = back.wait(1)
+    assert (stop.sender, stop.body) == ("stop", {"i": 2})
+    # a transport sends chunks handed over as bytearrays (as the rank hubs deliver them)
+    for chunk in split(encode(data(3)), 1024):
+        center._send_chunk("fd/p/run/7/x/metrics", bytearray(chunk))
+    assert there.wait(2)[1][1].body == {"i": 3}

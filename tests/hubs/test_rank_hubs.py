@@ -1,11 +1,13 @@
-"""The mpi:// hub: rank 0 of an MPI job routes between the nodes on every rank. Real jobs
-under Open MPI's mpirun on this machine (`.ci/run` installs openmpi-bin and mpi4py)."""
+"""The rank hubs, mpi:// and trpc://: rank 0 of a cluster job routes between the nodes on
+every rank. Real jobs under Open MPI's mpirun (`.ci/run` installs openmpi-bin and mpi4py)
+and torch's torchrun (gloo) on this machine."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,34 @@ def mpirun(*args: str, np: int | None = None) -> list[str]:
     return ["mpirun", *root, "--oversubscribe", *(["-np", str(np)] if np else []), *args]
 
 
+def torchrun(np: int, *args: str) -> list[str]:
+    """torchrun on loopback, its store on a free port; `args` a command (--no-python)."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [
+        str(torchrun),
+        *("--nnodes", "1", "--nproc-per-node", str(np)),
+        *("--master-addr", "127.0.0.1", "--master-port", str(port), "--no-python"),
+        *args,
+    ]
+
+
+def by_rank(rank_0: list[str], others: list[str]) -> list[str]:
+    """One command for every rank of torchrun: `rank_0` on rank 0, `others` elsewhere."""
+    n = len(rank_0)
+    script = f'if [ "$RANK" = 0 ]; then exec "${{@:1:{n}}}"; else exec "${{@:{n + 1}}}"; fi'
+    return ["bash", "-c", script, "ranks", *rank_0, *others]
+
+
+def engine(kind: str, np: int, *command: str) -> list[str]:
+    """`command` on `np` ranks of `kind`'s engine, every rank the same."""
+    if kind == "mpi":
+        return mpirun(*command, np=np)
+    return torchrun(np, *command)
+
+
 def run(command: list[str], timeout: float = 300) -> str:
     done = subprocess.run(
         command,
@@ -44,45 +74,38 @@ def run(command: list[str], timeout: float = 300) -> str:
     return output
 
 
-def test_the_conformance_suite_passes_on_a_rank_beside_a_routing_rank_0():
+RANK_KINDS = ["mpi", "trpc"]
+SUITE = [sys.executable, "-m", "pytest", "tests/hubs/test_conformance.py", "-q"]
+SUITE += ["-p", "no:cacheprovider", "-rs", "-o", "addopts="]
+
+
+@pytest.mark.parametrize("kind", RANK_KINDS)
+def test_the_conformance_suite_passes_on_a_rank_beside_a_routing_rank_0(kind):
     """Every node the suite makes lives on rank 1; every message crosses to rank 0 and back."""
-    output = run(
-        mpirun(
-            "-np",
-            "1",
-            sys.executable,
-            "-m",
-            "app.backends.mpi.router",
-            ":",
-            "-np",
-            "1",
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/hubs/test_conformance.py",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-rs",
-            "-o",
-            "addopts=",
-        )
-    )
+    router = [sys.executable, "-m", "app.backends.ranks.router", f"{kind}://world"]
+    if kind == "mpi":
+        command = mpirun("-np", "1", *router, ":", "-np", "1", *SUITE)
+    else:
+        command = torchrun(2, *by_rank(router, SUITE))
+    output = run(command)
     passed = re.search(r"(\d+) passed", output)
     assert passed and int(passed.group(1)) >= 10, output[-3000:]
-    assert "failed" not in output and "error" not in output.lower(), output[-3000:]
-    assert "rank 0 of an MPI job is its hub" in output  # the one test that cannot apply
+    assert "failed" not in output and " error" not in output.lower(), output[-3000:]
+    assert "rank 0 of a cluster job is its hub" in output  # the one test that cannot apply
 
 
-def test_three_ranks_fan_a_model_out_and_take_updates_and_wills_back():
-    output = run(mpirun(sys.executable, "-m", "tests.hubs.rank_world", np=3))
+@pytest.mark.parametrize("kind", RANK_KINDS)
+def test_three_ranks_fan_a_model_out_and_take_updates_and_wills_back(kind):
+    output = run(engine(kind, 3, sys.executable, "-m", "tests.hubs.rank_world", f"{kind}://world"))
     checks = re.findall(r"CHECK ([^\n]+?)(?=CHECK|\n|$)", output)
     assert {"fan-out and updates", "a rank's unclosed node sends its will"} <= set(checks)
     assert {f"rank {r} ended" for r in range(3)} <= set(checks), output[-3000:]
 
 
-def test_when_rank_0_ends_every_other_rank_hears_why():
-    output = run(mpirun(sys.executable, "-m", "tests.hubs.rank_world", "rank0-ends", np=3))
+@pytest.mark.parametrize("kind", RANK_KINDS)
+def test_when_rank_0_ends_every_other_rank_hears_why(kind):
+    world = [sys.executable, "-m", "tests.hubs.rank_world", f"{kind}://world", "rank0-ends"]
+    output = run(engine(kind, 3, *world))
     checks = set(re.findall(r"CHECK ([^\n]+?)(?=CHECK|\n|$)", output))
     assert {"rank 1 heard that rank 0 ended", "rank 2 heard that rank 0 ended"} <= checks
     assert {f"rank {r} ended" for r in range(3)} <= checks, output[-3000:]

@@ -167,7 +167,9 @@ class GrpcHub(BaseHub):
         self._connected.set()
         self._set_state(HubState.CONNECTED)
 
-    def _send_chunk(self, topic: str, chunk: bytes) -> None:
+    def _send_chunk(self, topic: str, chunk: bytes | bytearray) -> None:
+        if not isinstance(chunk, bytes):  # a chunk bridged from another hub; protobuf takes bytes
+            chunk = bytes(chunk)
         self._out.put(hub_pb2.Frame(publish=hub_pb2.Publish(topic=topic, chunk=chunk)))
 
     def _backend_subscribe(self, pattern: str) -> None:

@@ -56,6 +56,7 @@ class FLServer:
         self.config = spec.config
         self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
         self._stop = threading.Event()
+        self._failure: str | None = None  # why the run is ended as FAILED, if it is
         self.members = RunMembers(spec.edges, spec.edge_names)
         self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
         self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
@@ -81,7 +82,11 @@ class FLServer:
             self._stop.set()
             self._inbox.put(("stop", message))
 
-    def request_stop(self) -> None:
+    def request_stop(self, failure: str | None = None) -> None:
+        """End the run at its next step: STOPPED, as the operator asked, or, given
+        `failure`, FAILED with that reason (the engine under the run is ending it)."""
+        if failure and not self._stop.is_set():
+            self._failure = failure
         self._stop.set()
         self._inbox.put(("stop", Message(MessageType.CONTROL)))
 
@@ -205,6 +210,8 @@ class FLServer:
             outcome.state = FINISHED
         except _Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
+            if self._failure:
+                outcome.state, outcome.reason = FAILED, self._failure
         except (RuntimeError, TaskFailed, ArtifactNotWritten) as exc:
             outcome.state, outcome.reason = FAILED, str(exc)
         if outcome.state != FINISHED:

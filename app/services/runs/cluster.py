@@ -1,7 +1,8 @@
 """A run on a lab cluster's own engine: every participant a rank the engine starts, rank 0
 the FL server (on this machine: it needs the database), ranks 1..N the trainers. The
-launcher runs the engine's command in place of `feddeck server`; each rank runs
-`feddeck cluster-rank`, linked by the engine's transport (`mpi://world`)."""
+launcher runs the engine's command in place of `feddeck server` (mpirun, torchrun; for
+Slurm rank 0 itself, which starts the others with srun); each rank runs `feddeck
+cluster-rank`, linked by the engine's transport (`mpi://world`, `trpc://world`)."""
 
 from __future__ import annotations
 
@@ -9,41 +10,78 @@ import os
 import re
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
 from app.errors import InvalidInput
 
-ENGINES = {"mpi": ("mpirun", "mpi4py", "openmpi-bin libopenmpi-dev", "mpi://world")}
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # the job start flag: --mpi, --torchrun, --slurm
+    program: str  # what must be on PATH ("" for a Python module)
+    module: str  # what the ranks import to reach each other
+    install: str  # how to get what is missing
+    hub_url: str  # the ranks' transport
+
+
+ENGINES = {
+    e.name: e
+    for e in (
+        Engine(
+            "mpi",
+            "mpirun",
+            "mpi4py",
+            "apt-get install openmpi-bin libopenmpi-dev, then pip install 'feddeck[mpi]'",
+            "mpi://world",
+        ),
+        Engine("torchrun", "", "torch.distributed.run", "pip install torch", "trpc://world"),
+        Engine(
+            "slurm",
+            "srun",
+            "torch.distributed.run",
+            "apt-get install slurm-wlm (a node of the lab's Slurm)",
+            "trpc://world",
+        ),
+    )
+}
+TRAINERS_ENV = "FEDDECK_TRAINERS"  # rank 0 of a Slurm run: the srun line of ranks 1..N
 
 
 @dataclass(frozen=True)
 class ClusterPlan:
     engine: str  # a key of ENGINES
     ranks: int  # every rank: rank 0 serves, the others train
-    hostfile: Path | None = None
+    hostfile: Path | None = None  # mpi
+    partition: str | None = None  # slurm
+    nodes: int | None = None  # slurm: over how many nodes ranks 1..N spread
 
     @property
     def hub_url(self) -> str:
         """The URL the ranks reach each other by."""
-        return ENGINES[self.engine][3]
+        return ENGINES[self.engine].hub_url
 
     def check(self) -> ClusterPlan:
         """Refuse, with the reason, what cannot start: too few ranks, the engine missing,
         a hostfile that is unreadable, names an unknown host or not this machine first."""
-        program, module, packages, _ = ENGINES[self.engine]
+        engine = ENGINES[self.engine]
         if self.ranks < 2:
             raise InvalidInput(
-                f"--np {self.ranks}: a cluster run needs at least 2 ranks (rank 0 serves the "
+                f"{self.ranks} rank(s): a cluster run needs at least 2 ranks (rank 0 serves the "
                 "run, every other rank trains)"
             )
-        if shutil.which(program) is None:
+        if engine.program and shutil.which(engine.program) is None:
             raise InvalidInput(
-                f"{program} is not installed on this machine: apt-get install {packages}"
+                f"{engine.program} is not installed on this machine: {engine.install}"
             )
-        if find_spec(module) is None:
-            raise InvalidInput(f"{module} is not installed: pip install 'feddeck[{self.engine}]'")
+        if _missing(engine.module):
+            raise InvalidInput(f"{engine.module} cannot be imported: {engine.install}")
+        if self.nodes is not None and not 1 <= self.nodes <= self.ranks - 1:
+            raise InvalidInput(
+                f"--nodes {self.nodes}: ranks 1..{self.ranks - 1} go on 1 to {self.ranks - 1} nodes"
+            )
         if self.hostfile is not None:
             hosts = read_hostfile(self.hostfile)
             if not is_this_machine(hosts[0]):
@@ -54,35 +92,88 @@ class ClusterPlan:
         return self
 
     def command(self) -> list[str]:
-        """The engine's command line, to which the rank's own command is appended."""
+        """The engine's command line, to which the rank's own command is appended (empty
+        for Slurm: rank 0 runs here and starts the others with srun)."""
+        if self.engine == "torchrun":
+            # every rank on this machine; --no-python: the rank's command is a program
+            return [
+                sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+                "--nproc-per-node", str(self.ranks), "--master-addr", "127.0.0.1",
+                "--master-port", str(free_port()), "--max-restarts", "0", "--no-python",
+            ]  # fmt: skip
+        if self.engine == "slurm":
+            return []
         root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
         # One machine: as many ranks as asked, whatever its cores. Ranks are not bound to
         # cores: each trains with torch's own threads. A rank that dies does not take the
         # job down (--enable-recovery): rank 0 notices its silence and the run goes on.
         placement = ["--hostfile", str(self.hostfile)] if self.hostfile else ["--oversubscribe"]
         return [
-            "mpirun",
-            *root,
-            "-np",
-            str(self.ranks),
-            *placement,
-            "--bind-to",
-            "none",
-            "--enable-recovery",
-        ]
+            "mpirun", *root, "-np", str(self.ranks), *placement,
+            "--bind-to", "none", "--enable-recovery",
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        """Rank 0's environment: for Slurm, its place in the world, where it listens and
+        the srun line that starts ranks 1..N (each a task of one Slurm job step)."""
+        if self.engine != "slurm":
+            return {}
+        import json
+
+        srun = ["srun", "--ntasks", str(self.ranks - 1), "--kill-on-bad-exit=0"]
+        srun += ["--job-name", "feddeck", "--export", "ALL"]
+        srun += ["--nodes", str(self.nodes)] if self.nodes else []
+        srun += ["--partition", self.partition] if self.partition else []
+        return {
+            "RANK": "0",
+            "WORLD_SIZE": str(self.ranks),
+            "MASTER_ADDR": socket.gethostname(),  # where the nodes reach rank 0
+            "MASTER_PORT": str(free_port()),
+            TRAINERS_ENV: json.dumps(srun),
+        }
 
     def crash_reason(self, code: int, log_lines: list[str]) -> str:
         """Why a cluster run ended without its server's result, from the engine's output."""
         told = [line for line in log_lines if _ENGINE_NEWS.search(line)]
         detail = f": {told[-1].strip()[:300]}" if told else ""
+        program = ENGINES[self.engine].program or self.engine
         return (
-            f"rank 0, the run's server, ended without a result ({ENGINES[self.engine][0]} "
+            f"rank 0, the run's server, ended without a result ({program} "
             f"exited with code {code}); the other ranks were ended{detail}"
         )
+
+    def first_failure(self, log_lines: list[str]) -> str | None:
+        """The rank torchrun saw fail first (it then ends every rank), from its report."""
+        report = "\n".join(log_lines)
+        found = _TORCHRUN_ROOT.search(report)
+        if self.engine != "torchrun" or found is None:
+            return None
+        rank, code, signal = int(found["rank"]), found["code"], found["signal"]
+        node = rank_node(socket.gethostname(), rank)
+        how = f"exit code {code}" + (f" ({signal})" if signal else "")
+        return f"rank {rank} ({node}) failed first, {how}; torchrun then ended every rank"
+
+
+def _missing(module: str) -> bool:
+    try:
+        return find_spec(module) is None
+    except ModuleNotFoundError:  # its package is missing
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
 
 
 # What the engine or the ranks say of a rank that died, in the run's server log.
 _ENGINE_NEWS = re.compile(r"exited on signal|has been silent|Traceback|Error:|error:")
+_TORCHRUN_ROOT = re.compile(
+    r"Root Cause.*?rank\s*:\s*(?P<rank>\d+).*?exitcode\s*:\s*(?P<code>-?\d+)[^\n]*?"
+    r"(?:\((?P<signal>SIG\w+)\))?\s*$",
+    re.S | re.M,
+)
 _HOST_LINE = re.compile(r"^(?P<host>[A-Za-z0-9_.-]+)(\s+(slots|max_slots)\s*=\s*\d+)*\s*$")
 
 

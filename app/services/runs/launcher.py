@@ -84,7 +84,7 @@ class JobLauncher:
         if cluster is None and not job.edges:
             raise InvalidInput(
                 f"job {job_id} has no edges: run it on a cluster's ranks (job start "
-                f"{job_id} --mpi --np N), or create a job with --edge"
+                f"{job_id} --mpi, --torchrun or --slurm), or create a job with --edge"
             )
         if cluster is not None:
             if self.in_process:
@@ -112,7 +112,13 @@ class JobLauncher:
             args = ["--db-url", self.settings.db_url, "cluster-rank", "--job", str(job_id)]
             args += ["--hub", self.hub_url, "--ranks", cluster.hub_url]
             args += ["--resume"] if resume else []
-            proc = spawn_feddeck(self.settings, args, log_file, engine=cluster.command())
+            proc = spawn_feddeck(
+                self.settings,
+                args,
+                log_file,
+                engine=cluster.command(),
+                secrets=cluster.environment(),
+            )
         elif self.standby is not None:
             proc = self.standby.hand(job_id, resume, log_file)
         else:
@@ -160,6 +166,9 @@ class JobLauncher:
             lines = []
         if cluster is not None:
             reason = cluster.crash_reason(code, lines)
+            failure = cluster.first_failure(lines)
+            if failure:
+                self.services.run_data.note(job_id, "center", "ERROR", failure)
         else:
             reason = f"server exited with code {code}: {(lines or ['no output'])[-1][:300]}"
         self._settle(job_id, reason)

@@ -1,0 +1,1 @@
+"""The trpc:// hub: the ranks of a torch.distributed job (torchrun, srun), gloo underneath."""
