@@ -28,11 +28,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check app tests bench
 
 test: lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -rs
 
 # The suite without the end-to-end runs and long transfers (`slow`): a few minutes.
 test-fast: lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -m "not slow"
+	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -m "not slow" -rs
 
 # Every benchmark but two long ones: bench.soak (30 minutes of runs under chaos, by
 # default) and bench.fuzz (a million executions per parser; its finds become

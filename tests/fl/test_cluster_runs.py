@@ -23,6 +23,7 @@ from app.services import Services
 from app.services.runs.cluster import ClusterPlan, rank_node
 from app.services.runs.demo import DemoOptions, create_demo_job, run_demo
 from app.services.security.auth import SYSTEM
+from tests.servers import Slurm
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,11 +68,21 @@ def ranks_of(data: Path) -> list[psutil.Process]:
     return found
 
 
+def rank_of(env: dict[str, str]) -> int | None:
+    """A rank's place in the world by its engine's variables (srun's start at rank 1)."""
+    if "OMPI_COMM_WORLD_RANK" in env:
+        return int(env["OMPI_COMM_WORLD_RANK"])
+    if "RANK" in env:
+        return int(env["RANK"])
+    if "SLURM_PROCID" in env:
+        return int(env["SLURM_PROCID"]) + int(env.get("FEDDECK_RANK_OFFSET", "0"))
+    return None
+
+
 def rank_process(data: Path, rank: int) -> psutil.Process:
     for proc in ranks_of(data):
         try:
-            env = proc.environ()
-            if env.get("OMPI_COMM_WORLD_RANK", env.get("RANK")) == str(rank):
+            if rank_of(proc.environ()) == rank:
                 return proc
         except psutil.Error:
             continue
@@ -116,16 +127,38 @@ def alike(tmp_path_factory):
     return accuracy, Counter(line.node for line in logs), done["counts"]
 
 
+@pytest.fixture(scope="module")
+def slurm():
+    """A one-node Slurm on this machine (tests/servers.py), for srun."""
+    try:
+        cluster = Slurm().start()
+    except (FileNotFoundError, RuntimeError, AssertionError) as exc:
+        pytest.skip(f"no one-node Slurm here: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+def engine_ready(engine: str, request, monkeypatch) -> None:
+    """Skip, with the reason, an engine this machine lacks; point srun at the test Slurm."""
+    if engine == "mpi" and shutil.which("mpirun") is None:
+        pytest.skip("mpirun is not installed (.ci/run installs openmpi-bin)")
+    if engine == "slurm":
+        for name, value in request.getfixturevalue("slurm").env.items():
+            monkeypatch.setenv(name, value)
+
+
 FIVE_RANKS = {
     "mpi": ("--mpi", "--np", "5"),
     "torchrun": ("--torchrun", "--nproc-per-node", "5"),
+    "slurm": ("--slurm", "--np", "5"),
 }
 
 
 @pytest.mark.parametrize("engine", FIVE_RANKS)
-def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(tmp_path, alike, engine):
-    if engine == "mpi" and shutil.which("mpirun") is None:
-        pytest.skip("mpirun is not installed (.ci/run installs openmpi-bin)")
+def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(
+    tmp_path, alike, engine, request, monkeypatch
+):
+    engine_ready(engine, request, monkeypatch)
     data, job_id = lab(tmp_path)
     proc = job_start(data, job_id, *FIVE_RANKS[engine])
     out, err = proc.communicate(timeout=300)
@@ -151,12 +184,18 @@ def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(tmp_path, 
     assert all(e.tags == ["cluster"] and e.status == "OFFLINE" for e in edges.values())
     assert all(e.last_seen is not None for e in edges.values())  # their samples crossed
     assert ranks_of(data) == []
+    if engine == "slurm":  # the job step ended with the run
+        queue = subprocess.run(["squeue", "-h"], capture_output=True, text=True, check=True)
+        assert queue.stdout.strip() == ""
 
 
-@needs_mpi
-def test_a_killed_rank_is_named_and_the_run_finishes_without_it(tmp_path):
+@pytest.mark.parametrize("engine", ["mpi", "slurm"])
+def test_a_killed_rank_is_named_and_the_run_finishes_without_it(
+    tmp_path, engine, request, monkeypatch
+):
+    engine_ready(engine, request, monkeypatch)
     data, job_id = lab(tmp_path, rounds=60)
-    proc = job_start(data, job_id, "--mpi", "--np", "4")
+    proc = job_start(data, job_id, f"--{engine}", "--np", "4")
     try:
         wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
         rank_process(data, 2).send_signal(signal.SIGKILL)
@@ -236,11 +275,15 @@ def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
         garbled.write_text("localhost slots=two\n")
         with pytest.raises(InvalidInput, match="is not 'HOST \\[slots=N\\]'"):
             ClusterPlan("mpi", 3, garbled).check()
-    monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun on it
+    with pytest.raises(InvalidInput, match=r"--nodes 3: ranks 1\.\.2 go on 1 to 2 nodes"):
+        ClusterPlan("slurm", 3, nodes=3).check()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun, no srun on it
     with pytest.raises(
         InvalidInput, match=r"mpirun is not installed .*apt-get install openmpi-bin"
     ):
         ClusterPlan("mpi", 3).check()
+    with pytest.raises(InvalidInput, match=r"srun is not installed .*apt-get install slurm-wlm"):
+        ClusterPlan("slurm", 3).check()
 
     data, job_id = lab(tmp_path)
     monkeypatch.setenv("PATH", path)
