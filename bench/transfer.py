@@ -1,22 +1,26 @@
 """Move one large named-tensor message through each hub on loopback; compare with raw TCP.
 
-    python -m bench.transfer [--sizes 100,1000] [--backends local,mqtt,mosquitto,grpc] [--json]
+    python -m bench.transfer [--sizes 100,1000] [--backends local,mqtt,mosquitto,grpc,mpi,trpc]
+                             [--json]
 
 MB/s counts payload megabytes (10^6 bytes) from the start of publish() until the receiving
 handler holds the decoded, integrity-checked tensors. As deployed, the sender (this
 process), the hub (`feddeck hub` or Mosquitto) and the receiver are three processes; `local`
-is the in-process hub. `direct` rows move the model beside the hub, as an FL server offers
-it to an edge: the sender lays it out and hashes it, announces it over the gRPC hub, and
-the receiver fetches it over its own connection, hashing as it lands; `stored model` is
-how a run offers every round's model after the first: the aggregate it stored, under the
-digest the store computed. The baseline sends the same number of bytes through a plain
-TCP socket between two threads of this process, measured in the same run.
+is the in-process hub; `mpi` and `trpc` are a 2-rank job (mpirun, torchrun) whose rank 0
+sends to rank 1, as a cluster run's server sends to its ranks (until the receiver's answer
+is back). `direct` rows move the model beside the hub, as an FL server offers it to an
+edge: the sender lays it out and hashes it, announces it over the gRPC hub, and the
+receiver fetches it over its own connection, hashing as it lands; `stored model` is how a
+run offers every round's model after the first: the aggregate it stored, under the digest
+the store computed. The baseline sends the same number of bytes through a plain TCP socket
+between two threads of this process, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -38,6 +42,8 @@ from tests.servers import Mosquitto
 from tests.waiting import wait_port
 
 MB = 1_000_000
+ROOT = Path(__file__).resolve().parents[1]
+RANK_BACKENDS = ("mpi", "trpc")  # a 2-rank job on this machine: mpirun, torchrun
 
 
 def socket_baseline(nbytes: int) -> float:
@@ -325,6 +331,8 @@ class _Hubs:
         self._tmp = Path(tempfile.mkdtemp(prefix="feddeck-bench-"))
 
     def url(self, backend: str) -> str | None:
+        if backend in RANK_BACKENDS:
+            return None  # each row starts its own job
         if backend == "local":
             return "local://bench"
         if backend in ("mqtt", "grpc"):  # `feddeck hub`, as a lab runs it standalone
@@ -348,10 +356,34 @@ class _Hubs:
             stop()
 
 
+def rank_transfer(backend: str, nbytes: int, repeat: int) -> float | None:
+    """The best of `repeat` times for a message from rank 0 to rank 1 of a 2-rank job on
+    this machine, the job started by the transport's engine (None: not installed)."""
+    url = f"{backend}://world"
+    command = [sys.executable, "-m", "bench.rank_transfer", url, str(nbytes), str(repeat)]
+    if backend == "mpi":
+        if shutil.which("mpirun") is None:
+            return None
+        root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+        engine = ["mpirun", *root, "-np", "2", "--oversubscribe", "--bind-to", "none"]
+    else:
+        port = free_port()
+        engine = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+        engine += ["--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
+        engine += ["--master-port", str(port), "--no-python"]
+    done = subprocess.run(
+        [*engine, *command], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
+    found = [line for line in done.stdout.splitlines() if line.startswith("seconds ")]
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"{backend} transfer failed: {(done.stdout + done.stderr)[-2000:]}")
+    return float(found[0].split()[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000", help="payload sizes in MB")
-    parser.add_argument("--backends", default="local,mqtt,mosquitto,grpc")
+    parser.add_argument("--backends", default="local,mqtt,mosquitto,grpc,mpi,trpc")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best counts")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--receive", metavar="URL", help=argparse.SUPPRESS)
@@ -397,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
                 ("grpcio-alone", "raw", best(grpcio_stream, nbytes)),
             ]
             for backend, url in urls.items():
+                if backend in RANK_BACKENDS:
+                    seconds = rank_transfer(backend, nbytes, args.repeat)
+                    if seconds is None:
+                        print(f"skipping {backend}: not installed", file=sys.stderr)
+                    else:
+                        measured.append((backend, "message", seconds))
+                    continue
                 if url is None:
                     print(f"skipping {backend}: not installed", file=sys.stderr)
                     continue

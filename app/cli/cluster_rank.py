@@ -100,9 +100,11 @@ def _train(ctx: CliContext, args: argparse.Namespace, link) -> None:
     from app.cli.edge_command import parse_data_options
     from app.core.edge import EdgeAgent
     from app.services.runs.cluster import rank_node
+    from app.services.runs.cluster_data import data_of
     from app.wire import topics
 
-    node = rank_node(socket.gethostname(), link.rank)
+    host = socket.gethostname()
+    node = rank_node(host, link.rank)
     hub = create_hub(
         args.ranks, node, will_topic=topics.edge_topic(node, "status"), limits=ctx.settings.wire
     )
@@ -111,7 +113,7 @@ def _train(ctx: CliContext, args: argparse.Namespace, link) -> None:
         node,
         node,
         heartbeat_s=args.heartbeat,
-        data=parse_data_options(args.data),
+        data=parse_data_options(args.data + data_of(args.data_map, host, node)),
         trust_center=args.trust_center,
         cache_dir=ctx.settings.data_dir / "task-cache",
     )
@@ -138,5 +140,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--resume", action="store_true")
     p.add_argument("--heartbeat", type=float, default=2.0)
     p.add_argument("--data", action="append", default=[], metavar="KEY=PATH")
+    p.add_argument(
+        "--data-map", type=json.loads, default={}, help="host or rank → {KEY: PATH}, as JSON"
+    )
     p.add_argument("--trust-center", metavar="FINGERPRINT")
     p.set_defaults(handler=cluster_rank, quick_exit=True)

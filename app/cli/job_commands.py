@@ -108,33 +108,38 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.jobs.get(actor, args.id)
 
 
+# The engines' options, and which engines take each.
+ENGINE_OPTIONS = {
+    "--np": ("mpi", "slurm"),
+    "--hostfile": ("mpi",),
+    "--nproc-per-node": ("torchrun",),
+    "--nnodes": ("torchrun",),
+    "--nodes": ("slurm",),
+    "--partition": ("slurm",),
+    "--data-map": ("mpi", "torchrun", "slurm"),
+}
+
+
 def cluster_plan(args: argparse.Namespace):
     """`--mpi [--np N] [--hostfile F]`, `--torchrun [--nproc-per-node K]` or `--slurm [--np
-    N] [--nodes N] [--partition P]`: the run's ranks, checked before anything starts."""
+    N] [--nodes N] [--partition P]`, each with `[--data-map F]`: the run's ranks, checked
+    before anything starts."""
     engines = [e for e in ("mpi", "torchrun", "slurm") if getattr(args, e)]
-    given = {
-        flag: getattr(args, flag.lstrip("-").replace("-", "_"))
-        for flag in ("--np", "--hostfile", "--nproc-per-node", "--nnodes", "--nodes", "--partition")
-    }
-    given = {flag: value for flag, value in given.items() if value is not None}
     if len(engines) > 1:
         raise InvalidInput(f"choose one of --{' / --'.join(engines)}")
     engine = engines[0] if engines else None
-    belongs = {
-        None: (),
-        "mpi": ("--np", "--hostfile"),
-        "torchrun": ("--nproc-per-node", "--nnodes"),
-        "slurm": ("--np", "--nodes", "--partition"),
-    }[engine]
-    stray = [flag for flag in given if flag not in belongs]
-    if stray:
-        owners = {"--np": "--mpi or --slurm", "--hostfile": "--mpi", "--nodes": "--slurm"}
-        owners |= {"--partition": "--slurm", "--nproc-per-node": "--torchrun"}
-        owners["--nnodes"] = "--torchrun"
-        raise InvalidInput(f"{stray[0]} goes with {owners[stray[0]]}")
+    given = {}
+    for option, takers in ENGINE_OPTIONS.items():
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if engine not in takers:
+            raise InvalidInput(f"{option} goes with --{' or --'.join(takers)}")
+        given[option] = value
     if engine is None:
         return None
     from app.services.runs.cluster import ClusterPlan
+    from app.services.runs.cluster_data import read_data_map
 
     if given.get("--nnodes", 1) != 1:
         raise InvalidInput(
@@ -143,8 +148,9 @@ def cluster_plan(args: argparse.Namespace):
         )
     ranks = given.get("--np", given.get("--nproc-per-node", 3))
     hostfile = Path(given["--hostfile"]).absolute() if "--hostfile" in given else None
+    data_map = read_data_map(Path(args.data_map)) if args.data_map else None
     return ClusterPlan(
-        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes")
+        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes"), data_map
     ).check()
 
 
@@ -315,6 +321,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     engine.add_argument("--nnodes", type=int, help="--torchrun: 1 (this machine)")
     engine.add_argument("--nodes", type=int, help="--slurm: nodes for ranks 1..N")
     engine.add_argument("--partition", help="--slurm: the Slurm partition")
+    engine.add_argument(
+        "--data-map",
+        metavar="FILE",
+        help='which data each rank trains on: TOML tables by host or rank of KEY = "PATH"',
+    )
     p.set_defaults(handler=job_start, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)

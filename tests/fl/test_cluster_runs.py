@@ -18,12 +18,15 @@ import psutil
 import pytest
 
 from app.config import Settings
+from app.core.fl_config import config_from_toml
 from app.errors import InvalidInput
 from app.services import Services
 from app.services.runs.cluster import ClusterPlan, rank_node
+from app.services.runs.cluster_data import read_data_map
 from app.services.runs.demo import DemoOptions, create_demo_job, run_demo
 from app.services.security.auth import SYSTEM
 from tests.servers import Slurm
+from tests.tasks.conftest import doc_block, write_doc_data, write_doc_task
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -277,6 +280,13 @@ def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
             ClusterPlan("mpi", 3, garbled).check()
     with pytest.raises(InvalidInput, match=r"--nodes 3: ranks 1\.\.2 go on 1 to 2 nodes"):
         ClusterPlan("slurm", 3, nodes=3).check()
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[node1\n")
+    with pytest.raises(InvalidInput, match=r"data map .*broken\.toml: not TOML"):
+        read_data_map(broken)
+    broken.write_text('node1 = "/data"\n')
+    with pytest.raises(InvalidInput, match=r"\[node1\] must be a table of KEY = \"PATH\""):
+        read_data_map(broken)
     monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun, no srun on it
     with pytest.raises(
         InvalidInput, match=r"mpirun is not installed .*apt-get install openmpi-bin"
@@ -302,3 +312,47 @@ def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
         assert proc.returncode == 1 and said in err, (flags, err)
     job, *_ = read(data, job_id)
     assert job.status == "QUEUED"  # nothing started, nothing lost
+
+
+@needs_mpi
+def test_the_operators_own_task_runs_on_ranks_each_on_the_data_the_map_gives_it(tmp_path):
+    """The task of docs/tasks.md, stored signed, on three MPI ranks, each reading the site
+    folder a data map names for it (by rank; a host's table would serve all its ranks)."""
+    data, _ = lab(tmp_path)
+    folder = write_doc_task(tmp_path / "outside" / "cancer-mlp")
+    sites = write_doc_data(tmp_path / "outside" / "cancer")
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        services.tasks.add(SYSTEM, folder)
+        config = services.configs.save(
+            SYSTEM, config_from_toml(doc_block("toml", 'name = "cancer-fedavg"'))
+        )
+        job = services.jobs.create(SYSTEM, "cancer-ranks", "demo", config.name, [])
+    finally:
+        services.close()
+    data_map = tmp_path / "data-map.toml"
+    data_map.write_text(
+        "".join(f'["{rank_node(HOST, i)}"]\ncancer = "{site}"\n' for i, site in enumerate(sites, 1))
+    )
+    proc = job_start(data, job.id, "--mpi", "--np", "4", "--data-map", str(data_map))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    done, metrics, *_ = read(data, job.id)
+    assert done.status == "FINISHED" and (done.task_name, done.task_version) == ("cancer-mlp", 1)
+    final = {m.name: m.value for m in metrics if m.node == "aggregate"}
+    assert final["fed_val_samples"] == sum(
+        len((s / "validation.csv").read_text().splitlines()) - 1 for s in sites
+    )
+    assert final["fed_val_accuracy"] > 0.85, final
+
+    # a map with no table for this host is refused before anything starts
+    other = tmp_path / "other.toml"
+    other.write_text('[elsewhere]\ncancer = "/data"\n')
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        again = services.jobs.create(SYSTEM, "again", "demo", config.name, [])
+    finally:
+        services.close()
+    proc = job_start(data, again.id, "--mpi", "--data-map", str(other))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and f"the data map has no table for host '{HOST}'" in err

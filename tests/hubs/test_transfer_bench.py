@@ -7,7 +7,8 @@ from bench.transfer import main
 
 
 def test_transfer_bench_reports_every_row(capsys):
-    backends = "local,grpc" + (",mosquitto" if shutil.which("mosquitto") else "")
+    backends = "local,grpc,trpc" + (",mosquitto" if shutil.which("mosquitto") else "")
+    backends += ",mpi" if shutil.which("mpirun") else ""
     assert main(["--sizes", "2", "--backends", backends, "--repeat", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     expected = {
@@ -20,7 +21,10 @@ def test_transfer_bench_reports_every_row(capsys):
         ("direct", "message, TLS"),
         ("direct", "stored model"),
         ("direct", "push"),
+        ("trpc", "message"),
     }
+    if "mpi" in backends:
+        expected.add(("mpi", "message"))
     if "mosquitto" in backends:
         expected |= {("mosquitto", "message"), ("mosquitto", "raw"), ("paho-alone", "raw")}
     assert {(r["backend"], r["what"]) for r in rows} == expected

@@ -16,6 +16,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from app.errors import InvalidInput
+from app.services.runs.cluster_data import hosts_without_data
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ClusterPlan:
     hostfile: Path | None = None  # mpi
     partition: str | None = None  # slurm
     nodes: int | None = None  # slurm: over how many nodes ranks 1..N spread
+    data_map: dict[str, dict[str, str]] | None = None  # host or rank → {KEY: PATH}
 
     @property
     def hub_url(self) -> str:
@@ -82,12 +84,21 @@ class ClusterPlan:
             raise InvalidInput(
                 f"--nodes {self.nodes}: ranks 1..{self.ranks - 1} go on 1 to {self.ranks - 1} nodes"
             )
+        hosts = [socket.gethostname()]
         if self.hostfile is not None:
             hosts = read_hostfile(self.hostfile)
             if not is_this_machine(hosts[0]):
                 raise InvalidInput(
                     f"hostfile {self.hostfile}: its first host {hosts[0]!r} gets rank 0, which "
                     "serves the run from this machine's database: list this machine first"
+                )
+            hosts = hosts[1:] or hosts  # rank 0's host trains only if it is the only one
+        if self.data_map is not None and self.engine != "slurm":  # srun picks the nodes
+            missing = hosts_without_data(self.data_map, hosts)
+            if missing:
+                raise InvalidInput(
+                    f"the data map has no table for host {missing[0]!r} (give [{missing[0]}], "
+                    f'or one per rank: ["{missing[0]}-r1"])'
                 )
         return self
 

@@ -23,6 +23,7 @@ from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
 from app.services.runs.cluster import ClusterPlan
+from app.services.runs.cluster_data import encode as encode_data_map
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.serving import serve_run
 from app.services.runs.standby import StandbyServers
@@ -112,6 +113,11 @@ class JobLauncher:
             args = ["--db-url", self.settings.db_url, "cluster-rank", "--job", str(job_id)]
             args += ["--hub", self.hub_url, "--ranks", cluster.hub_url]
             args += ["--resume"] if resume else []
+            if cluster.data_map is not None:
+                args += ["--data-map", encode_data_map(cluster.data_map)]
+            # the operator chose these ranks for this center's run: they run its signed
+            # tasks as an edge that opted in does
+            args += ["--trust-center", self.services.tasks.center_fingerprint()]
             proc = spawn_feddeck(
                 self.settings,
                 args,

@@ -1,4 +1,5 @@
-"""Launch a run: project, config version, edges (offline ones shown, not selectable), name, tags."""
+"""Launch a run: project, config version, edges (offline ones shown, not selectable) or a
+cluster's ranks (mpirun, torchrun, Slurm), name, tags."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QSpinBox,
     QVBoxLayout,
 )
 
@@ -27,6 +29,32 @@ def _choices(services, actor):
         services.edges.list(actor),
         services.tasks.list(actor, all_versions=True),
     )
+
+
+# Where a run goes: the chosen edges, or the ranks of a cluster engine (docs/clusters.md).
+RUN_ON = [
+    ("the edges checked below", None),
+    ("MPI ranks (mpirun)", "mpi"),
+    ("torchrun ranks, on this machine", "torchrun"),
+    ("Slurm ranks (srun)", "slurm"),
+]
+
+
+def cluster_plan(choice: dict | None):
+    """A cluster choice made a checked plan (files read, programs found), on a worker."""
+    if choice is None:
+        return None
+    from pathlib import Path
+
+    from app.services.runs.cluster import ClusterPlan
+    from app.services.runs.cluster_data import read_data_map
+
+    hostfile = Path(choice["hostfile"]).expanduser().absolute() if choice["hostfile"] else None
+    mapped = choice["data_map"]
+    data_map = read_data_map(Path(mapped).expanduser()) if mapped else None
+    return ClusterPlan(
+        choice["engine"], choice["ranks"], hostfile, choice["partition"], None, data_map
+    ).check()
 
 
 def task_of(body: dict) -> str:
@@ -48,13 +76,26 @@ class LaunchDialog(QDialog):
         self.error = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
         self.task = QLabel(wordWrap=True)
         self.task_version = QComboBox()
+        self.run_on = QComboBox()
+        for label, engine in RUN_ON:
+            self.run_on.addItem(label, engine)
+        self.ranks = QSpinBox(minimum=2, maximum=4096, value=3)
+        self.ranks.setToolTip("every rank, rank 0 (the server) included")
+        self.place = QLineEdit()  # mpi: a hostfile; slurm: a partition
+        self.data_map = QLineEdit(placeholderText="optional: a data map file (TOML)")
         self._edges, self._data_keys, self._bodies, self._versions = [], {}, {}, {}
         form = QFormLayout()
         form.addRow("&Project", self.project)
         form.addRow("&Config", self.config)
         form.addRow("Task", self.task)
         form.addRow("Task &version", self.task_version)
+        form.addRow("Run &on", self.run_on)
         form.addRow("&Edges", self.edges)
+        form.addRow("&Ranks", self.ranks)
+        self.place_label = QLabel("&Hostfile")
+        self.place_label.setBuddy(self.place)
+        form.addRow(self.place_label, self.place)
+        form.addRow("&Data map", self.data_map)
         form.addRow("&Name", self.name)
         form.addRow("&Tags", self.tags)
         self.buttons = QDialogButtonBox(
@@ -67,7 +108,9 @@ class LaunchDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(520, 480)
+        self.resize(520, 560)
+        self.run_on.currentIndexChanged.connect(self._show_run_on)
+        self._show_run_on()
         self.buttons.setEnabled(False)
         run_in_background(
             self, _choices, ctx.services, ctx.actor, on_result=self._fill, on_error=self._failed
@@ -136,6 +179,33 @@ class LaunchDialog(QDialog):
             else:
                 item.setToolTip("")
 
+    def _show_run_on(self) -> None:
+        """Edges for a run on edges; ranks and the engine's options for a cluster run."""
+        engine = self.run_on.currentData()
+        self.edges.setEnabled(engine is None)
+        for widget in (self.ranks, self.data_map):
+            widget.setEnabled(engine is not None)
+        self.place_label.setText("&Partition" if engine == "slurm" else "&Hostfile")
+        self.place.setEnabled(engine in ("mpi", "slurm"))
+        self.place.setPlaceholderText(
+            {"mpi": "optional: Open MPI's hostfile, this machine first",
+             "slurm": "optional: the Slurm partition"}.get(engine, "")
+        )  # fmt: skip
+
+    def cluster_choice(self) -> dict | None:
+        """The chosen cluster engine and its options as plain values, or None for edges."""
+        engine = self.run_on.currentData()
+        if engine is None:
+            return None
+        place = self.place.text().strip()
+        return {
+            "engine": engine,
+            "ranks": self.ranks.value(),
+            "hostfile": place if engine == "mpi" and place else None,
+            "partition": place if engine == "slurm" and place else None,
+            "data_map": self.data_map.text().strip() or None,
+        }
+
     def _offer_versions(self, task: str, pinned: int | None) -> None:
         """The stored versions of the config's task, the pinned (else the latest) chosen."""
         self.task_version.clear()
@@ -163,25 +233,21 @@ class LaunchDialog(QDialog):
         tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
         ctx = self.ctx
         # Read the widgets here, on the GUI thread; the worker gets plain values.
-        job_name, project, edges, task_version = (
+        choice = self.cluster_choice()
+        job_args = (
             self.name.text(),
             self.project.currentText(),
-            self.checked_edges(),
-            self.task_version.currentData(),
+            name,
+            [] if choice is not None else self.checked_edges(),
+            version,
+            tags,
         )
+        task_version = self.task_version.currentData()
 
         def create_and_start():
-            job = ctx.services.jobs.create(
-                ctx.actor,
-                job_name,
-                project,
-                name,
-                edges,
-                version,
-                tags,
-                task_version=task_version,
-            )
-            ctx.center.launcher.start(ctx.actor, job.id)
+            plan = cluster_plan(choice)  # refused with the reason before the job exists
+            job = ctx.services.jobs.create(ctx.actor, *job_args, task_version=task_version)
+            ctx.center.launcher.start(ctx.actor, job.id, plan)
             return job.id
 
         self.buttons.setEnabled(False)

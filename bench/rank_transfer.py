@@ -1,0 +1,53 @@
+"""One rank of `bench.transfer`'s mpi and trpc rows (`python -m bench.rank_transfer URL
+BYTES REPEAT` as both ranks of a 2-rank job): rank 0 publishes a named-tensor message of
+BYTES to a node on rank 1, which answers once its handler holds the decoded, checked
+tensors; rank 0 prints the best of REPEAT times from publish to that answer."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from app.backends.factory import create_hub
+from app.backends.ranks.world import world_of
+from app.wire.messages import Message, MessageType
+
+
+def main(url: str, nbytes: int, repeat: int) -> int:
+    world = world_of(url)
+    link = world.link()
+    got = threading.Semaphore(0)
+    node = create_hub(url, f"bench-{link.rank}")
+    node.connect()
+    if link.rank == 0:
+        node.subscribe("fd/bench/ack", lambda _t, _m: got.release())
+        node.subscribe("fd/bench/ready", lambda _t, _m: got.release())
+        got.acquire()  # rank 1 listens
+        payload = np.ones(nbytes, dtype=np.uint8)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            node.publish("fd/bench/data", Message(MessageType.DATA, tensors={"w": payload}))
+            got.acquire()
+            times.append(time.perf_counter() - start)
+        print(f"seconds {min(times)!r}", flush=True)
+    else:
+
+        def on_data(_topic: str, message: Message) -> None:
+            assert message.tensors["w"].nbytes == nbytes
+            node.publish("fd/bench/ack", Message(MessageType.DATA))
+
+        node.subscribe("fd/bench/data", on_data)
+        node.publish("fd/bench/ready", Message(MessageType.DATA))
+        while link.ended is None:
+            time.sleep(0.05)
+    node.close()
+    world.end(wait_s=0 if link.rank == 0 else 60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
