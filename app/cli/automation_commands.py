@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from app.cli.cluster_options import add_engine_options, cluster_plan
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.errors import InvalidInput
@@ -43,6 +44,9 @@ def _template(args: argparse.Namespace) -> dict | None:
         "edge_tag": args.edge_tag,
         "tags": args.tag,
     }
+    cluster = cluster_plan(args)
+    if cluster is not None:
+        template["cluster"] = cluster.as_dict()
     if args.name_pattern:
         template["name"] = args.name_pattern
     return {k: v for k, v in template.items() if v not in (None, [])}
@@ -254,6 +258,7 @@ def _target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edge-tag", help="the idle edges with this tag at fire time")
     p.add_argument("--name-pattern", help="job name: {source}, {fired:%%Y-%%m-%%d}, {attempt}")
     p.add_argument("--tag", action="append", default=[], help="repeatable")
+    add_engine_options(p)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -44,7 +44,7 @@ def _start_trainers() -> subprocess.Popen | None:
     """Rank 0 of a Slurm run: ranks 1..N, started with srun before the ranks meet (its
     output goes where this rank's goes: the run's server log)."""
     from app.backends.trpc.wire import RANK_OFFSET_ENV
-    from app.services.runs.cluster import TRAINERS_ENV
+    from app.core.run.cluster import TRAINERS_ENV
 
     srun = os.environ.get(TRAINERS_ENV)
     if srun is None:
@@ -99,8 +99,8 @@ def _train(ctx: CliContext, args: argparse.Namespace, link) -> None:
     from app.backends.factory import create_hub
     from app.cli.edge_command import parse_data_options
     from app.core.edge import EdgeAgent
-    from app.services.runs.cluster import rank_node
-    from app.services.runs.cluster_data import data_of
+    from app.core.run.cluster import rank_node
+    from app.core.run.cluster_data import data_of
     from app.wire import topics
 
     host = socket.gethostname()

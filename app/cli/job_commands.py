@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.cluster_options import add_engine_options, cluster_plan
 from app.cli.context import CliContext
 from app.cli.coordinator import Coordinator
 from app.cli.output import NOTE_LEVELS, print_note, print_table, round_progress, run_notes
@@ -29,6 +30,7 @@ JOB_COLUMNS = (
 
 
 def job_create(ctx: CliContext, args: argparse.Namespace):
+    cluster = cluster_plan(args)
     return ctx.services.jobs.create(
         ctx.actor(),
         name=args.name,
@@ -37,6 +39,7 @@ def job_create(ctx: CliContext, args: argparse.Namespace):
         config_version=args.config_version,
         edges=args.edge,
         tags=args.tag,
+        cluster=cluster.as_dict() if cluster is not None else None,
     )
 
 
@@ -108,52 +111,6 @@ def job_start(ctx: CliContext, args: argparse.Namespace):
     return ctx.services.jobs.get(actor, args.id)
 
 
-# The engines' options, and which engines take each.
-ENGINE_OPTIONS = {
-    "--np": ("mpi", "slurm"),
-    "--hostfile": ("mpi",),
-    "--nproc-per-node": ("torchrun",),
-    "--nnodes": ("torchrun",),
-    "--nodes": ("slurm",),
-    "--partition": ("slurm",),
-    "--data-map": ("mpi", "torchrun", "slurm"),
-}
-
-
-def cluster_plan(args: argparse.Namespace):
-    """`--mpi [--np N] [--hostfile F]`, `--torchrun [--nproc-per-node K]` or `--slurm [--np
-    N] [--nodes N] [--partition P]`, each with `[--data-map F]`: the run's ranks, checked
-    before anything starts."""
-    engines = [e for e in ("mpi", "torchrun", "slurm") if getattr(args, e)]
-    if len(engines) > 1:
-        raise InvalidInput(f"choose one of --{' / --'.join(engines)}")
-    engine = engines[0] if engines else None
-    given = {}
-    for option, takers in ENGINE_OPTIONS.items():
-        value = getattr(args, option[2:].replace("-", "_"))
-        if value is None:
-            continue
-        if engine not in takers:
-            raise InvalidInput(f"{option} goes with --{' or --'.join(takers)}")
-        given[option] = value
-    if engine is None:
-        return None
-    from app.services.runs.cluster import ClusterPlan
-    from app.services.runs.cluster_data import read_data_map
-
-    if given.get("--nnodes", 1) != 1:
-        raise InvalidInput(
-            f"--nnodes {given['--nnodes']}: torchrun runs on this machine only; for more "
-            "nodes use --slurm or --mpi --hostfile"
-        )
-    ranks = given.get("--np", given.get("--nproc-per-node", 3))
-    hostfile = Path(given["--hostfile"]).absolute() if "--hostfile" in given else None
-    data_map = read_data_map(Path(args.data_map)) if args.data_map else None
-    return ClusterPlan(
-        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes"), data_map
-    ).check()
-
-
 def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=None) -> None:
     done = threading.Event()
     coordinator.launcher.on_exit = lambda _id: done.set()
@@ -161,7 +118,8 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=No
         coordinator.ingest.events.subscribe(progress)
     coordinator.ingest.events.subscribe(run_notes())  # stderr, also beside --json
     coordinator.launcher.start(actor, job_id, cluster)
-    where = f"{cluster.ranks} ranks ({cluster.engine})" if cluster else coordinator.url
+    ranks = coordinator.launcher.services.jobs.get(actor, job_id).cluster  # given or kept
+    where = f"{ranks['ranks']} ranks ({ranks['engine']})" if ranks else coordinator.url
     print(f"job {job_id} started on {where}; Ctrl-C stops it", file=sys.stderr)
     try:
         while not done.wait(0.5):
@@ -298,6 +256,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--config-version", type=int)
     p.add_argument("--edge", action="append", default=[], help="repeatable")
     p.add_argument("--tag", action="append", default=[], help="repeatable")
+    add_engine_options(p)
     p.set_defaults(handler=job_create)
     p = job.add_parser("list", parents=[common], help="list jobs")
     p.add_argument("--status")
@@ -309,23 +268,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=job_show)
     p = job.add_parser("start", parents=[common], help="run a queued job (in the foreground)")
     p.add_argument("id", type=int)
-    engine = p.add_argument_group("on a cluster's ranks (rank 0 serves, the others train)")
-    engine.add_argument("--mpi", action="store_true", help="the ranks mpirun starts")
-    engine.add_argument("--torchrun", action="store_true", help="the ranks torchrun starts here")
-    engine.add_argument("--slurm", action="store_true", help="ranks 1..N started by srun")
-    engine.add_argument("--np", type=int, help="--mpi, --slurm: ranks in all, rank 0 included (3)")
-    engine.add_argument(
-        "--hostfile", help="--mpi: Open MPI's hostfile; this machine first (rank 0)"
-    )
-    engine.add_argument("--nproc-per-node", type=int, help="--torchrun: ranks, rank 0 included (3)")
-    engine.add_argument("--nnodes", type=int, help="--torchrun: 1 (this machine)")
-    engine.add_argument("--nodes", type=int, help="--slurm: nodes for ranks 1..N")
-    engine.add_argument("--partition", help="--slurm: the Slurm partition")
-    engine.add_argument(
-        "--data-map",
-        metavar="FILE",
-        help='which data each rank trains on: TOML tables by host or rank of KEY = "PATH"',
-    )
+    add_engine_options(p)
     p.set_defaults(handler=job_start, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)

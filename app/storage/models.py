@@ -205,6 +205,9 @@ class Job(Base):
     task_name: Mapped[str | None] = mapped_column(String(64))
     task_version: Mapped[int | None] = mapped_column(Integer)
     task_sha256: Mapped[str | None] = mapped_column(String(64))
+    # A run on a cluster's ranks: {"engine", "ranks", …} (core/run/cluster.ClusterPlan);
+    # None: on its edges.
+    cluster: Mapped[dict[str, Any] | None]
     project: Mapped[Project] = relationship()
     config: Mapped[Config | None] = relationship()
     edges: Mapped[list[JobEdge]] = relationship(cascade="all, delete-orphan")

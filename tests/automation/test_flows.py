@@ -30,6 +30,15 @@ def steps(*specs) -> dict:
         (steps(("a", [], {"condition": {"status": ["DONE"]}})), "status"),
         (steps(("a", [], {"retries": -1})), "retries"),
         (steps(("a", [], {"job": {"config": "nope"}})), "no config 'nope'"),
+        (steps(("a", [], {"job": {"cluster": {"engine": "mpi"}}})), "give one of edges"),
+        (
+            steps(("a", [], {"job": {"edge_tag": None, "cluster": {"engine": "pbs", "ranks": 3}}})),
+            r"cluster\.engine: one of mpi, torchrun, slurm",
+        ),
+        (
+            steps(("a", [], {"job": {"edge_tag": None, "cluster": {"engine": "mpi", "np": 3}}})),
+            "unknown field",
+        ),
         ({"name": "f", "steps": []}, "steps"),
     ],
 )

@@ -66,7 +66,7 @@ def test_schedule_crud_and_template_checks(lab, clock):
     for bad, error in [
         ({**TEMPLATE, "project": "nope"}, "no project named 'nope'"),
         ({**TEMPLATE, "config": "nope"}, "no config 'nope'"),
-        ({"project": "proj", "config": "digits-mlp"}, "either edges"),
+        ({"project": "proj", "config": "digits-mlp"}, "give one of edges"),
         ({**TEMPLATE, "name": "{bogus}"}, "name pattern"),
         ({"flow": "nope"}, "no flow named"),
     ]:

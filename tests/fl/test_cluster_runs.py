@@ -17,12 +17,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from app.cli import main
 from app.config import Settings
 from app.core.fl_config import config_from_toml
+from app.core.run.cluster import ClusterPlan, rank_node
+from app.core.run.cluster_data import read_data_map
 from app.errors import InvalidInput
 from app.services import Services
-from app.services.runs.cluster import ClusterPlan, rank_node
-from app.services.runs.cluster_data import read_data_map
 from app.services.runs.demo import DemoOptions, create_demo_job, run_demo
 from app.services.security.auth import SYSTEM
 from tests.servers import Slurm
@@ -184,7 +185,9 @@ def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(
     said = Counter(line.node for line in logs)
     assert said.pop("center") == 1
     assert said == {node.replace("demo-edge-", f"{HOST}-r"): n for node, n in alike_said.items()}
-    assert all(e.tags == ["cluster"] and e.status == "OFFLINE" for e in edges.values())
+    assert {n: (e.tags, e.status) for n, e in edges.items()} == {
+        n: (["cluster"], "OFFLINE") for n in ranks
+    }
     assert all(e.last_seen is not None for e in edges.values())  # their samples crossed
     assert ranks_of(data) == []
     if engine == "slurm":  # the job step ended with the run
@@ -356,3 +359,50 @@ def test_the_operators_own_task_runs_on_ranks_each_on_the_data_the_map_gives_it(
     proc = job_start(data, again.id, "--mpi", "--data-map", str(other))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and f"the data map has no table for host '{HOST}'" in err
+
+
+def test_a_job_keeps_its_cluster_and_a_flow_runs_its_steps_on_ranks(tmp_path, capsys):
+    """`job create --torchrun` keeps the ranks on the job (a plain `job start` runs there);
+    a flow's steps name a cluster as they name edges, one run's model the next one's
+    start."""
+    data, _ = lab(tmp_path, rounds=2)
+    cli = ["--data-dir", str(data)]
+    env = {"FEDDECK_USER": "root", "FEDDECK_PASSWORD": "rootpass123"}
+    for name, value in env.items():
+        os.environ[name] = value
+    try:
+        create = ["job", "create", "kept", "--project", "demo", "--config", "demo-digits-fedavg"]
+        assert main([*cli, *create, "--torchrun", "--nproc-per-node", "3", "--json"]) == 0
+        kept = json.loads(capsys.readouterr().out)
+        assert kept["cluster"] == {"engine": "torchrun", "ranks": 3}
+        proc = job_start(data, kept["id"])  # no engine flag: the job's own
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "started on 3 ranks (torchrun)" in err, err[-3000:]
+        flow = tmp_path / "flow.toml"
+        flow.write_text(
+            'name = "ranks"\n'
+            "[[steps]]\n"
+            'name = "train"\n'
+            'job = { project = "demo", config = "demo-digits-fedavg", '
+            'cluster = { engine = "torchrun", ranks = 3 } }\n'
+            "[[steps]]\n"
+            'name = "again"\n'
+            'depends_on = ["train"]\n'
+            'job = { project = "demo", config = "demo-digits-fedavg", init_from = "train", '
+            'cluster = { engine = "torchrun", ranks = 4 } }\n'
+        )
+        assert main([*cli, "flow", "create", "--file", str(flow)]) == 0
+        capsys.readouterr()
+        assert main([*cli, "flow", "run", "ranks", "--json"]) == 0
+        run = json.loads(capsys.readouterr().out)
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+    assert run["status"] == "FINISHED", run
+    steps = {s["step"]: s for s in run["steps"]}
+    train, again = (read(data, steps[n]["job_id"])[0] for n in ("train", "again"))
+    assert train.status == again.status == "FINISHED"
+    assert train.edges == [rank_node(HOST, r) for r in (1, 2)]
+    assert again.edges == [rank_node(HOST, r) for r in (1, 2, 3)]
+    assert again.init_model["job_id"] == train.id and again.cluster["ranks"] == 4
+    assert read(data, kept["id"])[0].status == "FINISHED"

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.config import Settings
+from app.core.run.cluster import rank_node
 from app.services import Services
-from app.services.runs.cluster import rank_node
 from app.services.runs.demo import DemoOptions, demo_config
 from app.services.security.auth import SYSTEM
 from app.ui.dialogs.launch import RUN_ON, LaunchDialog

@@ -67,7 +67,8 @@ class RankLink:
         self._acks = AckWaiter()
         self._ack_ids = itertools.count(1)
         self._table = RoutingTable() if self.rank == ROUTER else None
-        self._left: set[int] = set()
+        self._left: set[int] = set()  # ranks that ended, or were taken as dead
+        self._gone_lock = threading.Lock()  # a rank's will is the last thing routed of it
         self._everyone_left = threading.Event()
         self.ended: str | None = None  # why the world ended, seen from this rank
         self.lost: set[int] = set()  # ranks taken as dead (heard of, on ranks other than 0)
@@ -133,12 +134,13 @@ class RankLink:
         """On rank 0: end every other rank now. Their nodes' wills go out first (an edge
         agent's says it is OFFLINE), so that whoever listens through rank 0 hears it."""
         for rank in range(1, self.size):
-            if rank in self._left:
-                continue
-            for topic, chunk in self._table.rank_gone(rank):
-                self._route(topic, chunk)
+            with self._gone_lock:
+                if rank in self._left:
+                    continue
+                self._left.add(rank)
+                for topic, chunk in self._table.rank_gone(rank):
+                    self._route(topic, chunk)
             self.wire.send(rank, {"k": "end", "why": why, "lost": sorted(self.lost)})
-            self._left.add(rank)
         self._everyone_left.set()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -197,10 +199,11 @@ class RankLink:
             rank,
             SILENCE_S,
         )
-        self._left.add(rank)
-        self.lost.add(rank)
-        for topic, chunk in self._table.rank_gone(rank):
-            self._route(topic, chunk)
+        with self._gone_lock:
+            self._left.add(rank)
+            self.lost.add(rank)
+            for topic, chunk in self._table.rank_gone(rank):
+                self._route(topic, chunk)
         if len(self._left) >= self.size - 1:
             self._everyone_left.set()
 
@@ -220,7 +223,10 @@ class RankLink:
             self.lost.update(int(r) for r in header.get("lost", []))
             self._end(header.get("why", "rank 0 ended"))
         elif self.rank == ROUTER:
-            self._apply(source, header, payload)
+            with self._gone_lock:
+                if source in self._left:
+                    return  # ended or lost: its will said OFFLINE, nothing may follow it
+                self._apply(source, header, payload)
             if "ack" in header:
                 self.wire.send(source, {"k": "ack", "ack": header["ack"]})
         else:
@@ -240,9 +246,9 @@ class RankLink:
         elif kind == "leave":
             self._table.leave(source, node)
         elif kind == "bye":
+            self._left.add(source)
             for topic, chunk in self._table.rank_gone(source):
                 self._route(topic, chunk)
-            self._left.add(source)
             if len(self._left) >= self.size - 1:
                 self._everyone_left.set()
         else:

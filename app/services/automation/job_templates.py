@@ -1,6 +1,7 @@
 """What a schedule or a flow step launches: a job described by references, resolved at fire
-time (the config's latest version unless pinned, the edges online with a tag). Edges by
-tag that are not online yet are waited for, up to `wait_for_edges_s`."""
+time (the config's latest version unless pinned, the edges online with a tag, or a
+cluster's ranks). Edges by tag that are not online yet are waited for, up to
+`wait_for_edges_s`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.fl_config import describe_validation_error
+from app.core.run.cluster import ClusterPlan
 from app.errors import FedDeckError, InvalidInput, NotFound
 from app.services.entities.configs import get_config
 from app.services.entities.edges import get_edge
@@ -32,6 +34,9 @@ class JobTemplate(BaseModel):
     config_version: int | None = Field(default=None, ge=1)
     edges: list[str] = Field(default_factory=list)
     edge_tag: str | None = None
+    # or a cluster's ranks: {engine, ranks, hostfile, partition, nodes, data_map}, the
+    # data map a table or a file read at fire time (core/run/cluster.ClusterPlan)
+    cluster: dict[str, Any] | None = None
     # How long a fire or step waits for an idle edge with `edge_tag` before it fails.
     wait_for_edges_s: float = Field(default=300.0, ge=0, le=86_400)
     name: str = Field(default=DEFAULT_NAME, min_length=1, max_length=128)
@@ -41,8 +46,16 @@ class JobTemplate(BaseModel):
 
     @model_validator(mode="after")
     def _one_edge_selector(self) -> JobTemplate:
-        if bool(self.edges) == bool(self.edge_tag):
-            raise ValueError("give either edges (a list of edge names) or edge_tag, not both")
+        if [bool(self.edges), bool(self.edge_tag), self.cluster is not None].count(True) != 1:
+            raise ValueError(
+                "give one of edges (a list of edge names), edge_tag, or cluster (a table: "
+                "engine, ranks, …)"
+            )
+        if self.cluster is not None:
+            try:
+                ClusterPlan.from_dict(self.cluster, "cluster")
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
         try:
             self.render_name("x", datetime(2026, 1, 1), 1)
         except (KeyError, IndexError, ValueError) as exc:
@@ -109,8 +122,12 @@ def create_job(
     extra_tags: tuple[str, ...] = (),
     init_model: dict[str, Any] | None = None,
 ) -> JobRecord:
-    """Queue the job the template describes; edges by tag are those online (IDLE) now."""
+    """Queue the job the template describes; edges by tag are those online (IDLE) now; a
+    cluster's data map file is read now."""
     edges = list(template.edges)
+    cluster = None
+    if template.cluster is not None:
+        cluster = ClusterPlan.from_dict(template.cluster, f"{source}'s cluster").as_dict()
     if template.edge_tag:
         edges = [
             e.name
@@ -136,4 +153,5 @@ def create_job(
         edges=edges,
         tags=[*template.tags, *extra_tags],
         init_model=init_model,
+        cluster=cluster,
     )

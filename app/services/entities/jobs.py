@@ -72,6 +72,7 @@ def _record(job: Job, creator: str | None, disk_bytes: int = 0) -> JobRecord:
             {"status": h.status, "reason": h.reason, "at": h.at.isoformat()} for h in job.history
         ],
         disk_bytes=disk_bytes,
+        cluster=job.cluster,
     )
 
 
@@ -116,14 +117,18 @@ class JobService:
         tags: Iterable[str] = (),
         init_model: dict[str, Any] | None = None,
         task_version: int | None = None,
+        cluster: dict[str, Any] | None = None,
     ) -> JobRecord:
         """A QUEUED job. Its task's version is `task_version` if given, else the one the
-        config pins, else the latest."""
+        config pins, else the latest. `cluster`: the engine and ranks it runs on
+        (`ClusterPlan.as_dict()`), in place of edges."""
         require(actor, Role.OPERATOR, "start jobs")
         name = name.strip()
         if not name or len(name) > 128:
             raise InvalidInput("job name must be 1-128 characters")
         edge_names = list(dict.fromkeys(edges))  # none: a job for a cluster's ranks
+        if edge_names and cluster is not None:
+            raise InvalidInput("a job runs on its edges or on a cluster's ranks, not both")
         with self._db.session() as s:
             proj = get_project(s, project)
             cfg = get_config(s, config, config_version)
@@ -148,12 +153,29 @@ class JobService:
                 config_snapshot=dict(cfg.body),
                 created_by=actor.id,
                 init_model=init_model,
+                cluster=cluster,
                 edges=[JobEdge(edge=get_edge(s, e)) for e in edge_names],
                 history=[JobStatusEvent(status=JobStatus.QUEUED.value, reason="created")],
             )
             s.add(job)
             s.flush()
             return _record(job, actor.name)
+
+    def set_cluster(self, actor: Actor, job_id: int, cluster: dict[str, Any]) -> JobRecord:
+        """A QUEUED job is to run on a cluster's ranks (`job start ID --mpi …`)."""
+        require(actor, Role.OPERATOR, "start jobs")
+        with self._db.session() as s:
+            job = _load(s, job_id)
+            if job.status != JobStatus.QUEUED.value:
+                raise InvalidInput(f"job {job_id} is {job.status}; only a QUEUED job can start")
+            if job.edges:
+                raise InvalidInput(
+                    f"job {job_id} runs on its edges; a cluster's ranks run a job created "
+                    "without --edge"
+                )
+            job.cluster = cluster
+            s.flush()
+            return _record(job, _creator(s, job))
 
     def run_on_ranks(self, actor: Actor, job_id: int, ranks: dict[str, str]) -> JobRecord:
         """A cluster run's participants: the ranks that train, by device id (`host-rN`)

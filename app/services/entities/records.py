@@ -139,6 +139,7 @@ class JobRecord(Record):
     task_version: int | None = None
     task_sha256: str | None = None
     disk_bytes: int = 0  # the models it keeps on disk
+    cluster: dict[str, Any] | None = None  # the engine and ranks it runs on; None: edges
 
 
 @dataclass(frozen=True)

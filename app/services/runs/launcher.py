@@ -16,14 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
+from app.core.run.cluster import ClusterPlan
+from app.core.run.cluster_data import encode as encode_data_map
 from app.core.run.directory import RunDir
 from app.core.run.protocol import STOP, RunAddress
 from app.errors import InvalidInput
 from app.services.entities.job_status import TERMINAL
 from app.services.registry import Services
 from app.services.runs.child_processes import spawn_feddeck, stop_processes
-from app.services.runs.cluster import ClusterPlan
-from app.services.runs.cluster_data import encode as encode_data_map
 from app.services.runs.events import EventBus, LiveEvent
 from app.services.runs.serving import serve_run
 from app.services.runs.standby import StandbyServers
@@ -77,11 +77,14 @@ class JobLauncher:
             self._outages += 1
 
     def start(self, actor: Actor, job_id: int, cluster: ClusterPlan | None = None) -> None:
-        """Start a QUEUED job: on its edges, or on the ranks `cluster` starts."""
+        """Start a QUEUED job: on its edges, or on the ranks `cluster` (else the job's own
+        cluster plan) starts."""
         require(actor, Role.OPERATOR, "start jobs")
         job = self.services.jobs.get(actor, job_id)
         if job.status != JobStatus.QUEUED.value:
             raise InvalidInput(f"job {job_id} is {job.status}; only a QUEUED job can start")
+        if cluster is None and job.cluster is not None:
+            cluster = ClusterPlan.from_dict(job.cluster, f"job {job_id}'s cluster")
         if cluster is None and not job.edges:
             raise InvalidInput(
                 f"job {job_id} has no edges: run it on a cluster's ranks (job start "
@@ -90,7 +93,10 @@ class JobLauncher:
         if cluster is not None:
             if self.in_process:
                 raise InvalidInput("a cluster run needs a hub other processes reach")
-            self._clusters[job_id] = cluster.check()
+            cluster.check()
+            if job.cluster != cluster.as_dict():  # the job keeps what it ran on
+                self.services.jobs.set_cluster(actor, job_id, cluster.as_dict())
+            self._clusters[job_id] = cluster
         self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
         self._outages_at_start[job_id] = self._outages
         if self.in_process:

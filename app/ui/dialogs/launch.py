@@ -46,8 +46,8 @@ def cluster_plan(choice: dict | None):
         return None
     from pathlib import Path
 
-    from app.services.runs.cluster import ClusterPlan
-    from app.services.runs.cluster_data import read_data_map
+    from app.core.run.cluster import ClusterPlan
+    from app.core.run.cluster_data import read_data_map
 
     hostfile = Path(choice["hostfile"]).expanduser().absolute() if choice["hostfile"] else None
     mapped = choice["data_map"]

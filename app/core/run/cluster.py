@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from app.core.run.cluster_data import hosts_without_data
 from app.errors import InvalidInput
-from app.services.runs.cluster_data import hosts_without_data
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,51 @@ class ClusterPlan:
     partition: str | None = None  # slurm
     nodes: int | None = None  # slurm: over how many nodes ranks 1..N spread
     data_map: dict[str, dict[str, str]] | None = None  # host or rank → {KEY: PATH}
+
+    def as_dict(self) -> dict:
+        """What a job keeps of it (the data map's content, not its file)."""
+        plan = {"engine": self.engine, "ranks": self.ranks}
+        plan |= {"hostfile": str(self.hostfile)} if self.hostfile else {}
+        plan |= {"partition": self.partition} if self.partition else {}
+        plan |= {"nodes": self.nodes} if self.nodes else {}
+        return plan | ({"data_map": self.data_map} if self.data_map is not None else {})
+
+    @classmethod
+    def from_dict(cls, plan: dict, source: str = "cluster") -> ClusterPlan:
+        """A plan from a job, a schedule or a flow step: `{engine, ranks, hostfile,
+        partition, nodes, data_map}`, the data map as a table or a file to read. Refused,
+        naming the field, when malformed (not yet checked against this machine)."""
+        from app.core.run.cluster_data import read_data_map
+
+        if not isinstance(plan, dict):
+            raise InvalidInput(f"{source}: give a table (engine, ranks, …)")
+        unknown = sorted(
+            set(plan) - {"engine", "ranks", "hostfile", "partition", "nodes", "data_map"}
+        )
+        if unknown:
+            raise InvalidInput(f"{source}: unknown field(s) {', '.join(unknown)}")
+        if plan.get("engine") not in ENGINES:
+            raise InvalidInput(f"{source}.engine: one of {', '.join(ENGINES)}")
+        for name in ("ranks", "nodes"):
+            value = plan.get(name, 3 if name == "ranks" else None)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput(f"{source}.{name}: a whole number")
+        for name in ("hostfile", "partition"):
+            if not isinstance(plan.get(name, ""), str):
+                raise InvalidInput(f"{source}.{name}: a string")
+        data_map = plan.get("data_map")
+        if isinstance(data_map, str):
+            data_map = read_data_map(Path(data_map).expanduser())
+        elif data_map is not None and not isinstance(data_map, dict):
+            raise InvalidInput(f"{source}.data_map: a file or a table of tables")
+        return cls(
+            plan["engine"],
+            plan.get("ranks", 3),
+            Path(plan["hostfile"]) if plan.get("hostfile") else None,
+            plan.get("partition") or None,
+            plan.get("nodes"),
+            data_map,
+        )
 
     @property
     def hub_url(self) -> str:
