@@ -39,6 +39,7 @@ test-fast: lint
 # tests/security/fuzz_regressions).
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.transfer
+	$(BIN)/python -m bench.cluster_runs
 	$(BIN)/python -m bench.round_overhead
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.plot_refresh
 	$(BIN)/python -m bench.load

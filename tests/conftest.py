@@ -119,16 +119,21 @@ def viewer(services, admin) -> Actor:
 def pytest_unconfigure(config):
     """End the test process without interpreter finalisation. PySide 6 and pyqtgraph can
     abort while the garbage collector frees plot items after QApplication is gone
-    ("bool_dealloc"), turning a passed run into a crash; the results are all reported by
-    now, so leave with pytest's own exit status."""
+    ("bool_dealloc"), and gloo aborts when torch tears a process group down under a
+    receive (a rank of a cluster job, test_rank_hubs), turning a passed run into a crash;
+    the results are all reported by now, so leave with pytest's own exit status."""
     import sys
 
     status = getattr(config, "_feddeck_exitstatus", None)
-    if status is None or "PySide6" not in sys.modules:
+    worlds = [
+        sys.modules[f"app.backends.{t}.client"]
+        for t in ("mpi", "trpc")
+        if f"app.backends.{t}.client" in sys.modules
+    ]
+    if status is None or ("PySide6" not in sys.modules and not worlds):
         return
-    for transport in ("mpi", "trpc"):  # a rank of a cluster job (test_rank_hubs)
-        if f"app.backends.{transport}.client" in sys.modules:
-            sys.modules[f"app.backends.{transport}.client"].end_world()
+    for world in worlds:
+        world.end_world()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(int(status))

@@ -41,16 +41,12 @@ def cluster_plan(args: argparse.Namespace):
     from app.core.run.cluster import ClusterPlan
     from app.core.run.cluster_data import read_data_map
 
-    if given.get("--nnodes", 1) != 1:
-        raise InvalidInput(
-            f"--nnodes {given['--nnodes']}: torchrun runs on this machine only; for more "
-            "nodes use --slurm or --mpi --hostfile"
-        )
-    ranks = given.get("--np", given.get("--nproc-per-node", 3))
+    nnodes = given.get("--nnodes", 1)
+    ranks = given.get("--np", given.get("--nproc-per-node", 3) * nnodes)
     hostfile = Path(given["--hostfile"]).absolute() if "--hostfile" in given else None
     data_map = read_data_map(Path(args.data_map)) if args.data_map else None
     return ClusterPlan(
-        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes"), data_map
+        engine, ranks, hostfile, given.get("--partition"), given.get("--nodes"), data_map, nnodes
     ).check()
 
 

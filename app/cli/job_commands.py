@@ -121,6 +121,8 @@ def _run_here(coordinator: Coordinator, actor, job_id: int, progress, cluster=No
     ranks = coordinator.launcher.services.jobs.get(actor, job_id).cluster  # given or kept
     where = f"{ranks['ranks']} ranks ({ranks['engine']})" if ranks else coordinator.url
     print(f"job {job_id} started on {where}; Ctrl-C stops it", file=sys.stderr)
+    for node, line in enumerate(coordinator.launcher.node_lines.get(job_id, []), 1):
+        print(f"on machine {node}, start its ranks with:\n  {line}", file=sys.stderr, flush=True)
     try:
         while not done.wait(0.5):
             pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -307,7 +308,7 @@ def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
         (("--np", "4"), "--np goes with --mpi or --slurm"),
         (("--torchrun", "--hostfile", "h"), "--hostfile goes with --mpi"),
         (("--mpi", "--torchrun"), "choose one of --mpi / --torchrun"),
-        (("--torchrun", "--nnodes", "2"), "torchrun runs on this machine only"),
+        (("--torchrun", "--nnodes", "2", "--nproc-per-node", "0"), "needs at least 2 ranks"),
         (("--torchrun", "--nproc-per-node", "1"), "needs at least 2 ranks"),
     ):
         proc = job_start(data, job_id, *flags)
@@ -406,3 +407,39 @@ def test_a_job_keeps_its_cluster_and_a_flow_runs_its_steps_on_ranks(tmp_path, ca
     assert again.edges == [rank_node(HOST, r) for r in (1, 2, 3)]
     assert again.init_model["job_id"] == train.id and again.cluster["ranks"] == 4
     assert read(data, kept["id"])[0].status == "FINISHED"
+
+
+def test_torchrun_over_two_machines_the_second_started_with_the_line_printed(tmp_path):
+    """`--nnodes 2`: this machine's torchrun runs ranks 0-1, and `job start` prints the line
+    that starts ranks 2-3 on the second machine (here, this machine again)."""
+    data, job_id = lab(tmp_path)
+    proc = job_start(data, job_id, "--torchrun", "--nnodes", "2", "--nproc-per-node", "2")
+    said = []
+    for raw in proc.stderr:
+        said.append(raw)
+        if raw.startswith("  ") and "--node-rank 1" in raw:
+            break
+    else:
+        proc.wait(60)
+        raise AssertionError("".join(said)[-3000:])
+    other_log = (tmp_path / "machine-1.log").open("w")
+    other = subprocess.Popen(
+        shlex.split(said[-1]), cwd=ROOT, stdout=other_log, stderr=subprocess.STDOUT
+    )
+    try:
+        _, err = proc.communicate(timeout=300)
+        other.wait(60)
+    finally:
+        for p in (proc, other):
+            if p.poll() is None:
+                p.kill()
+    other_log.close()
+    assert proc.returncode == 0, err[-3000:]
+    assert other.returncode == 0, (tmp_path / "machine-1.log").read_text()[-3000:]
+    job, metrics, logs, _, _ = read(data, job_id)
+    assert job.status == "FINISHED"
+    assert job.cluster == {"engine": "torchrun", "ranks": 4, "nnodes": 2}
+    assert job.edges == [rank_node(HOST, r) for r in (1, 2, 3)]
+    assert {m.node for m in metrics if m.round == 20} == {"aggregate", *job.edges}
+    assert any("start machine 1 of 2's ranks there with" in line.text for line in logs)
+    assert ranks_of(data) == []

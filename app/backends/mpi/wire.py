@@ -1,7 +1,8 @@
-"""Frames between MPI ranks with mpi4py's buffer calls (`Isend`, `Iprobe`, `Recv`), never
-its pickling lowercase ones. One thread per process makes every MPI call
-(MPI_THREAD_SERIALIZED); sends are non-blocking so that two ranks sending each other a
-large frame at once cannot deadlock."""
+"""Frames between MPI ranks with mpi4py's buffer calls (`Isend`, `Iprobe`, `Recv`,
+`Irecv`), never its pickling lowercase ones. One thread per process makes every MPI call
+(MPI_THREAD_SERIALIZED) and never waits on one: sends and payloads are non-blocking, so
+two ranks sending each other a large frame at once cannot deadlock, and a rank that died
+in the middle of a frame holds up nothing but its own frames."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict, deque
 
 from app.backends.ranks.link import Backoff, Frame, decode_header, encode_header
 from app.wire.hub import HubError
@@ -40,7 +42,6 @@ class MpiWire:
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
-        self.stalled_until = 0.0  # when a receive that held this thread up for long ended
 
     def start(self, on_frame: Frame) -> None:
         self._on_frame = on_frame
@@ -65,6 +66,7 @@ class MpiWire:
     def _loop(self) -> None:
         MPI, comm = self.MPI, self.comm
         pending: list[tuple[object, object]] = []  # (request, the buffer it reads)
+        arriving: dict[int, deque] = defaultdict(deque)  # by rank: (header, payload, request)
         status = MPI.Status()
         backoff = Backoff()
         while True:
@@ -87,20 +89,23 @@ class MpiWire:
             while comm.Iprobe(MPI.ANY_SOURCE, HEADER, status):
                 source = status.Get_source()
                 raw = bytearray(status.Get_count(MPI.BYTE))
-                comm.Recv([raw, MPI.BYTE], source, HEADER)
+                comm.Recv([raw, MPI.BYTE], source, HEADER)  # probed: already here
                 header = decode_header(raw)
-                payload = None
-                if "n" in header:
-                    began = time.monotonic()
+                payload = request = None
+                if "n" in header:  # its bytes come as they come, never waited for here
                     payload = bytearray(int(header["n"]))
-                    comm.Recv([payload, MPI.BYTE], source, PAYLOAD)
-                    if time.monotonic() - began > 1.0:
-                        self.stalled_until = time.monotonic()
-                try:
-                    self._on_frame(source, header, payload)
-                except Exception:
-                    log.exception("rank %d: a frame from rank %d failed", self.rank, source)
+                    request = comm.Irecv([payload, MPI.BYTE], source, PAYLOAD)
+                arriving[source].append((header, payload, request))
                 busy = True
+            for source, frames in arriving.items():
+                # in order per rank; a rank that died mid-frame holds up only its own
+                while frames and (frames[0][2] is None or frames[0][2].Test()):
+                    header, payload, _ = frames.popleft()
+                    try:
+                        self._on_frame(source, header, payload)
+                    except Exception:
+                        log.exception("rank %d: a frame from rank %d failed", self.rank, source)
+                    busy = True
             if not self._running.is_set() and self._out.empty() and not pending:
                 return
             if not self._running.is_set() and time.monotonic() > self._deadline:

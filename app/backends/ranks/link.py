@@ -176,8 +176,7 @@ class RankLink:
 
     def _keepalive(self) -> None:
         while not self._closing.wait(PING_S):
-            # a frame that took long to arrive held up every other: count silence after it
-            since = max(getattr(self.wire, "stalled_until", 0.0), time.monotonic() - SILENCE_S)
+            since = time.monotonic() - SILENCE_S
             if self.rank != ROUTER:
                 if self.ended:
                     return

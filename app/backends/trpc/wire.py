@@ -2,11 +2,11 @@
 point-to-point `send`/`recv`: never torch RPC, never a pickle.
 
 A frame is three messages from one rank, told apart by tags: its sizes (two int64: the
-header's length and the payload's, -1 for none), the JSON header, the payload. One thread
-sends, in order; one receives: it waits for sizes from any rank, then takes that rank's
-header and payload. gloo's point-to-point calls block until the other side posts its
-receive, and every rank always has one posted, so two ranks sending each other a large
-frame at once cannot deadlock."""
+header's length and the payload's, -1 for none), the JSON header, the payload. Each peer
+has a thread that sends to it, in order, and one that receives from it. gloo's
+point-to-point calls block until the other side posts its receive, and every rank always
+has one posted for each peer, so two ranks sending each other a large frame at once cannot
+deadlock, and a peer that died holds up only its own threads."""
 
 from __future__ import annotations
 
@@ -69,74 +69,82 @@ class TorchWire:
                     f"{where} within {GLOO_TIMEOUT_S} s: {str(exc).splitlines()[0][:200]}"
                 ) from None
         self.rank, self.size = dist.get_rank(), dist.get_world_size()
-        self._out: queue.SimpleQueue = queue.SimpleQueue()
-        self._sent = threading.Event()
-        self.stalled_until = 0.0  # when a receive that held the receiving thread up ended
+        # rank 0 talks with every rank, the others with rank 0 only
+        self.peers = list(range(1, self.size)) if self.rank == 0 else [0]
+        self._out = {peer: queue.SimpleQueue() for peer in self.peers}
+        self._sent = {peer: threading.Event() for peer in self.peers}
 
     def start(self, on_frame: Frame) -> None:
         self._on_frame = on_frame
-        for name, target in (("send", self._send_loop), ("recv", self._recv_loop)):
-            threading.Thread(
-                target=target, name=f"feddeck-trpc-{name}-{self.rank}", daemon=True
-            ).start()
+        for peer in self.peers:
+            for name, target in (("to", self._send_loop), ("from", self._recv_loop)):
+                threading.Thread(
+                    target=target,
+                    args=(peer,),
+                    name=f"feddeck-trpc-{self.rank}-{name}-{peer}",
+                    daemon=True,
+                ).start()
 
     def send(self, dest: int, header: dict, payload=None) -> None:
-        self._out.put((dest, encode_header(header), payload))
+        self._out[dest].put((encode_header(header), payload))
 
     def stop(self, timeout: float) -> None:
-        """Send what is queued, waiting up to `timeout` s. The receiving thread stays in its
-        wait: gloo cannot cancel one, and the process is about to end."""
-        self._out.put(_STOP)
-        if not self._sent.wait(timeout):
-            log.warning("rank %d: frames unsent at the end", self.rank)
+        """Send what is queued, waiting up to `timeout` s in all. The receiving threads stay
+        in their waits: gloo cannot cancel one, and the process is about to end."""
+        deadline = time.monotonic() + timeout
+        for out in self._out.values():
+            out.put(_STOP)
+        for peer, sent in self._sent.items():
+            if not sent.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("rank %d: frames to rank %d unsent at the end", self.rank, peer)
 
     def _bytes(self, data) -> object:
         with warnings.catch_warnings():  # a read-only buffer is only read here
             warnings.simplefilter("ignore", UserWarning)
             return self.torch.frombuffer(data, dtype=self.torch.uint8)
 
-    # -- the threads ----------------------------------------------------------------------
-    def _send_loop(self) -> None:
+    # -- the threads: one pair per peer, so that a peer that died mid-frame holds up only
+    # -- its own (gloo waits for a message that will not come until its timeout)
+    def _send_loop(self, peer: int) -> None:
         torch, dist = self.torch, self.dist
+        out = self._out[peer]
         while True:
-            item = self._out.get()
+            item = out.get()
             if item is _STOP:
-                self._sent.set()
+                self._sent[peer].set()
                 return
-            dest, header, payload = item
+            header, payload = item
             n = -1 if payload is None else len(payload)
             try:
-                dist.send(torch.tensor([len(header), n], dtype=torch.int64), dest, tag=SIZES)
-                dist.send(self._bytes(header), dest, tag=HEADER)
+                dist.send(torch.tensor([len(header), n], dtype=torch.int64), peer, tag=SIZES)
+                dist.send(self._bytes(header), peer, tag=HEADER)
                 if n > 0:
-                    dist.send(self._bytes(payload), dest, tag=PAYLOAD)
+                    dist.send(self._bytes(payload), peer, tag=PAYLOAD)
             except Exception as exc:  # the rank is gone: the link's keepalive says so
-                log.debug("rank %d: a frame to rank %d not sent: %s", self.rank, dest, exc)
+                log.debug("rank %d: a frame to rank %d not sent: %s", self.rank, peer, exc)
 
-    def _recv_loop(self) -> None:
+    def _recv_loop(self, peer: int) -> None:
         torch, dist = self.torch, self.dist
         sizes = torch.empty(2, dtype=torch.int64)
+        pause = 0.05
         while True:
             try:
-                source = dist.recv(sizes, tag=SIZES)
+                dist.recv(sizes, peer, tag=SIZES)
                 header_n, n = int(sizes[0]), int(sizes[1])
                 raw = bytearray(header_n)
-                dist.recv(self._bytes(raw), source, tag=HEADER)
-                payload = None
-                if n >= 0:
-                    began = time.monotonic()
-                    payload = bytearray(n)
-                    if n:
-                        dist.recv(self._bytes(payload), source, tag=PAYLOAD)
-                    if time.monotonic() - began > 1.0:
-                        self.stalled_until = time.monotonic()
+                dist.recv(self._bytes(raw), peer, tag=HEADER)
+                payload = None if n < 0 else bytearray(n)
+                if n > 0:
+                    dist.recv(self._bytes(payload), peer, tag=PAYLOAD)
                 header = decode_header(raw)
             except Exception as exc:
-                # a rank that died breaks its pair, not the others: go on waiting
-                log.debug("rank %d: a receive failed: %s", self.rank, exc)
-                time.sleep(0.05)
+                # the peer died (its pair broke) or sent garbage: wait, then listen again
+                log.debug("rank %d: a receive from rank %d failed: %s", self.rank, peer, exc)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
                 continue
+            pause = 0.05
             try:
-                self._on_frame(source, header, payload)
+                self._on_frame(peer, header, payload)
             except Exception:
-                log.exception("rank %d: a frame from rank %d failed", self.rank, source)
+                log.exception("rank %d: a frame from rank %d failed", self.rank, peer)

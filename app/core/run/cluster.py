@@ -59,6 +59,7 @@ class ClusterPlan:
     partition: str | None = None  # slurm
     nodes: int | None = None  # slurm: over how many nodes ranks 1..N spread
     data_map: dict[str, dict[str, str]] | None = None  # host or rank → {KEY: PATH}
+    nnodes: int = 1  # torchrun: machines, this one first (ranks / nnodes on each)
 
     def as_dict(self) -> dict:
         """What a job keeps of it (the data map's content, not its file)."""
@@ -66,6 +67,7 @@ class ClusterPlan:
         plan |= {"hostfile": str(self.hostfile)} if self.hostfile else {}
         plan |= {"partition": self.partition} if self.partition else {}
         plan |= {"nodes": self.nodes} if self.nodes else {}
+        plan |= {"nnodes": self.nnodes} if self.nnodes != 1 else {}
         return plan | ({"data_map": self.data_map} if self.data_map is not None else {})
 
     @classmethod
@@ -78,13 +80,13 @@ class ClusterPlan:
         if not isinstance(plan, dict):
             raise InvalidInput(f"{source}: give a table (engine, ranks, …)")
         unknown = sorted(
-            set(plan) - {"engine", "ranks", "hostfile", "partition", "nodes", "data_map"}
+            set(plan) - {"engine", "ranks", "hostfile", "partition", "nodes", "data_map", "nnodes"}
         )
         if unknown:
             raise InvalidInput(f"{source}: unknown field(s) {', '.join(unknown)}")
         if plan.get("engine") not in ENGINES:
             raise InvalidInput(f"{source}.engine: one of {', '.join(ENGINES)}")
-        for name in ("ranks", "nodes"):
+        for name in ("ranks", "nodes", "nnodes"):
             value = plan.get(name, 3 if name == "ranks" else None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidInput(f"{source}.{name}: a whole number")
@@ -103,6 +105,7 @@ class ClusterPlan:
             plan.get("partition") or None,
             plan.get("nodes"),
             data_map,
+            plan.get("nnodes", 1),
         )
 
     @property
@@ -125,6 +128,13 @@ class ClusterPlan:
             )
         if _missing(engine.module):
             raise InvalidInput(f"{engine.module} cannot be imported: {engine.install}")
+        if self.nnodes != 1 and (self.engine != "torchrun" or self.ranks % self.nnodes):
+            raise InvalidInput(
+                f"{self.nnodes} nodes: torchrun puts the same number of ranks on each "
+                f"({self.ranks} ranks do not divide)"
+                if self.engine == "torchrun"
+                else "nnodes goes with torchrun"
+            )
         if self.nodes is not None and not 1 <= self.nodes <= self.ranks - 1:
             raise InvalidInput(
                 f"--nodes {self.nodes}: ranks 1..{self.ranks - 1} go on 1 to {self.ranks - 1} nodes"
@@ -147,16 +157,12 @@ class ClusterPlan:
                 )
         return self
 
-    def command(self) -> list[str]:
+    def command(self, port: int | None = None) -> list[str]:
         """The engine's command line, to which the rank's own command is appended (empty
-        for Slurm: rank 0 runs here and starts the others with srun)."""
+        for Slurm: rank 0 runs here and starts the others with srun). `port`: where
+        torchrun's rank 0 listens (a free one if not given)."""
         if self.engine == "torchrun":
-            # every rank on this machine; --no-python: the rank's command is a program
-            return [
-                sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
-                "--nproc-per-node", str(self.ranks), "--master-addr", "127.0.0.1",
-                "--master-port", str(free_port()), "--max-restarts", "0", "--no-python",
-            ]  # fmt: skip
+            return self._torchrun(0, port or free_port())
         if self.engine == "slurm":
             return []
         root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
@@ -167,6 +173,23 @@ class ClusterPlan:
         return [
             "mpirun", *root, "-np", str(self.ranks), *placement,
             "--bind-to", "none", "--enable-recovery",
+        ]  # fmt: skip
+
+    def node_commands(self, port: int) -> list[list[str]]:
+        """torchrun over several machines: the line that starts each other machine's
+        ranks (this machine's listens on `port`), for the operator to run there."""
+        if self.engine != "torchrun":
+            return []
+        return [self._torchrun(node, port) for node in range(1, self.nnodes)]
+
+    def _torchrun(self, node: int, port: int) -> list[str]:
+        # static rendezvous at rank 0's machine; --no-python: the rank's command is a program
+        here = "127.0.0.1" if self.nnodes == 1 else socket.gethostname()
+        return [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", str(self.nnodes),
+            "--node-rank", str(node), "--nproc-per-node", str(self.ranks // self.nnodes),
+            "--master-addr", here, "--master-port", str(port), "--max-restarts", "0",
+            "--no-python",
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.core.run.cluster import ClusterPlan
+from app.core.run.cluster import ClusterPlan, free_port
 from app.core.run.cluster_data import encode as encode_data_map
 from app.core.run.directory import RunDir
 from app.core.run.protocol import STOP, RunAddress
@@ -63,6 +65,7 @@ class JobLauncher:
         self._threads: dict[int, threading.Thread] = {}
         self._restarts: dict[int, int] = {}
         self._clusters: dict[int, ClusterPlan] = {}
+        self.node_lines: dict[int, list[str]] = {}  # other machines' lines, by run
         self._stopping: set[int] = set()
         # Outages of this center's hub connection, counted, and the count each run started
         # with: a run that lived through one may have reported rounds nobody heard.
@@ -124,13 +127,15 @@ class JobLauncher:
             # the operator chose these ranks for this center's run: they run its signed
             # tasks as an edge that opted in does
             args += ["--trust-center", self.services.tasks.center_fingerprint()]
+            port = free_port()
             proc = spawn_feddeck(
                 self.settings,
                 args,
                 log_file,
-                engine=cluster.command(),
+                engine=cluster.command(port),
                 secrets=cluster.environment(),
             )
+            self._tell_other_nodes(job_id, cluster, port, args)
         elif self.standby is not None:
             proc = self.standby.hand(job_id, resume, log_file)
         else:
@@ -165,6 +170,16 @@ class JobLauncher:
 
     def _run_dir(self, job_id: int) -> RunDir:
         return RunDir(self.settings.artifacts_dir, job_id)
+
+    def _tell_other_nodes(self, job_id: int, cluster: ClusterPlan, port: int, args) -> None:
+        """A run over machines whose engine this one cannot start there (torchrun): the
+        line for each, kept for `job start` to print and said in the run's log."""
+        rank = [sys.executable, "-m", "app", "--data-dir", str(self.settings.data_dir), *args]
+        lines = [shlex.join([*engine, *rank]) for engine in cluster.node_commands(port)]
+        self.node_lines[job_id] = lines
+        for node, line in enumerate(lines, 1):
+            text = f"start machine {node} of {cluster.nnodes}'s ranks there with: {line}"
+            self.services.run_data.note(job_id, "center", "WARNING", text)
 
     def _watch(self, job_id: int, proc: subprocess.Popen, log_file: Path) -> None:
         code = proc.wait()
