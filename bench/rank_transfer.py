@@ -1,7 +1,9 @@
 """One rank of `bench.transfer`'s mpi and trpc rows (`python -m bench.rank_transfer URL
-BYTES REPEAT` as both ranks of a 2-rank job): rank 0 publishes a named-tensor message of
-BYTES to a node on rank 1, which answers once its handler holds the decoded, checked
-tensors; rank 0 prints the best of REPEAT times from publish to that answer."""
+BYTES REPEAT message|raw` as both ranks of a 2-rank job): rank 0 sends BYTES to a node on
+rank 1, which answers once it holds them; rank 0 prints the best of REPEAT times from the
+send to that answer. `message`: a named-tensor message, the answer sent once its handler
+holds the decoded, checked tensors; `raw`: bare chunks of the hub's chunk size, counted as
+they arrive."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import numpy as np
 
 from app.backends.factory import create_hub
 from app.backends.ranks.world import world_of
+from app.wire.chunking import CHUNK_OVERHEAD
 from app.wire.messages import Message, MessageType
 
 
-def main(url: str, nbytes: int, repeat: int) -> int:
+def main(url: str, nbytes: int, repeat: int, how: str) -> int:
     world = world_of(url)
     link = world.link()
     got = threading.Semaphore(0)
@@ -28,20 +31,38 @@ def main(url: str, nbytes: int, repeat: int) -> int:
         node.subscribe("fd/bench/ready", lambda _t, _m: got.release())
         got.acquire()  # rank 1 listens
         payload = np.ones(nbytes, dtype=np.uint8)
+        size = node.limits.chunk_size
+        chunk = bytes(size + CHUNK_OVERHEAD)
         times = []
         for _ in range(repeat):
             start = time.perf_counter()
-            node.publish("fd/bench/data", Message(MessageType.DATA, tensors={"w": payload}))
+            if how == "raw":  # the same bytes in chunks of the hub's size, no message around
+                for _ in range(-(-nbytes // size)):
+                    node._send_chunk("fd/bench/raw", chunk)
+            else:
+                node.publish("fd/bench/data", Message(MessageType.DATA, tensors={"w": payload}))
             got.acquire()
             times.append(time.perf_counter() - start)
         print(f"seconds {min(times)!r}", flush=True)
     else:
+        counted = [0]
+
+        def ack() -> None:
+            node.publish("fd/bench/ack", Message(MessageType.DATA))
 
         def on_data(_topic: str, message: Message) -> None:
             assert message.tensors["w"].nbytes == nbytes
-            node.publish("fd/bench/ack", Message(MessageType.DATA))
+            ack()
 
-        node.subscribe("fd/bench/data", on_data)
+        def count(_topic: str, chunk) -> None:  # on the wire's thread, nothing decoded
+            counted[0] += len(chunk) - CHUNK_OVERHEAD
+            if counted[0] >= nbytes:
+                counted[0] = 0
+                ack()
+
+        node.subscribe("fd/bench/#", on_data)
+        if how == "raw":
+            node._on_chunk = count
         node.publish("fd/bench/ready", Message(MessageType.DATA))
         while link.ended is None:
             time.sleep(0.05)
@@ -51,6 +72,6 @@ def main(url: str, nbytes: int, repeat: int) -> int:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    code = main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     sys.stdout.flush()
     os._exit(code)  # as every rank ends: gloo aborts if torch tears it down under a receive

@@ -356,11 +356,11 @@ class _Hubs:
             stop()
 
 
-def rank_transfer(backend: str, nbytes: int, repeat: int) -> float | None:
-    """The best of `repeat` times for a message from rank 0 to rank 1 of a 2-rank job on
-    this machine, the job started by the transport's engine (None: not installed)."""
+def rank_transfer(backend: str, nbytes: int, repeat: int, how: str) -> float | None:
+    """The best of `repeat` times for a message (or raw chunks) from rank 0 to rank 1 of a
+    2-rank job on this machine, started by the transport's engine (None: not installed)."""
     url = f"{backend}://world"
-    command = [sys.executable, "-m", "bench.rank_transfer", url, str(nbytes), str(repeat)]
+    command = [sys.executable, "-m", "bench.rank_transfer", url, str(nbytes), str(repeat), how]
     if backend == "mpi":
         if shutil.which("mpirun") is None:
             return None
@@ -430,11 +430,12 @@ def main(argv: list[str] | None = None) -> int:
             ]
             for backend, url in urls.items():
                 if backend in RANK_BACKENDS:
-                    seconds = rank_transfer(backend, nbytes, args.repeat)
-                    if seconds is None:
-                        print(f"skipping {backend}: not installed", file=sys.stderr)
-                    else:
-                        measured.append((backend, "message", seconds))
+                    for how, what in (("message", "message"), ("raw", "raw chunks")):
+                        seconds = rank_transfer(backend, nbytes, args.repeat, how)
+                        if seconds is None:
+                            print(f"skipping {backend}: not installed", file=sys.stderr)
+                            break
+                        measured.append((backend, what, seconds))
                     continue
                 if url is None:
                     print(f"skipping {backend}: not installed", file=sys.stderr)

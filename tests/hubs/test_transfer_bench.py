@@ -22,9 +22,10 @@ def test_transfer_bench_reports_every_row(capsys):
         ("direct", "stored model"),
         ("direct", "push"),
         ("trpc", "message"),
+        ("trpc", "raw chunks"),
     }
     if "mpi" in backends:
-        expected.add(("mpi", "message"))
+        expected |= {("mpi", "message"), ("mpi", "raw chunks")}
     if "mosquitto" in backends:
         expected |= {("mosquitto", "message"), ("mosquitto", "raw"), ("paho-alone", "raw")}
     assert {(r["backend"], r["what"]) for r in rows} == expected
