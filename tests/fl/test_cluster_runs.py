@@ -246,6 +246,29 @@ def test_under_torchrun_a_killed_rank_fails_the_run_naming_it(tmp_path):
     wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
 
 
+def test_stop_from_another_shell_ends_every_rank(tmp_path):
+    """`job stop` in a second shell: its word crosses the bridge to rank 0, the run stops
+    (exit 4, STOPPED), and no rank is left."""
+    data, job_id = lab(tmp_path, rounds=400)
+    proc = job_start(data, job_id, "--torchrun", "--nproc-per-node", "3")
+    try:
+        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+        env = {**os.environ, "FEDDECK_USER": "root", "FEDDECK_PASSWORD": "rootpass123"}
+        stop = subprocess.run(
+            [sys.executable, "-m", "app", "--data-dir", str(data), "job", "stop", str(job_id)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert stop.returncode == 0, stop.stderr
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 4, err[-3000:]  # STOPPED
+    job, *_ = read(data, job_id)
+    assert job.status == "STOPPED" and 3 <= job.current_round < 400
+    wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
+
+
 @needs_mpi
 def test_a_killed_rank_0_fails_the_run_with_the_reason_and_ends_every_rank(tmp_path):
     data, job_id = lab(tmp_path, rounds=400)

@@ -85,3 +85,23 @@ def test_the_topology_groups_a_cluster_runs_ranks_by_host():
     }
     assert hosts_of(["pi-1", "n1-r1"]) is None  # edge agents: the ring as before
     assert hosts_of([]) is None
+
+
+def test_a_clone_of_a_cluster_run_offers_the_same_ranks(qtbot, admin_ctx):
+    services = admin_ctx.services
+    cluster = {"engine": "slurm", "ranks": 6, "partition": "lab"}
+    job = services.jobs.create(
+        SYSTEM, "nightly", "digits", "demo-digits-fedavg", [], cluster=cluster
+    )
+    dialog = LaunchDialog(admin_ctx, job)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(dialog.buttons.isEnabled, timeout=5000)
+    assert dialog.cluster_choice() == {
+        "engine": "slurm",
+        "ranks": 6,
+        "hostfile": None,
+        "partition": "lab",
+        "data_map": None,
+    }
+    assert not dialog.edges.isEnabled()

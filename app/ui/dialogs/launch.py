@@ -143,6 +143,11 @@ class LaunchDialog(QDialog):
             )
             self.edges.addItem(item)
         self.config.currentIndexChanged.connect(self._show_task)
+        if self.template is not None and self.template.cluster:  # a clone runs where it ran
+            cluster = self.template.cluster
+            self.run_on.setCurrentIndex(max(0, self.run_on.findData(cluster["engine"])))
+            self.ranks.setValue(cluster.get("ranks", 3))
+            self.place.setText(cluster.get("hostfile") or cluster.get("partition") or "")
         if self.template is not None:
             self.project.setCurrentText(self.template.project)
             index = self.config.findData((self.template.config_name, self.template.config_version))
