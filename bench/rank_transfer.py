@@ -32,12 +32,15 @@ def main(url: str, nbytes: int, repeat: int, how: str) -> int:
         got.acquire()  # rank 1 listens
         payload = np.ones(nbytes, dtype=np.uint8)
         size = node.limits.chunk_size
-        chunk = bytes(size + CHUNK_OVERHEAD)
+        whole, rest = divmod(nbytes, size)
+        chunks = [bytes(size + CHUNK_OVERHEAD)] * whole + [bytes(rest + CHUNK_OVERHEAD)] * (
+            rest > 0
+        )
         times = []
         for _ in range(repeat):
             start = time.perf_counter()
             if how == "raw":  # the same bytes in chunks of the hub's size, no message around
-                for _ in range(-(-nbytes // size)):
+                for chunk in chunks:
                     node._send_chunk("fd/bench/raw", chunk)
             else:
                 node.publish("fd/bench/data", Message(MessageType.DATA, tensors={"w": payload}))

@@ -6,7 +6,7 @@ from bench.cluster_runs import main
 
 
 def test_cluster_bench_reports_a_row_per_engine_beside_grpc_agents(capsys):
-    assert main(["--rounds", "2", "--engines", "torchrun", "--json"]) == 0
+    assert main(["--rounds", "2", "--engines", "torchrun", "--repeat", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["how"] for r in rows] == ["grpc agents", "torchrun ranks"]
     assert rows[0]["vs_grpc"] == 1.0

@@ -23,7 +23,7 @@ from app.errors import InvalidInput
 class Engine:
     name: str  # the job start flag: --mpi, --torchrun, --slurm
     program: str  # what must be on PATH ("" for a Python module)
-    module: str  # what the ranks import to reach each other
+    module: str  # the package the ranks import to reach each other (found, not imported)
     install: str  # how to get what is missing
     hub_url: str  # the ranks' transport
 
@@ -38,11 +38,11 @@ ENGINES = {
             "apt-get install openmpi-bin libopenmpi-dev, then pip install 'feddeck[mpi]'",
             "mpi://world",
         ),
-        Engine("torchrun", "", "torch.distributed.run", "pip install torch", "trpc://world"),
+        Engine("torchrun", "", "torch", "pip install torch", "trpc://world"),
         Engine(
             "slurm",
             "srun",
-            "torch.distributed.run",
+            "torch",
             "apt-get install slurm-wlm (a node of the lab's Slurm)",
             "trpc://world",
         ),
