@@ -86,7 +86,7 @@ def test_full_setup_from_the_shell(cli):
     assert [j["name"] for j in jrun(cli, "job", "list", "--tag", "demo")] == ["first"]
     code, out, _ = cli("edge", "list")
     assert code == 0 and "e1" in out and "DEVICE_ID" in out
-    assert jrun(cli, "db", "upgrade")["revision"] == Database.head_revision() == "0008"
+    assert jrun(cli, "db", "upgrade")["revision"] == Database.head_revision() == "0009"
     # retention per project, said in words; a run's disk use; a queued job deleted
     assert (
         jrun(cli, "project", "retention", "digits", "3")["client_updates_kept"] == "last 3 rounds"
