@@ -125,7 +125,7 @@ class FlowsPage(TablePage):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.load_runs())
         self.runs_view.selectionModel().selectionChanged.connect(lambda *_: self.show_run())
         self._shown_flow: str | None = None
-        self._run_id: int | None = None
+        self._flow_run_id: int | None = None
         self.timer = QTimer(self, interval=LIVE_REFRESH_MS)
         self.timer.timeout.connect(self._tick)
         ctx.live.event.connect(self._on_live)
@@ -156,12 +156,12 @@ class FlowsPage(TablePage):
 
     def _runs_loaded(self, result: tuple[FlowRecord, list[FlowRunRecord]]) -> None:
         flow, runs = result
-        keep = self._run_id if self._shown_flow == flow.name else None
+        keep = self._flow_run_id if self._shown_flow == flow.name else None
         self._shown_flow = flow.name
         self.runs.set_rows(runs)
         self.runs_view.resizeColumnsToContents()
         if not runs:
-            self._run_id = None
+            self._flow_run_id = None
             self.caption.setText(f"{flow.name}: never run — its steps:")
             self.graph.set_steps(
                 [{"step": s["name"], "depends_on": s["depends_on"]} for s in flow.steps]
@@ -177,7 +177,7 @@ class FlowsPage(TablePage):
         if not rows:
             return
         run = self.runs.record(min(rows))
-        self._run_id = run.id
+        self._flow_run_id = run.id
         self.caption.setText(
             f"{run.flow} · run #{run.id} · {run.status}"
             + (f" — {run.reason}" if run.reason else "")
@@ -245,14 +245,14 @@ class FlowsPage(TablePage):
                 "Select a flow first." if not rows else "The control center is still starting."
             )
             return
-        self._run_id = None
+        self._flow_run_id = None
         self.run(automation.start_flow, self.ctx.actor, rows[0].name, "manual")
 
     def stop(self) -> None:
-        if self._run_id is None or self.ctx.center.launcher is None:
+        if self._flow_run_id is None or self.ctx.center.launcher is None:
             self.status.setText("Select a running flow run to stop.")
             return
-        flow_run_id = self._run_id
+        flow_run_id = self._flow_run_id
         if self.confirm("Stop flow run", f"Stop flow run #{flow_run_id} and its running jobs?"):
             launcher = self.ctx.center.launcher
             self.run(stop_flow_run, self.ctx.services, launcher.stop, self.ctx.actor, flow_run_id)

@@ -104,7 +104,7 @@ class LoadTab(QWidget):
         self._titles: dict[str, str] = {}
         self._range: tuple[float, float] | None = None
         self._fills: list[tuple[pg.PlotItem, pg.FillBetweenItem]] = []
-        self._run_id: int | None = None
+        self._job_id: int | None = None
         self.gpu_note = pg.TextItem(
             "no GPU reported by these edges", color="#777", anchor=(0.5, 0.5)
         )
@@ -130,9 +130,9 @@ class LoadTab(QWidget):
         return [curve for (_edge, k), curve in self._curves.items() if k == key]
 
     def render(self, view: RunView) -> None:
-        if view.job.id != self._run_id:
+        if view.job.id != self._job_id:
             self._reset()
-            self._run_id = view.job.id
+            self._job_id = view.job.id
         if view.job.status not in LIVE:  # the run's own span, whatever was sampled
             self._show_range(*run_span(view))
         if len(view.samples) > MAX_LINES:

@@ -72,7 +72,7 @@ class ModelsTab(QWidget):
         self._shown: tuple = ()
         self._artifacts: dict[int, object] = {}
         self._rounds: dict[int, QTreeWidgetItem] = {}
-        self._run_id: int | None = None
+        self._job_id: int | None = None
 
     def render(self, view: RunView) -> None:
         stored = view.artifacts
@@ -81,8 +81,8 @@ class ModelsTab(QWidget):
             f"Run {view.job.id} · {len(stored)} models ({aggregated} aggregated, "
             f"{human_size(sum(a.bytes for a in stored))})"
         )
-        if self._run_id != view.job.id:  # another run: nothing of the last one stays
-            self._run_id = view.job.id
+        if self._job_id != view.job.id:  # another run: nothing of the last one stays
+            self._job_id = view.job.id
             self.tree.clear()
             self._rounds = {}
             self.message.clear()
