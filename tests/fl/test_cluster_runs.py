@@ -115,6 +115,23 @@ def current_round(data: Path, job_id: int) -> int:
         services.close()
 
 
+def run_until_round_3_then(data: Path, job_id: int, flags, act, timeout: float = 300):
+    """`job start` with `flags`; at round 3 `act()`, then the command's end: (code, stderr)."""
+    proc = job_start(data, job_id, *flags)
+    try:
+        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+        act()
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+def kill_rank(data: Path, rank: int):
+    return lambda: rank_process(data, rank).send_signal(signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def alike(tmp_path_factory):
     """The same job on four edge agent processes over MQTT: per-round accuracy, the log
@@ -202,15 +219,17 @@ def test_a_killed_rank_is_named_and_the_run_finishes_without_it(
 ):
     engine_ready(engine, request, monkeypatch)
     data, job_id = lab(tmp_path, rounds=60)
-    proc = job_start(data, job_id, f"--{engine}", "--np", "4")
-    try:
-        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
-        rank_process(data, 2).send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-3000:]
+    code, err = run_until_round_3_then(
+        data,
+        job_id,
+        (
+            f"--{engine}",
+            "--np",
+            "4",
+        ),
+        kill_rank(data, 2),
+    )
+    assert code == 0, err[-3000:]
     job, metrics, logs, _, _ = read(data, job_id)
     assert (job.status, job.current_round) == ("FINISHED", 60)
     lost = rank_node(HOST, 2)
@@ -229,15 +248,17 @@ def test_under_torchrun_a_killed_rank_fails_the_run_naming_it(tmp_path):
     """torchrun ends every rank when one fails: the run fails, its rounds kept, the log
     names the rank that failed first, and nothing is left."""
     data, job_id = lab(tmp_path, rounds=400)
-    proc = job_start(data, job_id, "--torchrun", "--nproc-per-node", "4")
-    try:
-        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
-        rank_process(data, 2).send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3, err[-3000:]  # FAILED
+    code, err = run_until_round_3_then(
+        data,
+        job_id,
+        (
+            "--torchrun",
+            "--nproc-per-node",
+            "4",
+        ),
+        kill_rank(data, 2),
+    )
+    assert code == 3, err[-3000:]  # FAILED
     job, metrics, logs, _, _ = read(data, job_id)
     assert job.status == "FAILED" and "torchrun ended every rank" in job.status_reason
     assert job.current_round >= 3 and max(m.round for m in metrics) >= 3  # kept
@@ -250,20 +271,18 @@ def test_stop_from_another_shell_ends_every_rank(tmp_path):
     """`job stop` in a second shell: its word crosses the bridge to rank 0, the run stops
     (exit 4, STOPPED), and no rank is left."""
     data, job_id = lab(tmp_path, rounds=400)
-    proc = job_start(data, job_id, "--torchrun", "--nproc-per-node", "3")
-    try:
-        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
+
+    def stop() -> None:
         env = {**os.environ, "FEDDECK_USER": "root", "FEDDECK_PASSWORD": "rootpass123"}
-        stop = subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "app", "--data-dir", str(data), "job", "stop", str(job_id)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-        assert stop.returncode == 0, stop.stderr
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 4, err[-3000:]  # STOPPED
+        assert done.returncode == 0, done.stderr
+
+    flags = ("--torchrun", "--nproc-per-node", "3")
+    code, err = run_until_round_3_then(data, job_id, flags, stop, timeout=120)
+    assert code == 4, err[-3000:]  # STOPPED
     job, *_ = read(data, job_id)
     assert job.status == "STOPPED" and 3 <= job.current_round < 400
     wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
@@ -272,15 +291,17 @@ def test_stop_from_another_shell_ends_every_rank(tmp_path):
 @needs_mpi
 def test_a_killed_rank_0_fails_the_run_with_the_reason_and_ends_every_rank(tmp_path):
     data, job_id = lab(tmp_path, rounds=400)
-    proc = job_start(data, job_id, "--mpi", "--np", "3")
-    try:
-        wait_until(lambda: current_round(data, job_id) >= 3, 120, "round 3")
-        rank_process(data, 0).send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3, err[-3000:]  # FAILED
+    code, err = run_until_round_3_then(
+        data,
+        job_id,
+        (
+            "--mpi",
+            "--np",
+            "3",
+        ),
+        kill_rank(data, 0),
+    )
+    assert code == 3, err[-3000:]  # FAILED
     job, *_ = read(data, job_id)
     assert job.status == "FAILED" and job.current_round >= 3
     assert "rank 0, the run's server, ended without a result" in job.status_reason
