@@ -12,6 +12,7 @@ hub conformance suite runs on every entry that can serve).
 from __future__ import annotations
 
 import importlib
+import socket
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
@@ -91,6 +92,13 @@ TRANSPORTS: dict[str, Transport] = {
 }
 
 TLS_PARAMETERS = ("ca", "cert", "key")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` now ("": on every interface)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 
 from app.wire.hub import AccessPolicy, HubError
+from app.wire.transports import free_port
 
 log = logging.getLogger(__name__)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 REVALIDATE_S = 2.0  # how soon a removed edge's live connection is cut

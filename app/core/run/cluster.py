@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.core.run.cluster_data import hosts_without_data
 from app.errors import InvalidInput
+from app.wire.transports import free_port
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class ClusterPlan:
         for Slurm: rank 0 runs here and starts the others with srun). `port`: where
         torchrun's rank 0 listens (a free one if not given)."""
         if self.engine == "torchrun":
-            return self._torchrun(0, port or free_port())
+            return self._torchrun(0, port or free_port(""))
         if self.engine == "slurm":
             return []
         root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
@@ -207,7 +208,7 @@ class ClusterPlan:
             "RANK": "0",
             "WORLD_SIZE": str(self.ranks),
             "MASTER_ADDR": socket.gethostname(),  # where the nodes reach rank 0
-            "MASTER_PORT": str(free_port()),
+            "MASTER_PORT": str(free_port("")),
             TRAINERS_ENV: json.dumps(srun),
         }
 
@@ -238,12 +239,6 @@ def _missing(module: str) -> bool:
         return find_spec(module) is None
     except ModuleNotFoundError:  # its package is missing
         return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return sock.getsockname()[1]
 
 
 # What the engine or the ranks say of a rank that died, in the run's server log.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.core.run.cluster import ClusterPlan, free_port
+from app.core.run.cluster import ClusterPlan
 from app.core.run.cluster_data import encode as encode_data_map
 from app.core.run.directory import RunDir
 from app.core.run.protocol import STOP, RunAddress
@@ -34,6 +34,7 @@ from app.services.security.auth import SYSTEM, Actor, require
 from app.storage.models import JobStatus, Role
 from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
+from app.wire.transports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class JobLauncher:
             # the operator chose these ranks for this center's run: they run its signed
             # tasks as an edge that opted in does
             args += ["--trust-center", self.services.tasks.center_fingerprint()]
-            port = free_port()
+            port = free_port("")  # torchrun over several machines listens on all
             proc = spawn_feddeck(
                 self.settings,
                 args,
