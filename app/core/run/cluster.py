@@ -102,7 +102,7 @@ class ClusterPlan:
         return cls(
             plan["engine"],
             plan.get("ranks", 3),
-            Path(plan["hostfile"]) if plan.get("hostfile") else None,
+            Path(plan["hostfile"]).expanduser().absolute() if plan.get("hostfile") else None,
             plan.get("partition") or None,
             plan.get("nodes"),
             data_map,

@@ -44,17 +44,10 @@ def cluster_plan(choice: dict | None):
     """A cluster choice made a checked plan (files read, programs found), on a worker."""
     if choice is None:
         return None
-    from pathlib import Path
-
     from app.core.run.cluster import ClusterPlan
-    from app.core.run.cluster_data import read_data_map
 
-    hostfile = Path(choice["hostfile"]).expanduser().absolute() if choice["hostfile"] else None
-    mapped = choice["data_map"]
-    data_map = read_data_map(Path(mapped).expanduser()) if mapped else None
-    return ClusterPlan(
-        choice["engine"], choice["ranks"], hostfile, choice["partition"], None, data_map
-    ).check()
+    given = {key: value for key, value in choice.items() if value is not None}
+    return ClusterPlan.from_dict(given, "the launch dialog").check()
 
 
 def task_of(body: dict) -> str:
