@@ -8,7 +8,8 @@ that raises mid-run is reported FAILED; the agent itself keeps running, unless t
 refuses it for good (a revoked token): then `wait()` returns and `fatal_error` says why.
 
 Threads: the hub's dispatch thread only queues work; training runs on the agent's worker
-thread (so a long epoch never delays messages); the heartbeat has its own thread.
+thread (so a long epoch never delays messages); the heartbeat has its own thread
+(`core/edge_presence`, what the agent says of itself).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.core.edge_presence import EdgePresence
 from app.core.edge_runs import EdgeRun, prepare_run
 from app.core.privacy import privatize
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
@@ -34,7 +36,6 @@ from app.core.run.protocol import (
     finite_figures,
     log_message,
 )
-from app.core.system_stats import SystemSampler, hardware_facts
 from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.direct import DirectFailed
@@ -57,7 +58,6 @@ class EdgeAgent:
         cache_dir: Path | None = None,
     ) -> None:
         self.hub, self.device_id, self.name = hub, device_id, name or device_id
-        self.heartbeat_s = heartbeat_s
         self.data = dict(data or {})
         self.trust_center = trust_center
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / f"feddeck-tasks-{os.getuid()}"
@@ -65,7 +65,10 @@ class EdgeAgent:
         self._stop = threading.Event()
         self._runs: dict[int, EdgeRun] = {}
         self._progress: dict[int, float] = {}
-        self._sampler = SystemSampler()
+        self.presence = EdgePresence(
+            hub, device_id, self.name, sorted(self.data), heartbeat_s, self._stop, self._runs,
+            self._progress,
+        )  # fmt: skip
         self.fatal_error: str | None = None
         self._worker_thread = threading.Thread(target=self._worker, name="edge-worker", daemon=True)
 
@@ -75,8 +78,8 @@ class EdgeAgent:
         self.hub.on_state(self._on_hub_state)
         if self.hub.state != HubState.CONNECTED:
             self.hub.connect(timeout=30)
-        self._announce("IDLE")
-        threading.Thread(target=self._heartbeat, name="edge-heartbeat", daemon=True).start()
+        self.presence.announce("IDLE")
+        self.presence.start_heartbeat()
         self._worker_thread.start()
         # Torch's first-use costs now, not in the first run: seconds on a small device.
         self._work.put(("warmup", None))
@@ -89,7 +92,7 @@ class EdgeAgent:
         if self._worker_thread.is_alive():
             self._worker_thread.join(timeout=5)
         if self.hub.state == HubState.CONNECTED:
-            self._announce("OFFLINE")
+            self.presence.announce("OFFLINE")
             self.hub.flush(5)
 
     def request_stop(self) -> None:
@@ -103,41 +106,10 @@ class EdgeAgent:
         if state == HubState.CONNECTED:
             # Seen again after a reconnect; a server waiting on this edge sends it the round
             # again, since a broker that restarted drops what it had not delivered.
-            self._announce("TRAINING" if self._runs else "IDLE", reconnected=True)
+            self.presence.announce("TRAINING" if self._runs else "IDLE", reconnected=True)
         elif state == HubState.DISCONNECTED and getattr(self.hub, "fatal_error", None):
             self.fatal_error = self.hub.fatal_error
             self._stop.set()
-
-    def _announce(self, state: str, reconnected: bool = False) -> None:
-        body = {
-            "state": state,
-            "name": self.name,
-            "hardware": hardware_facts(),
-            "data_keys": sorted(self.data),
-            **({"reconnected": True} if reconnected else {}),
-        }
-        try:
-            self.hub.publish(
-                topics.edge_topic(self.device_id, "status"), Message(MessageType.STATUS, body=body)
-            )
-        except Exception as exc:  # the hub may be down; the next heartbeat tells again
-            log.debug("status not sent: %s", exc)
-
-    def _heartbeat(self) -> None:
-        self._stop.wait(min(0.2, self.heartbeat_s))  # a first sample soon, after CPU priming
-        while not self._stop.is_set():
-            body = self._sampler.sample()
-            body["runs"] = sorted(self._runs)
-            if self._progress:
-                body["progress"] = {str(k): round(v, 3) for k, v in self._progress.items()}
-            try:
-                self.hub.publish(
-                    topics.edge_topic(self.device_id, "system"),
-                    Message(MessageType.SYSTEM, body=body),
-                )
-            except Exception as exc:
-                log.debug("heartbeat not sent: %s", exc)
-            self._stop.wait(self.heartbeat_s)
 
     def say(self, run: EdgeRun | None, level: str, text: str) -> None:
         getattr(log, level.lower(), log.info)("%s: %s", self.name, text)
@@ -221,7 +193,7 @@ class EdgeAgent:
             self.hub.subscribe(run.address.server_control, self._on_run_message),
         ]
         self._runs[job_id] = run
-        self._announce("TRAINING")
+        self.presence.announce("TRAINING")
         self.say(
             run,
             "INFO",
@@ -420,4 +392,4 @@ class EdgeAgent:
             run.logger.handlers.clear()
         self._progress.pop(job_id, None)
         self.say(run, "INFO", f"left run {job_id}")
-        self._announce("TRAINING" if self._runs else "IDLE")
+        self.presence.announce("TRAINING" if self._runs else "IDLE")
