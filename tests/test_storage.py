@@ -90,6 +90,27 @@ def test_a_uniqueness_the_database_refuses_is_a_conflict_naming_the_value(db):
         assert s.scalar(select(func.count(Project.id))) == 1
 
 
+def test_two_threads_writing_at_once_lose_nothing(db):
+    """Ingest and the scheduler write from their own threads; on an in-memory SQLite
+    database (one shared connection) their units of work must not interleave."""
+    import threading
+
+    def write(prefix: str) -> None:
+        for i in range(150):
+            with db.session() as s:
+                s.add(Group(name=f"{prefix}-{i}"))
+                s.flush()
+                s.scalar(select(func.count(Group.id)))
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session() as s:
+        assert s.scalar(select(func.count(Group.id)).where(Group.name.like("%-%"))) == 450
+
+
 def test_sqlite_file_runs_in_wal_with_busy_timeout(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'wal.db'}")
     with db.engine.connect() as conn:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,11 +36,16 @@ def _sqlite_pragmas(dbapi_conn, _record, *, file_backed: bool) -> None:
     cursor.close()
 
 
+def is_sqlite_in_memory(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    in_memory = parsed.database in (None, "", ":memory:")
+    in_memory = is_sqlite_in_memory(url)
     kwargs: dict = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         # One shared connection, or every new connection would see an empty database.
@@ -85,24 +91,28 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # An in-memory database is one shared connection: two threads' units of work on it
+        # would interleave inside one transaction, so they take turns.
+        self._turns = threading.RLock() if is_sqlite_in_memory(url) else nullcontext()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back on any exception.
         A uniqueness the database refused (two writers creating the same name at once,
         which a check before the insert cannot see on PostgreSQL) is a Conflict."""
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            raise Conflict(describe_integrity_error(exc)) from exc
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._turns:
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except IntegrityError as exc:
+                session.rollback()
+                raise Conflict(describe_integrity_error(exc)) from exc
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
