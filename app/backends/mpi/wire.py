@@ -12,6 +12,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
+from app.backends.ranks.buffers import ReceiveBuffers
 from app.backends.ranks.link import Backoff, Frame, decode_header, encode_header
 from app.wire.hub import HubError
 
@@ -41,6 +42,7 @@ class MpiWire:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self._out: queue.SimpleQueue = queue.SimpleQueue()
         self._running = threading.Event()
+        self._buffers = ReceiveBuffers()
         self._thread: threading.Thread | None = None
 
     def start(self, on_frame: Frame) -> None:
@@ -93,7 +95,7 @@ class MpiWire:
                 header = decode_header(raw)
                 payload = request = None
                 if "n" in header:  # its bytes come as they come, never waited for here
-                    payload = bytearray(int(header["n"]))
+                    payload = self._buffers.take(int(header["n"]))
                     request = comm.Irecv([payload, MPI.BYTE], source, PAYLOAD)
                 arriving[source].append((header, payload, request))
                 busy = True

@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 
+from app.backends.ranks.buffers import ReceiveBuffers
 from app.backends.ranks.link import Frame, decode_header, encode_header
 from app.wire.hub import HubError
 
@@ -52,6 +53,7 @@ class TorchWire:
         import torch.distributed as dist
 
         self.torch, self.dist = torch, dist
+        self._buffers = ReceiveBuffers()
         place = world_env()
         where = f"{place['MASTER_ADDR']}:{place['MASTER_PORT']}"
         if not dist.is_initialized():
@@ -133,7 +135,7 @@ class TorchWire:
                 header_n, n = int(sizes[0]), int(sizes[1])
                 raw = bytearray(header_n)
                 dist.recv(self._bytes(raw), peer, tag=HEADER)
-                payload = None if n < 0 else bytearray(n)
+                payload = None if n < 0 else self._buffers.take(n)
                 if n > 0:
                     dist.recv(self._bytes(payload), peer, tag=PAYLOAD)
                 header = decode_header(raw)
