@@ -184,10 +184,13 @@ class ClusterPlan:
         return [self._torchrun(node, port) for node in range(1, self.nnodes)]
 
     def _torchrun(self, node: int, port: int) -> list[str]:
-        # static rendezvous at rank 0's machine; --no-python: the rank's command is a program
+        # static rendezvous at rank 0's machine; --no-python: the rank's command is a program.
+        # Here torchrun runs as FedDeck's agent (the same torchrun, its exit quicker); the
+        # other machines' lines are plain torchrun, for the operator to run there.
         here = "127.0.0.1" if self.nnodes == 1 else socket.gethostname()
+        agent = "app.backends.trpc.agent" if node == 0 else "torch.distributed.run"
         return [
-            sys.executable, "-m", "torch.distributed.run", "--nnodes", str(self.nnodes),
+            sys.executable, "-m", agent, "--nnodes", str(self.nnodes),
             "--node-rank", str(node), "--nproc-per-node", str(self.ranks // self.nnodes),
             "--master-addr", here, "--master-port", str(port), "--max-restarts", "0",
             "--no-python",
