@@ -249,6 +249,37 @@ def job_logs(ctx: CliContext, args: argparse.Namespace):
         lines = run_data.logs(actor, args.id, args.node, args.level, args.grep)
 
 
+def job_baseline(ctx: CliContext, args: argparse.Namespace):
+    """Job ID's config trained here on the pooled data, recorded as a new job beside it."""
+    from app.services.runs.baseline import create_baseline, run_baseline
+
+    actor = ctx.actor()
+    job = create_baseline(ctx.services, actor, args.id)
+    print(
+        f"job {job.id}: {job.name}, training on the pooled data; Ctrl-C stops it", file=sys.stderr
+    )
+
+    def progress(rnd: int, rounds: int, accuracy: float) -> None:
+        if not ctx.as_json:
+            print(f"round {rnd:>3}/{rounds}: test accuracy {accuracy:.4f}", file=sys.stderr)
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=lambda: run_baseline(
+            ctx.services, ctx.settings.artifacts_dir, actor, job.id, progress, stop
+        ),
+        name="baseline",
+    )
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()  # ends after the round in progress
+        worker.join()
+    return ctx.services.jobs.get(actor, job.id)
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     job = sub.add_parser("job", help="FL jobs (runs)").add_subparsers(required=True)
     p = job.add_parser("create", parents=[common], help="queue a job")
@@ -272,6 +303,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("id", type=int)
     add_engine_options(p)
     p.set_defaults(handler=job_start, exit_by_status=True)
+    p = job.add_parser(
+        "baseline",
+        parents=[common],
+        help="train a job's config centrally on the pooled data, recorded as a new job",
+    )
+    p.add_argument("id", type=int, help="the federated job to compare with")
+    p.set_defaults(handler=job_baseline, exit_by_status=True)
     p = job.add_parser("stop", parents=[common], help="stop a queued or running job")
     p.add_argument("id", type=int)
     p.add_argument("--grace", type=float, default=20.0, help="seconds to wait for a clean stop")

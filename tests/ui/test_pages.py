@@ -329,3 +329,32 @@ def test_a_form_grows_to_show_its_whole_message(qtbot, admin_ctx):
     assert label.height() >= label.heightForWidth(label.width())  # no line cut off
     assert dialog.height() > before
     dialog.reject()
+
+
+def test_a_centralized_baseline_from_the_jobs_page_trains_live_and_is_a_run(
+    qtbot, window, admin_ctx
+):
+    """Ctrl+B on a job: a new run `<name> (centralized)` opens and fills as it trains."""
+    services, actor = admin_ctx.services, admin_ctx.actor
+    services.projects.create(actor, "p")
+    services.configs.save(actor, demo_config(DemoOptions(edges=2, rounds=3)))
+    for name in ("e1", "e2"):
+        services.edges.register(actor, name)
+    fed = services.jobs.create(actor, "fed", "p", "demo-digits-fedavg", ["e1", "e2"])
+    jobs = window.pages[JobsPage]
+    window.nav.setCurrentRow(PAGES.index(JobsPage))
+    qtbot.waitUntil(lambda: jobs.model.rowCount() == 1, timeout=5000)
+    select_row(jobs.table, 0)
+    jobs.table.setFocus()
+    qtbot.keyClick(jobs.table, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    detail = window.pages[RunDetailPage]
+    qtbot.waitUntil(
+        lambda: detail.view is not None and detail.view.job.name == "fed (centralized)",
+        timeout=10000,
+    )
+    qtbot.waitUntil(lambda: detail.view.job.status == "FINISHED", timeout=60000)
+    accuracy = detail.view.metrics[("aggregate", "test_accuracy")]
+    assert sorted(accuracy) == [1, 2, 3] and accuracy[3] > 0.85
+    baseline = services.jobs.get(actor, detail.view.job.id)
+    assert baseline.id != fed.id and "centralized" in baseline.tags
+    assert baseline.status_reason.startswith("centralized: 6 epochs on the pooled digits")

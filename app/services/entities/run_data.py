@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from app.core.artifacts import load_weights
+from app.core.artifacts import StoredArtifact, load_weights
 from app.errors import InvalidInput, NotFound
 from app.services.entities.job_status import LEVEL_ORDER
 from app.services.entities.records import Record
@@ -152,6 +152,28 @@ class RunDataService:
                 if values or model:
                     recorded.append(rnd)
             return recorded
+
+    def record_round(
+        self, job_id: int, rnd: int, figures: dict[str, float], model: StoredArtifact | None
+    ) -> None:
+        """A round's aggregate figures and model, from a run that reports here directly
+        (the centralized baseline) rather than over a hub."""
+        with self._db.session() as s:
+            s.add_all(
+                RoundMetric(job_id=job_id, round=rnd, node="aggregate", name=k, value=float(v))
+                for k, v in figures.items()
+                if math.isfinite(v)
+            )
+            if model is not None:
+                s.add(
+                    ModelArtifact(
+                        job_id=job_id,
+                        round=rnd,
+                        path=str(model.path),
+                        sha256=model.sha256,
+                        bytes=model.bytes,
+                    )
+                )
 
     def note(self, job_id: int, node: str, level: str, text: str) -> None:
         """A log line from the control center itself (restarts, recoveries)."""

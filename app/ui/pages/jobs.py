@@ -9,11 +9,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
 from app.services.entities.records import JobRecord, human_size
+from app.services.runs.baseline import create_baseline, run_baseline
 from app.services.runs.events import LiveEvent
 from app.services.runs.retention import delete_run
 from app.ui.dialogs.launch import LaunchDialog
 from app.ui.pages.table_page import Listing, TablePage
 from app.ui.widgets.record_model import Bytes
+from app.ui.workers import run_in_background
 
 STATUSES = ["", "QUEUED", "STARTING", "RUNNING", "FINISHED", "FAILED", "STOPPED"]
 DELETABLE = ("QUEUED", "FINISHED", "FAILED", "STOPPED")
@@ -51,6 +53,12 @@ class JobsPage(TablePage):
         self.add_action("Launch…", self.launch, "Ctrl+L", needs="operator")
         self.add_action("Stop", self.stop, "Ctrl+.", needs="operator")
         self.add_action("Clone…", self.clone, "Ctrl+D", needs="operator")
+        baseline = self.add_action("Baseline", self.baseline, "Ctrl+B", needs="operator")
+        if baseline.isEnabled():
+            baseline.setToolTip(
+                "Train the selected job's config centrally on the pooled data, "
+                "as a run of its own (Ctrl+B)"
+            )
         self.add_action("Open", self.activated, "Return")
         self.add_action("Delete…", self.delete, "Del", needs="operator")
         self.status_filter = QComboBox()
@@ -127,6 +135,34 @@ class JobsPage(TablePage):
         rows = self.selected()
         if rows:
             self.launch(rows[0].job)
+
+    def baseline(self) -> None:
+        """The selected job's config trained here on the pooled data, as a run of its own
+        (shown live as it trains; Compare draws it beside the federated run)."""
+        rows = self.selected()
+        if not rows:
+            self.status.setText("Select a job to train centrally on the pooled data.")
+            return
+        ctx, source = self.ctx, rows[0].job.id
+
+        def started(job: JobRecord) -> None:
+            self.status.setText(f"#{job.id} {job.name}: training on the pooled data…")
+            self.open_run.emit(job.id)
+            run_in_background(
+                self,
+                run_baseline,
+                ctx.services,
+                ctx.settings.artifacts_dir,
+                ctx.actor,
+                job.id,
+                None,
+                None,
+                ctx.center.events,
+                on_result=lambda done: self.status.setText(f"#{done.id}: {done.status_reason}"),
+                on_error=self._failed,
+            )
+
+        self.run(create_baseline, ctx.services, ctx.actor, source, done=started)
 
     def stop(self) -> None:
         rows = [r for r in self.selected() if r.job.status in ("QUEUED", "STARTING", "RUNNING")]
