@@ -2,7 +2,7 @@
 centralized baseline (same data, model and epochs) run in this process.
 
     python -m bench.round_overhead [--edges 4] [--rounds 20] [--backends local,mqtt,grpc]
-                                   [--cold grpc] [--shell mqtt,grpc] [--json]
+                                   [--cold grpc] [--shell mqtt,grpc] [--secure grpc] [--json]
 
 The edges are connected and idle before the clock starts, as an operator's are. Reported per
 run: start-up (launch to the server's RUNNING: its process, the task, the edges joining),
@@ -14,6 +14,8 @@ the control center's warm standby server; a `cold` row starts the server process
 instead, as every run did before there was one. A `shell` row starts the run as an operator
 does from a terminal while the center runs: `feddeck job start` spawned at the clock's
 start, signing in, handing the run to the center over the hub, following it to its end.
+A `secure` row runs with secure aggregation (masked updates, their seeds' shares, and the
+unmasking exchange after each round); `KB in/rnd` is what reached the server per round.
 """
 
 from __future__ import annotations
@@ -108,10 +110,17 @@ class PeakMemory:
 
 
 def fl_run(backend: str, edges: int, rounds: int, root: Path, how: str = "center") -> dict:
-    """`how`: "center" (its launcher, warm standby), "cold" (no standby) or "shell"."""
+    """`how`: "center" (its launcher, warm standby), "cold" (no standby), "shell", or
+    "secure" (the center's, with secure aggregation)."""
     settings = Settings.load(data_dir=root / f"{backend}-{how}")
     services = Services.open(settings)
-    options = DemoOptions(edges=edges, rounds=rounds, backend=backend, heartbeat_s=1.0)
+    options = DemoOptions(
+        edges=edges,
+        rounds=rounds,
+        backend=backend,
+        heartbeat_s=1.0,
+        secure_aggregation=how == "secure",
+    )
     cluster = start_cluster(settings, services, options)
     done = threading.Event()
     marks: dict[str, float] = {}
@@ -154,14 +163,14 @@ def fl_run(backend: str, edges: int, rounds: int, root: Path, how: str = "center
                     raise RuntimeError(f"job start failed: {err[-2000:]}")
             elapsed = time.perf_counter() - start
         cluster.ingest.drain(15)
-        acc = [
-            m.value
-            for m in services.run_data.metrics(SYSTEM, job_id)
-            if m.node == "aggregate" and m.name == "test_accuracy"
-        ]
+        metrics = services.run_data.metrics(SYSTEM, job_id)
+        aggregate = [m for m in metrics if m.node == "aggregate"]
+        acc = [m.value for m in aggregate if m.name == "test_accuracy"]
+        hub_in = [m.value for m in aggregate if m.name == "hub_bytes_in"]
         status = services.jobs.get(SYSTEM, job_id).status
         return {
             "run": f"fedavg-{backend}{'' if how == 'center' else f' ({how})'}",
+            "hub_kb_in_per_round": sum(hub_in) / len(hub_in) / 1024 if hub_in else None,
             "seconds": elapsed,
             "startup_s": marks.get("running", start) - start,
             "first_round_s": marks.get("round1", start) - marks.get("running", start),
@@ -219,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shell", default="mqtt,grpc", help="backends to start from a shell too ('' for none)"
     )
+    parser.add_argument(
+        "--secure", default="grpc", help="backends to run with secure aggregation too ('' for none)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = demo_config(DemoOptions(edges=args.edges, rounds=args.rounds))
@@ -243,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(b, "center") for b in args.backends.split(",")]
     runs += [(b, "cold") for b in filter(None, args.cold.split(","))]
     runs += [(b, "shell") for b in filter(None, args.shell.split(","))]
+    runs += [(b, "secure") for b in filter(None, args.secure.split(","))]
     with tempfile.TemporaryDirectory(prefix="feddeck-bench-") as tmp:
         for backend, how in runs:
             rows.append(fl_run(backend, args.edges, args.rounds, Path(tmp), how=how))
@@ -257,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'run':<19} {'start-up s':>10} {'round 1 s':>9} {'s/round':>8} {'whole s':>8} "
-        f"{'x centr.':>8} {'RSS MB':>7} {'PSS MB':>7} {'accuracy':>9} status"
+        f"{'x centr.':>8} {'RSS MB':>7} {'PSS MB':>7} {'KB in/rnd':>9} {'accuracy':>9} status"
     )
 
     def cell(value, width: int, fmt: str) -> str:
@@ -269,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{cell(r.get('first_round_s'), 9, '.3f')} {cell(r['steady_round_s'], 8, '.3f')} "
             f"{r['seconds']:>8.2f} {r['vs_centralized']:>8.1f} "
             f"{cell(r.get('peak_rss_mb'), 7, '.0f')} {cell(r.get('peak_pss_mb'), 7, '.0f')} "
-            f"{(r['accuracy'] or 0):>9.4f} {r['status']}"
+            f"{cell(r.get('hub_kb_in_per_round'), 9, '.0f')} {(r['accuracy'] or 0):>9.4f} "
+            f"{r['status']}"
         )
     return 0
 

@@ -25,6 +25,7 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
         backend=args.backend,
         heartbeat_s=args.heartbeat,
         device=args.device,
+        secure_aggregation=args.secure_aggregation,
     )
 
     progress = None if ctx.as_json else round_progress(args.rounds)
@@ -40,5 +41,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--heartbeat", type=float, default=1.0)
     p.add_argument(
         "--device", default="auto", help="where edges train: auto (a GPU if any), cpu, cuda[:N]"
+    )
+    p.add_argument(
+        "--secure-aggregation",
+        action="store_true",
+        help="the server learns only the sum of the updates (at least 3 edges)",
     )
     p.set_defaults(handler=demo_run, exit_by_status=True)

@@ -209,6 +209,11 @@ class EdgeAgent:
                 f"differential privacy: each update's change is clipped to {privacy.clip_norm:g} "
                 f"and noised (std {privacy.noise_multiplier * privacy.clip_norm:g}) here",
             )
+        if run.config.secure_aggregation.enabled:
+            from app.core.secagg.masking import EdgeSecrets
+
+            run.secagg = EdgeSecrets(job_id, self.device_id)
+            self.say(run, "INFO", "secure aggregation: updates leave this edge masked")
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
             Message(
@@ -221,6 +226,7 @@ class EdgeAgent:
                     "validation_samples": run.validation_samples,
                     "device": str(run.device),
                     **({"labels": run.labels} if run.labels else {}),
+                    **({"secagg_key": run.secagg.public} if run.secagg else {}),
                 },
             ),
         )
@@ -241,6 +247,9 @@ class EdgeAgent:
 
     def _train(self, message: Message) -> None:
         run = self._runs.get(message.job_id)
+        if run is not None and message.body.get("unmask"):
+            self._unmask(run, message)
+            return
         if run is None or self.device_id not in message.body.get("selected", []):
             return
         try:
@@ -314,6 +323,14 @@ class EdgeAgent:
                 update, reference, privacy.clip_norm, privacy.noise_multiplier, ctx.seed
             )
             trained["dp_update_norm"] = norm
+        if run.secagg is not None:  # masked last: the server may only ever sum it
+            from app.core.secagg.secure_sum import MASKED
+
+            masked, body["shares"] = run.secagg.mask(
+                rnd, message.body.get("secagg"), update, run.samples
+            )
+            update = {MASKED: masked}
+            del body["num_samples"]  # inside the masked sum
         run.last_upload = Message(
             MessageType.MODEL_UP,
             job_id=run.address.job_id,
@@ -325,6 +342,21 @@ class EdgeAgent:
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())
         self.say(run, "INFO", f"round {rnd}: trained on {run.samples} samples, {shown}")
+
+    def _unmask(self, run: EdgeRun, message: Message) -> None:
+        """The server asks the round's survivors to take the masks off (secure
+        aggregation): this edge's shares of their seeds and its keys with the dropouts."""
+        body, rnd = message.body, int(message.round or 0)
+        sealed = body.get("sealed")
+        if run.secagg is None or not isinstance(sealed, dict) or self.device_id not in sealed:
+            return
+        try:
+            answer = run.secagg.answer(rnd, body.get("secagg"), body.get("survivors"),
+                                       sealed[self.device_id])  # fmt: skip
+        except ValueError as exc:
+            self.say(run, "WARNING", f"round {rnd}: not answering the unmasking: {exc}")
+            return
+        self._send_up(run, MessageType.MODEL_UP, rnd, {"unmask": True, **answer})
 
     def _model_of(self, run: EdgeRun, rnd: int, message: Message):
         """The round's model: as it came over the hub, or fetched directly as announced;

@@ -30,6 +30,7 @@ class EdgeRun:
         self.last_upload: Message | None = None
         self.device = None
         self.logger: logging.Logger | None = None
+        self.secagg = None  # secure aggregation: this run's EdgeSecrets
         self.subs: list = []
 
 

@@ -77,6 +77,18 @@ class PrivacySpec(_Strict):
         return self.noise_multiplier > 0
 
 
+class SecureAggregationSpec(_Strict):
+    """Secure aggregation (app/core/secagg): the server learns only the sum of the updates."""
+
+    enabled: bool = False
+    max_dropout: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=0.5,
+        description="the share of a round's edges that may drop out and be recovered",
+    )
+
+
 class TrainingSpec(_Strict):
     rounds: int = Field(default=20, ge=1, le=100_000)
     local_epochs: int = Field(default=1, ge=1, le=1000)
@@ -142,6 +154,7 @@ class FLConfig(_Strict):
     algorithm: AlgorithmSpec = AlgorithmSpec()
     training: TrainingSpec = TrainingSpec()
     privacy: PrivacySpec = PrivacySpec()
+    secure_aggregation: SecureAggregationSpec = SecureAggregationSpec()
     task: TaskRef = TaskRef()
 
     @property
@@ -159,6 +172,17 @@ class FLConfig(_Strict):
                 raise ValueError(
                     f"algorithm.aggregation {algorithm.aggregation!r} with byzantine = "
                     f"{algorithm.byzantine} needs training.min_clients of at least {need}"
+                )
+        if self.secure_aggregation.enabled:
+            if algorithm.aggregation != "mean" or algorithm.norm_bound is not None:
+                raise ValueError(
+                    "secure_aggregation gives the server only the sum of the updates: "
+                    "algorithm.aggregation must be 'mean' and algorithm.norm_bound unset"
+                )
+            if self.training.min_clients < 3:
+                raise ValueError(
+                    "secure_aggregation needs training.min_clients of at least 3 (with two, "
+                    "each edge could read the other's update from the sum)"
                 )
         return self
 

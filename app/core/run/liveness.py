@@ -29,7 +29,8 @@ class RunLiveness:
             return
         if state == JOINED:
             name = str(message.body.get("name", ""))[:64]
-            self.members.joined(node, str(message.body.get("device", "")), name)
+            key = str(message.body.get("secagg_key", ""))[:64]
+            self.members.joined(node, str(message.body.get("device", "")), name, key)
         elif state in (REFUSED, FAILED):  # before joining, or a task that raised mid-run
             reason = str(message.body.get("reason", ""))[:500] or "no reason given"
             self.members.refused(node, reason, str(message.body.get("name", ""))[:64])

@@ -18,13 +18,21 @@ class RunMembers:
         self._left: set[str] = set()  # refused or failed: out for good
         self._device: dict[str, str] = {}
         self._name: dict[str, str] = dict(names or {})
+        self._key: dict[str, str] = {}  # secure aggregation: each edge's public key
 
-    def joined(self, node: str, device: str, name: str = "") -> None:
+    def joined(self, node: str, device: str, name: str = "", key: str = "") -> None:
         with self._lock:
             self._joined.add(node)
             self._device[node] = device
             if name:
                 self._name[node] = name
+            if key:
+                self._key[node] = key
+
+    def keys(self, nodes: Iterable[str]) -> dict[str, str]:
+        """The public keys these edges announced on joining (those that did)."""
+        with self._lock:
+            return {n: self._key[n] for n in nodes if n in self._key}
 
     def shown(self, node: str) -> str:
         """How the log names an edge: its display name, else its device id."""

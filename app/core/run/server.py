@@ -35,6 +35,7 @@ from app.core.run.protocol import (
     RunAddress,
     finite_figures,
 )
+from app.core.run.secure_round import SecureRounds
 from app.core.run.spec import RunOutcome, RunSpec
 from app.core.run.updates import evaluation, federated, summary, update_problem
 from app.errors import FedDeckError
@@ -66,6 +67,12 @@ class FLServer:
         self._running = aggregator_for(spec.config.algorithm)
         self._sample_rate = 1.0
         self._refused: dict[str, str] = {}  # this round's refused updates: node, why
+        secure = spec.config.secure_aggregation
+        self._secure = (
+            SecureRounds(self.members, secure.max_dropout, spec.job_id, self.say)
+            if secure.enabled
+            else None
+        )
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
     def _on_update(self, topic: str, message: Message) -> None:
@@ -329,8 +336,11 @@ class FLServer:
                 f"round {rnd}: only {len(selected)} edges left; min_clients is {cfg.min_clients}"
             )
         body = {"round": rnd, "selected": selected, "prox_mu": strategy.client_prox_mu}
+        secure = self._secure.begin(rnd, selected, weights) if self._secure else None
+        if secure is not None:
+            body.update(secure.round_body())
         self.delivery.send(rnd, body, weights)
-        running, evals = self._collect(rnd, set(selected), weights, body)
+        running, evals = self._collect(rnd, set(selected), weights, body, secure)
         self.delivery.end_round(rnd)
         if len(running.nodes) < cfg.min_clients:
             refused = {n: why for n, why in self._refused.items() if n not in running.nodes}
@@ -347,6 +357,18 @@ class FLServer:
                 f"round {rnd}: {len(running.nodes)} updates taken ({', '.join(said)}); "
                 f"min_clients is {cfg.min_clients}"
             )
+        if secure is not None:
+            combined = self._secure.unmask(
+                rnd,
+                secure,
+                lambda m: self.hub.publish(self.run.model_down, m),
+                self._inbox,
+                cfg.round_timeout_s,
+                self._stop.is_set,
+            )
+            if self._stop.is_set():
+                raise _Stopped
+            return strategy.apply(weights, combined), evals
         try:
             combined = running.mean()
         except ValueError as exc:  # a robust rule with too few updates for it
@@ -358,15 +380,16 @@ class FLServer:
             self.say("WARNING", f"round {rnd}: {rule} left out the updates of {names}")
         return strategy.apply(weights, combined), evals
 
-    def _collect(self, rnd: int, waiting: set[str], reference, body: dict):
+    def _collect(self, rnd: int, waiting: set[str], reference, body: dict, secure=None):
         """The round's updates folded into their running mean as each arrives (each stored
         first, then let go), and each updater's evaluation of the global model. An edge
         that reconnects while its update is due may have missed the model (a broker that
         restarted drops what it had not delivered yet): it is sent the round again."""
         deadline = time.monotonic() + self.config.training.round_timeout_s
         updates: set[str] = set()
-        running = self._running
-        running.start()
+        running = self._running if secure is None else secure
+        if secure is None:
+            running.start()
         self._refused = {}
         evals: dict[str, dict[str, float]] = {}
         while waiting - updates - self.members.offline():
@@ -416,11 +439,19 @@ class FLServer:
             message = self.delivery.update(rnd, message, body, reference)
             if message is None:
                 continue
-            problem = update_problem(message, self.spec.job_id, rnd, waiting, reference)
+            if secure is not None:
+                problem = self._secure.problem(message, rnd, waiting, secure)
+            else:
+                problem = update_problem(message, self.spec.job_id, rnd, waiting, reference)
             if problem:
                 shown = self.members.shown(message.sender)
                 self.say("WARNING", f"round {rnd}: refused the update from {shown}: {problem}")
                 self._refused[message.sender] = problem
+                continue
+            if secure is not None:  # masked: summed, never stored
+                secure.add(message.sender, message)
+                updates.add(message.sender)
+                evals.update(self._evaluated(message))
                 continue
             self.out.store(rnd, message.sender, message.tensors)
             tensors = message.tensors
@@ -438,8 +469,11 @@ class FLServer:
             # the update's own buffer (decoded from the wire): the mean may go into it
             running.add(message.sender, tensors, int(message.body["num_samples"]), owned=True)
             updates.add(message.sender)
-            evaluated = evaluation(message.body.get("eval"))
-            if evaluated:
-                evals[message.sender] = evaluated
+            evals.update(self._evaluated(message))
             del message  # its tensors are in the sum now
         return running, evals
+
+    @staticmethod
+    def _evaluated(message: Message) -> dict[str, dict[str, float]]:
+        evaluated = evaluation(message.body.get("eval"))
+        return {message.sender: evaluated} if evaluated else {}

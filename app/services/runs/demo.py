@@ -40,6 +40,7 @@ class DemoOptions:
     seed: int = 0
     round_timeout_s: float = 60.0
     device: str = "auto"  # where the edges train: auto (a GPU when there is one), cpu, cuda[:N]
+    secure_aggregation: bool = False  # the server learns only the sum of the updates
 
 
 @dataclass
@@ -80,7 +81,18 @@ def demo_config(options: DemoOptions) -> FLConfig:
             "device": options.device,
         }
     )
-    return base.model_copy(update={"name": "demo-digits-fedavg", "training": training})
+    if not options.secure_aggregation:
+        return base.model_copy(update={"name": "demo-digits-fedavg", "training": training})
+    if options.edges < 3:
+        raise InvalidInput("secure aggregation needs at least 3 edges")
+    return FLConfig.model_validate(
+        {
+            **base.model_dump(mode="json", exclude_none=True),
+            "name": "demo-digits-secure",
+            "training": {**training.model_dump(mode="json"), "min_clients": 3},
+            "secure_aggregation": {"enabled": True},
+        }
+    )
 
 
 def _register_edges(services: Services, count: int) -> list[tuple[str, str, str]]:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -58,7 +59,9 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "training.round_timeout_s": (1, -1.0, 86_400.0),
     "privacy.noise_multiplier": (3, -1.0, 100.0),
     "privacy.clip_norm": (3, -1.0, 1000.0),
+    "secure_aggregation.max_dropout": (2, -1.0, 0.5),
 }
+SWITCHES = ["secure_aggregation.enabled"]
 
 
 def _get(data: dict, path: str):
@@ -120,6 +123,8 @@ class ConfigDialog(QDialog):
             spin = QSpinBox() if decimals is None else QDoubleSpinBox(decimals=decimals)
             spin.setRange(low, high)  # below-range values reach the validator, which names them
             add(path, spin)
+        for path in SWITCHES:
+            add(path, QCheckBox())
         self._show_in_form(data)
         form_page = QWidget()
         form_page.setLayout(form)
@@ -156,6 +161,8 @@ class ConfigDialog(QDialog):
                 self._select_task(value)
             elif isinstance(widget, QComboBox):
                 widget.setCurrentText(str(value))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(value))
             elif path == "model.hidden":
                 widget.setText(", ".join(str(h) for h in value))
             elif isinstance(widget, QLineEdit):
@@ -207,6 +214,8 @@ class ConfigDialog(QDialog):
                 value = widget.currentData()
             elif isinstance(widget, QComboBox):
                 value = widget.currentText()
+            elif isinstance(widget, QCheckBox):
+                value = widget.isChecked()
             elif isinstance(widget, QLineEdit):
                 value = widget.text()
                 if path == "model.hidden":
