@@ -20,6 +20,8 @@ from app.core.algorithms import build_strategy
 from app.core.algorithms.robust import aggregator_for, bound_update
 from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
+from app.core.run.final_round import final_evaluation, record_federated
+from app.core.run.joining import invite_edges
 from app.core.run.liveness import RunLiveness
 from app.core.run.members import RunMembers
 from app.core.run.model_delivery import ModelDelivery
@@ -27,7 +29,6 @@ from app.core.run.outbox import ServerOutbox
 from app.core.run.protocol import (
     FAILED,
     FINISHED,
-    JOIN,
     LEAVE,
     RUNNING,
     STOP,
@@ -158,7 +159,8 @@ class FLServer:
                 ledger = PrivacyLedger(
                     cfg.privacy.noise_multiplier, cfg.privacy.delta, first_round - 1
                 )
-            self._invite_edges()
+            if not invite_edges(self.hub, self.spec, self.members, self._stop, self.say):
+                raise _Stopped
             self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
@@ -200,12 +202,22 @@ class FLServer:
                 if test_data is not None:
                     outcome.test_accuracy = values.get("test_accuracy")
                 if rnd > 1:  # the edges evaluated the aggregate they received: round rnd - 1's
-                    self._record_federated(rnd - 1, evals, outcome, test_data is None)
+                    record_federated(self.out, rnd - 1, evals, outcome, test_data is None)
                 self.out.status(RUNNING, rnd, test_accuracy=outcome.test_accuracy)
                 self.say("INFO", f"round {rnd}/{cfg.training.rounds}: {summary(values)}")
             if cfg.training.eval_every and outcome.rounds_done:
-                final = self._final_evaluation(outcome.rounds_done, weights)
-                self._record_federated(outcome.rounds_done, final, outcome, test_data is None)
+                final = final_evaluation(
+                    outcome.rounds_done,
+                    weights,
+                    self.members,
+                    self.delivery,
+                    self._inbox,
+                    cfg.training.round_timeout_s,
+                    self._stop,
+                )
+                if final is None:
+                    raise _Stopped
+                record_federated(self.out, outcome.rounds_done, final, outcome, test_data is None)
                 if final:
                     fed = federated(final)
                     self.say(
@@ -238,92 +250,6 @@ class FLServer:
             self.hub.unsubscribe(sub)
         self.delivery.close()
         return outcome
-
-    def _invite_edges(self) -> None:
-        cfg, task = self.config, self.spec.task
-        payload = {} if task.builtin else {"task_archive": np.frombuffer(task.archive, np.uint8)}
-        for index, edge in enumerate(self.spec.edges):
-            body = {
-                "action": JOIN,
-                "project": self.spec.project,
-                "job_id": self.spec.job_id,
-                "partition": index,
-                "num_partitions": len(self.spec.edges),
-                "config": cfg.model_dump(mode="json"),
-                "task": task.announcement(),
-            }
-            self.hub.publish(
-                topics.edge_topic(edge, "control"),
-                Message(MessageType.CONTROL, job_id=self.spec.job_id, body=body, tensors=payload),
-            )
-        deadline = time.monotonic() + self.spec.join_timeout_s
-        while time.monotonic() < deadline and len(self.members.alive()) + len(
-            self.members.refusals()
-        ) < len(self.spec.edges):
-            if self._stop.wait(0.05):
-                raise _Stopped
-        joined, refused = self.members.alive(), self.members.refusals()
-        shown = self.members.shown
-        for edge, reason in sorted(refused.items(), key=lambda item: shown(item[0])):
-            self.say("ERROR", f"edge {shown(edge)} refused the run: {reason}")
-        devices = self.members.devices(joined)
-        self.say(
-            "INFO",
-            f"{len(joined)} of {len(self.spec.edges)} edges joined, on {', '.join(devices) or '-'}",
-        )
-        if len(joined) < cfg.training.min_clients:
-            raise RuntimeError(
-                f"only {len(joined)} of {len(self.spec.edges)} edges joined; min_clients is "
-                f"{cfg.training.min_clients}. Not joined: "
-                + self.members.not_joined(self.spec.edge_states, self.spec.join_timeout_s)
-            )
-
-    def _record_federated(self, rnd: int, evals, outcome: RunOutcome, headline: bool) -> None:
-        """The edges' evaluations of round `rnd`'s aggregate, averaged by their samples."""
-        values = federated(evals)
-        if not values:
-            return
-        self.out.metrics(rnd, values)
-        for entry in outcome.history:
-            if entry["round"] == rnd:
-                entry.update(values)
-        if headline:  # no server-side test set: the edges' view is the run's accuracy
-            outcome.test_accuracy = values.get("fed_val_accuracy", outcome.test_accuracy)
-
-    def _final_evaluation(self, rnd: int, weights) -> dict[str, dict[str, float]]:
-        """After the last round no update brings the edges' evaluation of the last aggregate:
-        ask the edges still in the run for it alone."""
-        waiting = set(self.members.alive())
-        if not waiting:
-            return {}
-        body = {"round": rnd + 1, "selected": sorted(waiting), "evaluate_only": True}
-        self.delivery.send(rnd + 1, body, weights)
-        deadline = time.monotonic() + self.config.training.round_timeout_s
-        evals: dict[str, dict[str, float]] = {}
-        while waiting - set(evals) - self.members.offline() and time.monotonic() < deadline:
-            try:
-                kind, message = self._inbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if self._stop.is_set():
-                raise _Stopped
-            if self.delivery.is_relay_request(message) and message.sender in waiting - set(evals):
-                self.delivery.relay(rnd + 1, message, body, weights)
-                continue
-            if (
-                kind in ("offline", "stop")
-                or message.type != MessageType.MODEL_UP
-                or message.round != rnd + 1
-                or message.sender not in waiting
-                or not message.body.get("evaluate_only")
-            ):
-                continue
-            evaluated = evaluation(message.body.get("eval"))
-            if evaluated:
-                evals[message.sender] = evaluated
-            else:  # nothing to evaluate on (no validation split): it is done all the same
-                evals[message.sender] = {}
-        return {node: e for node, e in evals.items() if e}
 
     def _round(self, rnd, weights, strategy, rng) -> dict[str, np.ndarray]:
         cfg = self.config.training
