@@ -16,6 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from app.config import Settings
@@ -165,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(
             app, lambda: services.jobs.get(actor, finished.id).status == "FINISHED", 180, "run 1"
         )
+        # Its centralized baseline, for Compare: federated against the pooled data.
+        from app.services.runs.baseline import create_baseline, run_baseline
+
+        baseline = create_baseline(services, actor, finished.id)
+        run_baseline(services, ctx.settings.artifacts_dir, actor, baseline.id)
         # A run that fails for a reason the dashboard shows: edges without the data it needs.
         wine_config = services.configs.list(actor)
         wine_name = next(c.name for c in wine_config if "wine" in c.name)
@@ -204,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             if page_type is ComparePage:  # its runs load off the GUI thread
                 page = window.pages[ComparePage]
                 wait_until(app, lambda page=page: page.table.rowCount() > 0, 60, "compare")
-                pump(app, 0.5)
+                for i in range(page.runs.count()):  # the demo run beside its baseline
+                    item = page.runs.item(i)
+                    wanted = item.data(Qt.ItemDataRole.UserRole) in (finished.id, baseline.id)
+                    item.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
+                pump(app, 1.0)
             slug = window.nav.item(row).text().lower().replace(" & ", "-").replace(" ", "-")
             shots.append((f"{slug}.png", window.grab()))
         shots += editor_shots(app, ctx)
