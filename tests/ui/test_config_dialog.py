@@ -88,3 +88,18 @@ def test_editing_a_config_saves_its_next_version_without_asking(qtbot, admin_ctx
     with qtbot.waitSignal(dialog.saved, timeout=5000) as saved:
         dialog._save()
     assert (saved.args[0].version, saved.args[0].body["training"]["rounds"]) == (2, 6)
+
+
+def test_secure_aggregation_is_switched_in_the_form_and_checked_on_save(qtbot, admin_ctx):
+    dialog = _dialog(qtbot, admin_ctx)
+    dialog.widgets["name"].setText("digits-secure")
+    dialog.widgets["secure_aggregation.enabled"].setChecked(True)
+    dialog.widgets["training.min_clients"].setValue(2)
+    dialog._save()  # refused: with two edges each could read the other's update
+    qtbot.waitUntil(lambda: "min_clients of at least 3" in dialog.general.text(), timeout=5000)
+    dialog.widgets["training.min_clients"].setValue(3)
+    dialog.tabs.setCurrentIndex(1)
+    assert "[secure_aggregation]\nenabled = true" in dialog.toml.toPlainText()
+    with qtbot.waitSignal(dialog.saved, timeout=5000) as saved:
+        dialog._save()
+    assert saved.args[0].body["secure_aggregation"] == {"enabled": True, "max_dropout": 0.3}
