@@ -25,6 +25,7 @@ from app.ui.pages.flows import FlowsPage
 from app.ui.pages.jobs import JobsPage
 from app.ui.pages.people import ProjectsPage, UsersPage
 from app.ui.pages.schedules import SchedulesPage
+from app.ui.pages.table_page import TablePage, select_row
 from app.ui.pages.tasks import TasksPage
 from app.ui.run_views.detail_page import RunDetailPage
 
@@ -64,7 +65,7 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
             if n <= 10:
                 go = QAction(self, shortcut=QKeySequence(f"Ctrl+{n % 10}"))
-                go.triggered.connect(lambda _=False, row=n - 1: self.nav.setCurrentRow(row))
+                go.triggered.connect(lambda _=False, row=n - 1: self.go_to(row))
                 self.addAction(go)
         for keys, step in (("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):
             turn = QAction(self, shortcut=QKeySequence(keys))
@@ -105,6 +106,17 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
+
+    def go_to(self, row: int) -> None:
+        """A page chosen by its shortcut: the keys go on to its table, its first row
+        selected, so that Return, Del or the page's own shortcuts act at once."""
+        self.nav.setCurrentRow(row)
+        page = self.stack.currentWidget()
+        if isinstance(page, TablePage):
+            table = page.table
+            table.setFocus()
+            if not table.selectionModel().hasSelection() and table.model().rowCount():
+                select_row(table, 0)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

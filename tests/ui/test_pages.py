@@ -342,11 +342,12 @@ def test_a_centralized_baseline_from_the_jobs_page_trains_live_and_is_a_run(
         services.edges.register(actor, name)
     fed = services.jobs.create(actor, "fed", "p", "demo-digits-fedavg", ["e1", "e2"])
     jobs = window.pages[JobsPage]
-    window.nav.setCurrentRow(PAGES.index(JobsPage))
-    qtbot.waitUntil(lambda: jobs.model.rowCount() == 1, timeout=5000)
-    select_row(jobs.table, 0)
-    jobs.table.setFocus()
-    qtbot.keyClick(jobs.table, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(window.nav, Qt.Key.Key_2, ctrl)  # Jobs: the keys go to its table
+    qtbot.waitUntil(lambda: jobs.table.hasFocus() and len(jobs.selected()) == 1, timeout=5000)
+    qtbot.keyClick(jobs.table, Qt.Key.Key_B, ctrl)
     detail = window.pages[RunDetailPage]
     qtbot.waitUntil(
         lambda: detail.view is not None and detail.view.job.name == "fed (centralized)",

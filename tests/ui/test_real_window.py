@@ -1,6 +1,7 @@
 """The installed `feddeck` binary in a real X window (Xvfb), driven from the keyboard as a
 person would: create the first admin, start the demo (Ctrl+Shift+R), watch the run finish,
-take a screenshot, quit (Ctrl+Q) with nothing left running."""
+take a screenshot, train its centralized baseline (Ctrl+2, Ctrl+B), quit (Ctrl+Q) with
+nothing left running."""
 
 from __future__ import annotations
 
@@ -121,6 +122,14 @@ def test_the_installed_binary_runs_the_demo_from_the_keyboard(display, tmp_path)
         assert (image.width(), image.height()) == (1280, 800)
         colours = {image.pixel(x, y) for x in range(0, 1280, 16) for y in range(0, 800, 16)}
         assert len(colours) > 20  # a window drawn, not a blank screen
+        # the run's centralized baseline, from the keyboard: Jobs (Ctrl+2), then Ctrl+B
+        _window(env, "^FedDeck$")
+        _xdotool(env, "key", "ctrl+2")
+        time.sleep(1.0)
+        _xdotool(env, "key", "ctrl+b")
+        wait_until(
+            lambda: _run_statuses(data) == ["FINISHED", "FINISHED"], 120, "the baseline", 1.0
+        )
         children = [p.pid for p in psutil.Process(window.pid).children(recursive=True)]
         _window(env, "^FedDeck$")
         _xdotool(env, "key", "ctrl+q")

@@ -172,6 +172,8 @@ class TablePage(QWidget):
             source = self.proxy.mapToSource(self.proxy.index(row, 0))
             if self._key(self.model.record(source.row())) in selected:
                 select_row(self.table, row, keep=True)
+        if not selected and self.table.hasFocus() and self.proxy.rowCount():
+            select_row(self.table, 0)  # the keys act on the first row, as on arriving here
 
     def _failed(self, exc: Exception) -> None:
         self._loading = self._again = False
