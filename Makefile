@@ -44,6 +44,7 @@ bench: $(DEV_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.plot_refresh
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.aggregate
+	$(BIN)/python -m bench.secure_aggregation
 	$(BIN)/python -m bench.store_model
 	$(BIN)/python -m bench.flood
 	$(BIN)/python -m bench.gpu_edge
