@@ -14,10 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 from app.cli.context import CliContext
 from app.cli.server_process import RunFailed
 from app.cli.signals import on_stop_signals
+
+_MET = threading.Event()  # the ranks met: from then on, a rank's end is the run's news
 
 
 def cluster_rank(ctx: CliContext, args: argparse.Namespace):
@@ -28,6 +31,7 @@ def cluster_rank(ctx: CliContext, args: argparse.Namespace):
     world = world_of(args.ranks)
     try:
         link = world.link()
+        _MET.set()
         try:
             if link.rank == 0:
                 return _serve(ctx, args)
@@ -53,7 +57,32 @@ def _start_trainers() -> subprocess.Popen | None:
     env[RANK_OFFSET_ENV] = "1"
     command = [*json.loads(srun), sys.executable, "-m", "app", *sys.argv[1:]]
     print(f"ranks 1..N: {shlex.join(command)}", file=sys.stderr, flush=True)
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    trainers = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        errors="replace",
+    )  # fmt: skip
+    threading.Thread(target=_watch_trainers, args=(trainers,), daemon=True).start()
+    return trainers
+
+
+def _watch_trainers(srun: subprocess.Popen) -> None:
+    """srun's output passed on; an srun that fails before the ranks met (a partition that
+    does not exist, no free nodes) ends rank 0 at once with srun's own words, rather than
+    at the rendezvous' timeout."""
+    said = ""
+    for line in srun.stderr:
+        sys.stderr.write(line)
+        if "error" in line.lower():
+            said = line.strip()
+    code = srun.wait()
+    if code != 0 and not _MET.is_set():
+        print(
+            f"feddeck: error: srun exited with code {code} before ranks 1..N met rank 0"
+            + (f": {said[:300]}" if said else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(3)
 
 
 def _end_trainers(srun: subprocess.Popen) -> None:

@@ -309,6 +309,23 @@ def test_a_killed_rank_0_fails_the_run_with_the_reason_and_ends_every_rank(tmp_p
     wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
 
 
+def test_a_slurm_run_whose_srun_fails_ends_at_once_with_srun_s_reason(
+    tmp_path, request, monkeypatch
+):
+    """A partition Slurm does not know: srun fails before ranks 1..N start, and rank 0
+    stops waiting for them at once (not at the rendezvous' timeout), saying why."""
+    engine_ready("slurm", request, monkeypatch)
+    data, job_id = lab(tmp_path, rounds=3)
+    run = job_start(data, job_id, "--slurm", "--np", "3", "--partition", "no-such-partition")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 3, err[-3000:]  # FAILED
+    job, *_ = read(data, job_id)
+    assert job.status == "FAILED" and "(exit code 3)" in job.status_reason
+    assert "srun exited with code 1 before ranks 1..N met rank 0" in job.status_reason
+    assert "Invalid partition name specified" in job.status_reason
+    wait_until(lambda: ranks_of(data) == [], 30, "every rank gone")
+
+
 def test_cluster_runs_refuse_what_cannot_start(tmp_path, monkeypatch):
     path = os.environ.get("PATH", "")
     if shutil.which("mpirun") is not None:

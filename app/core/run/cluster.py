@@ -220,9 +220,13 @@ class ClusterPlan:
         told = [line for line in log_lines if _ENGINE_NEWS.search(line)]
         detail = f": {told[-1].strip()[:300]}" if told else ""
         program = ENGINES[self.engine].program or self.engine
+        # under Slurm the launcher runs rank 0 itself (it starts the others with srun)
+        how = (
+            f"exit code {code}" if self.engine == "slurm" else f"{program} exited with code {code}"
+        )
         return (
-            f"rank 0, the run's server, ended without a result ({program} "
-            f"exited with code {code}); the other ranks were ended{detail}"
+            f"rank 0, the run's server, ended without a result ({how}); the other ranks "
+            f"were ended{detail}"
         )
 
     def first_failure(self, log_lines: list[str]) -> str | None:
