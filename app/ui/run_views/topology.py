@@ -11,6 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
+from app.services.runs.baseline import TAG as BASELINE_TAG
 from app.ui.run_views.data import ENDED, RunView
 
 LINK_COLORS = {
@@ -118,9 +119,12 @@ class TopologyTab(QWidget):
                 )
             )
             p.drawLine(server, spot)
-        status = self.view.job.status
+        job = self.view.job
         rank_0 = " · rank 0\n" if hosts is not None else " · "
-        self._node(p, server, f"server{rank_0}{status.lower()}", "#263238")
+        who = "server"
+        if not edges and BASELINE_TAG in job.tags:  # trained here on the pooled data
+            who, rank_0 = "centralized", "\n"
+        self._node(p, server, f"{who}{rank_0}{job.status.lower()}", "#263238")
         self._node(p, user, f"started by {self.view.job.created_by or '?'}", "#546e7a")
         for edge, spot in spots.items():
             state = self.view.link.get(edge, "offline")
