@@ -23,7 +23,7 @@ from pathlib import Path
 
 from app.core.edge_presence import EdgePresence
 from app.core.edge_runs import EdgeRun, prepare_run
-from app.core.privacy import privatize
+from app.core.edge_update import arm, update_message
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.run.protocol import (
     FAILED,
@@ -201,19 +201,8 @@ class EdgeAgent:
             f"{run.validation_samples} validation samples, on {run.device}"
             + (f"; labels {run.labels}" if run.labels else ""),
         )
-        privacy = run.config.privacy
-        if privacy.enabled:
-            self.say(
-                run,
-                "INFO",
-                f"differential privacy: each update's change is clipped to {privacy.clip_norm:g} "
-                f"and noised (std {privacy.noise_multiplier * privacy.clip_norm:g}) here",
-            )
-        if run.config.secure_aggregation.enabled:
-            from app.core.secagg.masking import EdgeSecrets
-
-            run.secagg = EdgeSecrets(job_id, self.device_id)
-            self.say(run, "INFO", "secure aggregation: updates leave this edge masked")
+        for line in arm(run, self.device_id):
+            self.say(run, "INFO", line)
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
             Message(
@@ -277,8 +266,8 @@ class EdgeAgent:
         if weights is None:
             return
         run.last_round = rnd
-        privacy = run.config.privacy
-        reference = {k: v.copy() for k, v in weights.items()} if privacy.enabled else None
+        protect = run.config.privacy.enabled  # DP needs the global model to clip against
+        reference = {k: v.copy() for k, v in weights.items()} if protect else None
         set_weights(run.model, weights)
         del weights  # the model holds them now; a fetched buffer is let go
         cfg = run.config.training
@@ -314,30 +303,10 @@ class EdgeAgent:
             return
         trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
         self._progress.pop(run.address.job_id, None)
-        body = {"num_samples": run.samples, "device": str(run.device)}
-        if evaluation:
-            body["eval"] = finite_figures(evaluation)[0]
-        update = get_weights(run.model)
-        if reference is not None:  # clipped and noised before it leaves this edge
-            update, norm = privatize(
-                update, reference, privacy.clip_norm, privacy.noise_multiplier, ctx.seed
-            )
-            trained["dp_update_norm"] = norm
-        if run.secagg is not None:  # masked last: the server may only ever sum it
-            from app.core.secagg.secure_sum import MASKED
-
-            masked, body["shares"] = run.secagg.mask(
-                rnd, message.body.get("secagg"), update, run.samples
-            )
-            update = {MASKED: masked}
-            del body["num_samples"]  # inside the masked sum
-        run.last_upload = Message(
-            MessageType.MODEL_UP,
-            job_id=run.address.job_id,
-            round=rnd,
-            body=body,
-            tensors=update,
-        )
+        run.last_upload = update_message(
+            run, rnd, get_weights(run.model), reference, ctx.seed, message.body, evaluation,
+            trained,
+        )  # fmt: skip
         self._upload(run, run.last_upload, direct)
         self._publish_metrics(run, rnd, {**trained, "num_samples": run.samples})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in trained.items())

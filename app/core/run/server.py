@@ -38,7 +38,7 @@ from app.core.run.protocol import (
 )
 from app.core.run.secure_round import SecureRounds
 from app.core.run.spec import RunOutcome, RunSpec
-from app.core.run.updates import evaluation, federated, summary, update_problem
+from app.core.run.updates import evaluation, federated, shortfall, summary, update_problem
 from app.errors import FedDeckError
 from app.wire import topics
 from app.wire.hub import Hub, HubState
@@ -269,20 +269,8 @@ class FLServer:
         running, evals = self._collect(rnd, set(selected), weights, body, secure)
         self.delivery.end_round(rnd)
         if len(running.nodes) < cfg.min_clients:
-            refused = {n: why for n, why in self._refused.items() if n not in running.nodes}
-            missing = sorted(set(selected) - set(running.nodes) - set(refused))
-            said = []
-            if missing:
-                said.append(f"missing: {', '.join(self.members.shown(n) for n in missing)}")
-            if refused:
-                said.append(
-                    "refused: "
-                    + "; ".join(f"{self.members.shown(n)} ({why})" for n, why in refused.items())
-                )
-            raise RuntimeError(
-                f"round {rnd}: {len(running.nodes)} updates taken ({', '.join(said)}); "
-                f"min_clients is {cfg.min_clients}"
-            )
+            taken = shortfall(selected, running.nodes, self._refused, self.members.shown)
+            raise RuntimeError(f"round {rnd}: {taken}; min_clients is {cfg.min_clients}")
         if secure is not None:
             combined = self._secure.unmask(
                 rnd,

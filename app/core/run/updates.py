@@ -4,6 +4,7 @@ the round, and an evaluation of the global model; and the evaluations averaged."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,6 +35,20 @@ def update_problem(
     if not is_finite(message.tensors):
         return "it holds NaN or infinite values"
     return None
+
+
+def shortfall(
+    selected: list[str], taken: list[str], refused: dict[str, str], shown: Callable[[str], str]
+) -> str:
+    """A round's updates too few: how many were taken, who was missing, who refused."""
+    refused = {n: why for n, why in refused.items() if n not in taken}
+    missing = sorted(set(selected) - set(taken) - set(refused))
+    said = []
+    if missing:
+        said.append(f"missing: {', '.join(shown(n) for n in missing)}")
+    if refused:
+        said.append("refused: " + "; ".join(f"{shown(n)} ({why})" for n, why in refused.items()))
+    return f"{len(taken)} updates taken ({', '.join(said)})"
 
 
 def evaluation(body: object) -> dict[str, float] | None:
