@@ -4,63 +4,36 @@ within 3 points of the clean run, and the run's log says what was left out or sc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from app.config import EDGE_TOKEN_ENV, Settings
 from app.core.fl_config import FLConfig, config_from_toml
-from app.services import Services
-from app.services.runs.demo import SAMPLE_CONFIG, start_center
+from app.services.runs.demo import SAMPLE_CONFIG
 from app.services.security.auth import SYSTEM
+from tests.fl.edge_lab import EdgeLab
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # five runs per hub
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 12
 HONEST = [f"site-{i}" for i in range(1, 5)]
 HOSTILE = "site-5"
 TERMINAL = ("FINISHED", "FAILED", "STOPPED")
 
 
-class Lab:
+class Lab(EdgeLab):
     """A control center on `backend` with four honest edges and one hostile edge."""
 
     def __init__(self, tmp_path: Path, backend: str) -> None:
-        self.settings = Settings.load(data_dir=tmp_path / "deck")
-        self.services = Services.open(self.settings)
-        self.cluster = start_center(self.settings, self.services, backend, heartbeat_s=0.5)
-        self.services.groups.add(SYSTEM, "lab")
-        self.services.projects.create(SYSTEM, "robust", "lab")
-        self.scale_file = tmp_path / "scale"
-        self.scale_file.write_text("1")
-        for name in HONEST:
-            new = self.services.edges.register(SYSTEM, name)
-            self.cluster.edges.start(name, new.edge.device_id, new.token)
-        new = self.services.edges.register(SYSTEM, HOSTILE)
-        env = {**os.environ, EDGE_TOKEN_ENV: new.token}
-        command = [sys.executable, "-m", "tests.fl.poisoning_edge", "--hub", self.cluster.hub_url]
-        command += ["--name", HOSTILE, "--scale-file", str(self.scale_file)]
-        self.hostile = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.DEVNULL,
+        super().__init__(
+            tmp_path, backend, "robust", HONEST, HOSTILE, "tests.fl.poisoning_edge", "1"
         )
-
-        def online() -> bool:
-            return all(e.status == "IDLE" for e in self.services.edges.list(SYSTEM))
-
-        wait_until(online, 60, "five edges online", interval=0.2)
 
     def run(self, name: str, scale: float, privacy=None, **algorithm) -> tuple[float, list[str]]:
         """A run of 12 rounds that finished; its final test accuracy and its server's
         warnings. (`attacked` returns how plain FedAvg fares, which may be a failure.)"""
-        self.scale_file.write_text(repr(scale))
+        self.control.write_text(repr(scale))
         base = config_from_toml(SAMPLE_CONFIG.read_text())
         config = FLConfig.model_validate(
             {
@@ -103,12 +76,6 @@ class Lab:
         """The aggregate's figure `name`, round by round."""
         metrics = self.services.run_data.metrics(SYSTEM, job_id)
         return [m.value for m in metrics if m.node == "aggregate" and m.name == name]
-
-    def close(self) -> None:
-        self.hostile.terminate()
-        self.hostile.wait(10)
-        self.cluster.close()
-        self.services.close()
 
 
 @pytest.mark.parametrize("backend", ["mqtt", "grpc"])

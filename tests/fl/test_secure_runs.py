@@ -4,63 +4,39 @@ vector, and an edge that dies mid-round does not stall the round: the others unm
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.config import EDGE_TOKEN_ENV, Settings
 from app.core.fl_config import FLConfig, config_from_toml
-from app.services import Services
-from app.services.runs.demo import SAMPLE_CONFIG, start_center
+from app.services.runs.demo import SAMPLE_CONFIG
 from app.services.security.auth import SYSTEM
 from app.wire import topics
 from app.wire.messages import MessageType
+from tests.fl.edge_lab import EdgeLab
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # three runs per hub
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 6
 STEADY = [f"site-{i}" for i in range(1, 5)]
 DROPPING = "site-5"
 TERMINAL = ("FINISHED", "FAILED", "STOPPED")
 
 
-class Lab:
+class Lab(EdgeLab):
     """A control center on `backend` with four edges and one that can drop out."""
 
     def __init__(self, tmp_path: Path, backend: str) -> None:
-        self.settings = Settings.load(data_dir=tmp_path / "deck")
-        self.services = Services.open(self.settings)
-        self.cluster = start_center(self.settings, self.services, backend, heartbeat_s=0.5)
-        self.services.groups.add(SYSTEM, "lab")
-        self.services.projects.create(SYSTEM, "secure", "lab")
-        self.drop_file = tmp_path / "drop"
-        self.drop_file.write_text("0")
-        for name in STEADY:
-            new = self.services.edges.register(SYSTEM, name)
-            self.cluster.edges.start(name, new.edge.device_id, new.token)
-        new = self.services.edges.register(SYSTEM, DROPPING)
-        command = [sys.executable, "-m", "tests.fl.dropping_edge", "--hub", self.cluster.hub_url]
-        command += ["--name", DROPPING, "--drop-file", str(self.drop_file)]
-        self.dropping = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, EDGE_TOKEN_ENV: new.token},
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        super().__init__(
+            tmp_path, backend, "secure", STEADY, DROPPING, "tests.fl.dropping_edge", "0"
+        )
         # what crosses the hub to the server: each update's tensors, as the hub carries them
         self.updates: list[dict[str, np.ndarray]] = []
         self._seen = threading.Lock()
         self.cluster.hub.subscribe(topics.run_pattern("secure", "+", "+", "model/up"), self._spy)
-
-        def online() -> bool:
-            return all(e.status == "IDLE" for e in self.services.edges.list(SYSTEM))
-
-        wait_until(online, 60, "five edges online", interval=0.2)
 
     def _spy(self, _topic, message) -> None:
         if message.type == MessageType.MODEL_UP and message.tensors:
@@ -69,7 +45,7 @@ class Lab:
 
     def run(self, name: str, secure: bool, drop_round: int = 0) -> tuple[list[float], list[str]]:
         """A finished run's test accuracy per round, and its server's log."""
-        self.drop_file.write_text(str(drop_round))
+        self.control.write_text(str(drop_round))
         self.updates.clear()
         base = config_from_toml(SAMPLE_CONFIG.read_text())
         config = FLConfig.model_validate(
@@ -100,12 +76,6 @@ class Lab:
         accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
         logs = [line.text for line in self.services.run_data.logs(SYSTEM, job.id, "server")]
         return accuracy, logs
-
-    def close(self) -> None:
-        self.dropping.kill()
-        self.dropping.wait(10)
-        self.cluster.close()
-        self.services.close()
 
 
 @pytest.mark.parametrize("backend", ["mqtt", "grpc"])
