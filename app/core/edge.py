@@ -21,9 +21,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from app.core.algorithms.registry import is_peer
 from app.core.edge_presence import EdgePresence
 from app.core.edge_runs import EdgeRun, prepare_run
 from app.core.edge_update import arm, update_message
+from app.core.peer.node import join_peer_run
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.run.protocol import (
     FAILED,
@@ -142,11 +144,8 @@ class EdgeAgent:
                     self._handle_control(message)
                 elif message.type == MessageType.MODEL_DOWN:
                     self._train(message)
-                elif message.type == MessageType.CONTROL and message.body.get("action") in (
-                    LEAVE,
-                    STOP,
-                ):
-                    self._leave(message.job_id)
+                elif message.type == MessageType.CONTROL:
+                    self._run_control(message)
             except Exception as exc:
                 if self._stop.is_set():
                     return  # shutting down: the hub may already be closed
@@ -161,6 +160,13 @@ class EdgeAgent:
             self._join(message)
         elif body.get("action") in (LEAVE, STOP):
             self._leave(body.get("job_id"))
+
+    def _run_control(self, message: Message) -> None:
+        run = self._runs.get(message.job_id)
+        if message.body.get("action") in (LEAVE, STOP):
+            self._leave(message.job_id)
+        elif run is not None and run.peer is not None:  # a server-free run's BEGIN, ...
+            run.peer.control(message.body)
 
     def _join(self, message: Message) -> None:
         from app.core.fl_config import parse_config
@@ -192,6 +198,12 @@ class EdgeAgent:
             self.hub.subscribe(run.address.model_down, self._on_run_message),
             self.hub.subscribe(run.address.server_control, self._on_run_message),
         ]
+        if is_peer(run.config.algorithm.name):
+            say = lambda level, text, run=run: self.say(run, level, text)  # noqa: E731
+            progress = lambda f, j=job_id: self._progress.__setitem__(j, float(f))  # noqa: E731
+            run.subs += join_peer_run(
+                self.hub, run, self.device_id, body.get("peers"), say, progress
+            )
         self._runs[job_id] = run
         self.presence.announce("TRAINING")
         self.say(
@@ -387,6 +399,8 @@ class EdgeAgent:
         run = self._runs.pop(job_id, None) if job_id is not None else None
         if run is None:
             return
+        if run.peer is not None:
+            run.peer.stop()
         for sub in run.subs:
             self.hub.unsubscribe(sub)
         if run.logger is not None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.core.algorithms import ALGORITHMS
+from app.core.algorithms import ALGORITHMS, is_peer
 from app.core.algorithms.robust import RULES, krum_needs
 from app.core.names import NAME_RULE
 from app.errors import InvalidInput
@@ -89,6 +89,24 @@ class SecureAggregationSpec(_Strict):
     )
 
 
+class DecentralizedSpec(_Strict):
+    """The trust graph of a server-free algorithm's run (app/core/peer/graph.py)."""
+
+    graph: Literal["ring", "exponential", "watts_strogatz", "links"] = "ring"
+    random_links: int = Field(
+        default=0, ge=0, le=10_000, description="extra links a → b drawn at random"
+    )
+    neighbours: int = Field(default=4, ge=2, le=64, description="watts_strogatz: ring degree")
+    rewire: float = Field(default=0.2, ge=0.0, le=1.0, description="watts_strogatz: p")
+    seed: int = Field(default=0, ge=0, description="draws random links and rewiring")
+    links: list[tuple[Name, Name]] = Field(
+        default_factory=list, max_length=100_000, description="graph 'links': [from, to] edges"
+    )
+    peer_timeout_s: float = Field(
+        default=60.0, gt=0.0, description="a round's wait for an in-neighbour's model"
+    )
+
+
 class TrainingSpec(_Strict):
     rounds: int = Field(default=20, ge=1, le=100_000)
     local_epochs: int = Field(default=1, ge=1, le=1000)
@@ -155,6 +173,7 @@ class FLConfig(_Strict):
     training: TrainingSpec = TrainingSpec()
     privacy: PrivacySpec = PrivacySpec()
     secure_aggregation: SecureAggregationSpec = SecureAggregationSpec()
+    decentralized: DecentralizedSpec = DecentralizedSpec()
     task: TaskRef = TaskRef()
 
     @property
@@ -173,6 +192,25 @@ class FLConfig(_Strict):
                     f"algorithm.aggregation {algorithm.aggregation!r} with byzantine = "
                     f"{algorithm.byzantine} needs training.min_clients of at least {need}"
                 )
+        if is_peer(algorithm.name):
+            server_only = [
+                what
+                for what, on in (
+                    ("secure_aggregation", self.secure_aggregation.enabled),
+                    ("privacy", self.privacy.enabled),
+                    (f"algorithm.aggregation {algorithm.aggregation!r}",
+                     algorithm.aggregation != "mean"),
+                    ("algorithm.norm_bound", algorithm.norm_bound is not None),
+                )
+                if on
+            ]  # fmt: skip
+            if server_only:
+                raise ValueError(
+                    f"algorithm {algorithm.name!r} runs without a server, so "
+                    f"{', '.join(server_only)} (a server's) cannot apply"
+                )
+        if self.decentralized.graph == "links" and not self.decentralized.links:
+            raise ValueError("decentralized.graph 'links' needs decentralized.links")
         if self.secure_aggregation.enabled:
             if algorithm.aggregation != "mean" or algorithm.norm_bound is not None:
                 raise ValueError(

@@ -38,6 +38,7 @@ class MessageType(StrEnum):
     MODEL_UP = "model_up"  # a client's update for the server
     MODEL_DOWN = "model_down"  # the global model for the clients
     CONTROL = "control"  # tasks and commands: join a run, leave, stop, ...
+    PEER_MODEL = "peer_model"  # a server-free run: a model share pushed to a neighbour
     ARTIFACT = "artifact"  # a model file the server stored: round, node, path, sha256, size
     DATA = "data"  # anything else; used by tests and benchmarks
 

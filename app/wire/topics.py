@@ -4,6 +4,8 @@
                                                 edges serve many projects, so no project level
     fd/<project>/run/<run>/<node>/<kind>        a run's traffic, per node
         kind: status | system | metrics | logs | model/up | model/down | control | artifacts
+    fd/<project>/run/<run>/<node>/inbox/<from>  a server-free run: what <from> pushes to
+                                                <node>, one of its out-neighbours
     fd/center/launch, fd/center/reply/<id>      runs a FedDeck command asks a running control
                                                 center to start (services only)
 
@@ -54,6 +56,14 @@ def run_topic(project: str, job_id: int, node: str, kind: str) -> str:
     return (
         f"{ROOT}/{_level(project, 'project')}/run/{_level(job_id, 'run')}/"
         f"{_level(node, 'node')}/{_kind(kind)}"
+    )
+
+
+def inbox_topic(project: str, job_id: int, node: str, sender: str) -> str:
+    """Where `sender` pushes its model to `node` in a server-free run: the sender is in the
+    topic, so the hub's access rules (not the sender's word) say who sent it."""
+    return f"{run_topic(project, job_id, node, 'control').rsplit('/', 1)[0]}/inbox/" + _level(
+        sender, "node"
     )
 
 

@@ -1,8 +1,12 @@
-"""Every aggregation algorithm by name: the config schema, the config dialog, the CLI
-(`feddeck config algorithms`) and docs/algorithms.md read this one list.
+"""Every algorithm by name: the config schema, the config dialog, the CLI (`feddeck config
+algorithms`) and docs/algorithms.md read this one list.
 
 An algorithm is one module in this package that calls `register` when imported; the
-package imports them all, so adding one is that module and its tests.
+package imports them all, so adding one is that module and its tests. Its `role` says
+which protocol runs it: "server" (a run's server sends the model, the edges train it, the
+server's strategy turns their mean into the next model: core/run) or "peer" (no server:
+each edge trains, sends its model to its out-neighbours in the run's trust graph and mixes
+what it receives by the algorithm's rule: core/peer).
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ class Algorithm:
     title: str  # as a person names it, with its paper
     summary: str  # one line: what it does differently
     fields: tuple[str, ...]  # the [algorithm] settings it reads besides the name
-    build: type  # AlgorithmSpec -> Strategy
+    build: type  # AlgorithmSpec -> Strategy ("server"), or -> Mixing ("peer")
+    role: str = "server"  # "server" | "peer": the protocol that runs it
+
+
+SERVER, PEER = "server", "peer"
 
 
 ALGORITHMS: dict[str, Algorithm] = {}
@@ -47,3 +55,8 @@ def register(algorithm: Algorithm) -> Algorithm:
 def build_strategy(spec) -> Strategy:
     """The server's strategy for a config's [algorithm] table (fl_config.AlgorithmSpec)."""
     return ALGORITHMS[spec.name].build(spec)
+
+
+def is_peer(name: str) -> bool:
+    """Whether the algorithm runs server-free, edge to edge."""
+    return ALGORITHMS[name].role == PEER

@@ -24,8 +24,10 @@ def invite_edges(
     members: RunMembers,
     stop: threading.Event,
     say: Callable[[str, str], None],
+    extra: Callable[[str], dict] | None = None,
 ) -> bool:
-    """False if the run was stopped meanwhile; RuntimeError if too few joined."""
+    """False if the run was stopped meanwhile; RuntimeError if too few joined. `extra(edge)`:
+    what else an edge's invitation says (a server-free run: its neighbours)."""
     cfg, task = spec.config, spec.task
     payload = {} if task.builtin else {"task_archive": np.frombuffer(task.archive, np.uint8)}
     for index, edge in enumerate(spec.edges):
@@ -37,6 +39,7 @@ def invite_edges(
             "num_partitions": len(spec.edges),
             "config": cfg.model_dump(mode="json"),
             "task": task.announcement(),
+            **(extra(edge) if extra else {}),
         }
         hub.publish(
             topics.edge_topic(edge, "control"),

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.core.algorithms import is_peer
 from app.core.fl_config import parse_config
+from app.core.peer.graph import build_graph
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.entities.configs import get_config
 from app.services.entities.edges import get_edge, set_token
@@ -138,7 +140,15 @@ class JobService:
                     f"config {cfg.name!r} v{cfg.version} needs at least {min_clients} edges "
                     f"(training.min_clients); {len(edge_names)} given"
                 )
-            task = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}").task
+            parsed = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}")
+            if is_peer(parsed.algorithm.name):  # its trust graph is over these edges
+                if cluster is not None or not edge_names:
+                    raise InvalidInput(
+                        f"config {cfg.name!r} runs without a server ({parsed.algorithm.name}): "
+                        "choose its edges (--edge), not a cluster's ranks"
+                    )
+                build_graph(parsed.decentralized, edge_names)
+            task = parsed.task
             task_name = task.name or cfg.body.get("dataset", {}).get("name", "digits")
             wanted = task.version if task_version is None else task_version
             task_version, task_sha256 = resolve_task(s, task_name, wanted)

@@ -7,7 +7,9 @@ Two kinds of principal:
   `fd/<project>/run/<run>/<me>/{status,metrics,logs,model/up}` for runs it takes part
   in — and read only `fd/edge/<me>/control` and the server's `model/down` and `control`
   of those runs. So it cannot pose as another edge or the server, nor read other runs'
-  or projects' models.
+  or projects' models. In a server-free run it also pushes to
+  `fd/<project>/run/<run>/<to>/inbox/<me>` for each out-neighbour `<to>` of its run's trust
+  graph, and reads `.../<me>/inbox/<from>` for each in-neighbour: no other edge's inbox.
 - a FedDeck service (control center, FL servers, CLI), with the hub secret kept in the
   data dir (`feddeck-service.<secret>`): everything.
 
@@ -25,6 +27,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from app.core.peer.graph import peer_links
 from app.errors import AuthenticationFailed
 from app.services.security.tokens import hash_token
 from app.storage import Database
@@ -57,6 +60,7 @@ class HubAccess:
         self._db = db
         self._service_token = service_token
         self._runs: dict[str, tuple[float, frozenset[tuple[str, str]]]] = {}
+        self._graphs: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
     # -- connecting ---------------------------------------------------------------------
@@ -95,6 +99,8 @@ class HubAccess:
             return "/".join(levels[3:]) in EDGE_PUBLISH_OWN
         if len(levels) >= 6 and levels[0] == topics.ROOT and levels[2] == "run":
             kind = "/".join(levels[5:])
+            if len(levels) == 7 and levels[5] == "inbox":  # to an out-neighbour, as me
+                return levels[6] == me and self._linked(me, levels[4], levels)
             return levels[4] == me and kind in EDGE_PUBLISH_RUN and self._in_run(me, levels)
         return False
 
@@ -108,6 +114,8 @@ class HubAccess:
             return True
         if len(levels) >= 6 and levels[0] == topics.ROOT and levels[2] == "run":
             kind = "/".join(levels[5:])
+            if len(levels) == 7 and levels[5] == "inbox":  # from an in-neighbour, to me
+                return levels[4] == principal.node and self._linked(levels[6], levels[4], levels)
             return (
                 levels[4] == topics.SERVER
                 and kind in EDGE_READ_RUN
@@ -120,6 +128,35 @@ class HubAccess:
         if key in self._runs_of(device_id):
             return True
         return key in self._runs_of(device_id, fresh=True)  # a run that started just now
+
+    def _linked(self, sender: str, to: str, levels: list[str]) -> bool:
+        """Whether the run's trust graph has the link sender → to (both in the run)."""
+        if not self._in_run(sender, levels) or not self._in_run(to, levels):
+            return False
+        return (sender, to) in self._graph_of(levels[1], levels[3])
+
+    def _graph_of(self, project: str, run: str) -> frozenset[tuple[str, str]]:
+        """A server-free run's links, by device id (empty for any other run); the graph
+        of a run never changes, so it is read once."""
+        key = (project, run)
+        with self._lock:
+            if key in self._graphs:
+                return self._graphs[key]
+        links: frozenset[tuple[str, str]] = frozenset()
+        with self._db.session() as s:
+            job = s.get(Job, int(run)) if run.isdigit() else None
+            if job is not None and job.project.name == project:
+                devices = dict(
+                    s.execute(
+                        select(Edge.name, Edge.device_id)
+                        .join(JobEdge, JobEdge.edge_id == Edge.id)
+                        .where(JobEdge.job_id == job.id)
+                    ).all()
+                )
+                links = peer_links(job.config_snapshot, devices)
+        with self._lock:
+            self._graphs[key] = links
+        return links
 
     def _runs_of(self, device_id: str, fresh: bool = False) -> frozenset[tuple[str, str]]:
         now = time.monotonic()
