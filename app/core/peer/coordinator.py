@@ -96,6 +96,7 @@ class PeerRun:
                         test_accuracy=outcome.test_accuracy)  # fmt: skip
         for sub in subs:
             self.hub.unsubscribe(sub)
+        self.hub.flush(30)  # the models' records and the end, before the hub is closed
         return outcome
 
     def _on_status(self, topic: str, message: Message) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.config import SERVICE_USER, Settings
+from app.core.peer.graph import peer_links
 from app.errors import InvalidInput
 from app.storage import Database
 from app.storage.models import Edge, Job, JobEdge, Project
@@ -62,6 +63,29 @@ def _readable_by_broker(*paths: Path) -> str | None:
     return broker.pw_name
 
 
+def _peer_inboxes(s) -> dict[str, list[str]]:
+    """For each edge, the ACL lines of the server-free runs not yet ended it is in: write to
+    each out-neighbour's inbox, read its own from each in-neighbour."""
+    lines: dict[str, list[str]] = {}
+    jobs = s.execute(
+        select(Job.id, Project.name, Job.config_snapshot)
+        .join(Project, Project.id == Job.project_id)
+        .where(Job.finished_at.is_(None))
+    ).all()
+    for job_id, project, snapshot in jobs:
+        devices = dict(
+            s.execute(
+                select(Edge.name, Edge.device_id)
+                .join(JobEdge, JobEdge.edge_id == Edge.id)
+                .where(JobEdge.job_id == job_id)
+            ).all()
+        )
+        for a, b in sorted(peer_links(snapshot, devices)):
+            lines.setdefault(a, []).append(f"topic write fd/{project}/run/{job_id}/{b}/inbox/{a}")
+            lines.setdefault(b, []).append(f"topic read fd/{project}/run/{job_id}/{b}/inbox/{a}")
+    return lines
+
+
 def write_mosquitto_config(
     db: Database, settings: Settings, directory: Path, port: int, host: str = "127.0.0.1"
 ) -> dict:
@@ -82,6 +106,7 @@ def write_mosquitto_config(
             .join(Project, Project.id == Job.project_id)
             .distinct()
         ).all()
+        inboxes = _peer_inboxes(s)
     projects: dict[str, set[str]] = {}
     for device_id, project in memberships:
         projects.setdefault(device_id, set()).add(project)
@@ -100,6 +125,7 @@ def write_mosquitto_config(
         for project in sorted(projects.get(device_id, ())):
             acl += [f"topic write fd/{project}/run/+/{device_id}/{k}" for k in EDGE_WRITES_RUN]
             acl += [f"topic read fd/{project}/run/+/server/{k}" for k in EDGE_READS_RUN]
+        acl += inboxes.get(device_id, [])
         acl.append("")
     _write_private(directory / "passwords", "\n".join(passwords) + "\n")
     _write_private(directory / "acl", "\n".join(acl))
