@@ -14,6 +14,13 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
     from app.services.runs.demo import DemoOptions, run_demo
 
     if not args.headless:
+        chosen = [f for f in ("secure_aggregation", "decentralized") if getattr(args, f)]
+        if chosen:
+            flag = "--" + chosen[0].replace("_", "-")
+            raise InvalidInput(
+                f"{flag} is for the headless demo (add --headless); in the window, import "
+                "its config from resources/configs/ and start a job with it"
+            )
         from app.ui.app import run_app
 
         return run_app(ctx.settings, start_demo=True) or None
@@ -26,6 +33,7 @@ def demo_run(ctx: CliContext, args: argparse.Namespace):
         heartbeat_s=args.heartbeat,
         device=args.device,
         secure_aggregation=args.secure_aggregation,
+        decentralized=args.decentralized,
     )
 
     progress = None if ctx.as_json else round_progress(args.rounds)
@@ -46,5 +54,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--secure-aggregation",
         action="store_true",
         help="the server learns only the sum of the updates (at least 3 edges)",
+    )
+    p.add_argument(
+        "--decentralized",
+        action="store_true",
+        help="no server: the edges run push-sum over a ring plus random links",
     )
     p.set_defaults(handler=demo_run, exit_by_status=True)

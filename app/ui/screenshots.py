@@ -171,6 +171,23 @@ def main(argv: list[str] | None = None) -> int:
 
         baseline = create_baseline(services, actor, finished.id)
         run_baseline(services, ctx.settings.artifacts_dir, actor, baseline.id)
+        # A run without a server: push-sum on eight edges (four more demo edges).
+        peer_edges = edges + ctx.center.start_demo_edges(actor, 4)
+        peer_config = services.configs.save(
+            actor, demo_config(DemoOptions(edges=8, rounds=20, decentralized=True))
+        )
+        peer = services.jobs.create(
+            actor, "digits push-sum 8 edges", "digits", peer_config.name, peer_edges,
+            peer_config.version, ["demo"],
+        )  # fmt: skip
+        wait_until(
+            app, lambda: all(e.status == "IDLE" for e in services.edges.list(actor, tag="demo")),
+            60, "8 demo edges",
+        )  # fmt: skip
+        ctx.center.launcher.start(actor, peer.id)
+        wait_until(
+            app, lambda: services.jobs.get(actor, peer.id).status == "FINISHED", 180, "push-sum"
+        )
         # A run that fails for a reason the dashboard shows: edges without the data it needs.
         wine_config = services.configs.list(actor)
         wine_name = next(c.name for c in wine_config if "wine" in c.name)
@@ -198,13 +215,16 @@ def main(argv: list[str] | None = None) -> int:
             pump(app, 1.5)
             if page_type is RunDetailPage:
                 detail = window.pages[RunDetailPage]
-                for job_id, label in ((running.id, "running"), (finished.id, "finished")):
+                runs = ((running.id, "running"), (finished.id, "finished"), (peer.id, "pushsum"))
+                for job_id, label in runs:
                     detail.show_run(job_id)
                     pump(app, 1.5)
                     for tab in range(detail.tabs.count()):
+                        name = detail.tabs.tabText(tab).replace("&", "").lower().replace(" ", "-")
+                        if label == "pushsum" and name not in ("curves", "topology"):
+                            continue  # what a run without a server shows differently
                         detail.tabs.setCurrentIndex(tab)
                         pump(app, 1.0)
-                        name = detail.tabs.tabText(tab).replace("&", "").lower().replace(" ", "-")
                         shots.append((f"run-{label}-{name}.png", window.grab()))
                 continue
             if page_type is ComparePage:  # its runs load off the GUI thread

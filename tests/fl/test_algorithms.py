@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from app.core.algorithms import ALGORITHMS, build_strategy
+from app.core.algorithms.registry import PEER
 from app.core.algorithms.running_mean import ClientUpdate, RunningMean, is_finite
 from app.core.algorithms.sampling import sample_clients
 from app.core.fl_config import AlgorithmSpec, FLConfig, parse_config
@@ -59,6 +60,11 @@ def test_every_registered_algorithm_is_a_config_choice_and_builds():
     g = {"w": np.zeros(3, np.float32), "steps": np.array(5)}
     for name, algorithm in ALGORITHMS.items():
         spec = FLConfig.model_validate({"name": "c", "algorithm": {"name": name}}).algorithm
+        if algorithm.role == PEER:  # a mixing rule: one node alone keeps its own model
+            rule = algorithm.build(spec)
+            mixed, _ = rule.mix([rule.share({"w": np.full(3, 2.0)}, 5.0, 0)])
+            assert np.array_equal(mixed["w"], np.full(3, 2.0)), name
+            continue
         out = step(build_strategy(spec), g, [upd("a", 1.0, 2)])
         assert np.all(out["w"] > 0), name
         assert set(algorithm.fields) <= set(AlgorithmSpec.model_fields) - {"name"}, name

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.core.algorithms import ALGORITHMS, is_peer
-from app.core.algorithms.decentralized import DSGD, PushSum
+from app.core.algorithms.push_sum import DSGD, PushSum
 from app.core.fl_config import parse_config
 from app.core.peer.consensus import consensus_distance, sketch
 from app.core.peer.graph import TrustGraph, build_graph, peer_links

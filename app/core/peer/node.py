@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.core.algorithms import ALGORITHMS
-from app.core.algorithms.decentralized import Share
+from app.core.algorithms.push_sum import Share
 from app.core.peer.consensus import sketch
 from app.core.peer.graph import TrustGraph
 from app.core.run.protocol import finite_figures

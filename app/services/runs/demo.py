@@ -41,6 +41,7 @@ class DemoOptions:
     round_timeout_s: float = 60.0
     device: str = "auto"  # where the edges train: auto (a GPU when there is one), cpu, cuda[:N]
     secure_aggregation: bool = False  # the server learns only the sum of the updates
+    decentralized: bool = False  # no server: push-sum over a ring plus random links
 
 
 @dataclass
@@ -81,6 +82,20 @@ def demo_config(options: DemoOptions) -> FLConfig:
             "device": options.device,
         }
     )
+    if options.decentralized:
+        if options.secure_aggregation:
+            raise InvalidInput("a run without a server has no secure aggregation (a server's)")
+        if options.edges < 2:
+            raise InvalidInput("a run without a server needs at least 2 edges")
+        return FLConfig.model_validate(
+            {
+                **base.model_dump(mode="json", exclude_none=True),
+                "name": "demo-digits-pushsum",
+                "algorithm": {"name": "pushsum"},
+                "decentralized": {"graph": "ring", "random_links": options.edges, "seed": 1},
+                "training": training.model_dump(mode="json"),
+            }
+        )
     if not options.secure_aggregation:
         return base.model_copy(update={"name": "demo-digits-fedavg", "training": training})
     if options.edges < 3:
@@ -162,7 +177,8 @@ def create_demo_job(
     config = services.configs.save(actor, demo_config(options))
     job = services.jobs.create(
         actor,
-        f"demo {options.backend} x{len(edge_names)}",
+        f"demo {options.backend} x{len(edge_names)}"
+        + (" without a server" if options.decentralized else ""),
         DEMO_PROJECT,
         config.name,
         edge_names,

@@ -42,6 +42,7 @@ CHOICES = {
     "training.optimizer": ["sgd", "adam", "adamw"],
     "training.lr_schedule": ["constant", "step", "cosine"],
     "training.device": ["auto", "cpu", "cuda"],
+    "decentralized.graph": ["ring", "exponential", "watts_strogatz", "links"],
 }
 NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "partitioning.alpha": (3, -1.0, 1000.0),
@@ -60,6 +61,9 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "privacy.noise_multiplier": (3, -1.0, 100.0),
     "privacy.clip_norm": (3, -1.0, 1000.0),
     "secure_aggregation.max_dropout": (2, -1.0, 0.5),
+    "decentralized.random_links": (None, -1, 10_000),
+    "decentralized.seed": (None, -1, 1_000_000),
+    "decentralized.peer_timeout_s": (1, -1.0, 86_400.0),
 }
 SWITCHES = ["secure_aggregation.enabled"]
 

@@ -1,5 +1,6 @@
 """Training curves: the global model's accuracy and loss per round, on the server's test set
-and on the edges' validation splits (federated evaluation), and each client's local loss."""
+and on the edges' validation splits (federated evaluation), and each client's local loss;
+for a server-free run, the edges' mean, spread and consensus distance (peer_curves)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.run_views.data import RunView
+from app.ui.run_views.peer_curves import TITLE, PeerCurves
 
 SYMBOLS_UP_TO = 60  # rounds; longer runs also lose the grid (see show_grid)
 # With more clients than this, their plot shows a min-max band and the mean per round; a
@@ -83,7 +85,7 @@ class CurvesTab(QWidget):
         self.accuracy = self.canvas.addPlot(row=0, col=0)
         self.loss = self.canvas.addPlot(row=0, col=1)
         self.clients = self.canvas.addPlot(row=1, col=0, colspan=2)
-        style_plot(self.accuracy, "Accuracy of the global model", "accuracy", legend_below=True)
+        style_plot(self.accuracy, TITLE, "accuracy", legend_below=True)
         style_plot(self.loss, "Loss", "loss")
         style_plot(self.clients, "Clients: local training loss", "loss")
         self.canvas.ci.layout.setRowStretchFactor(0, 3)
@@ -94,6 +96,7 @@ class CurvesTab(QWidget):
         self._band_rounds = RoundBand()
         self._x_span = 0
         self._toggles: dict[str, QCheckBox] = {}
+        self.peer = PeerCurves(self.canvas, self.accuracy, style_plot)  # a server-free run's
         # The clients' boxes scroll sideways: fifty of them must not widen the window.
         toggles = QWidget()
         self.toggle_row = QHBoxLayout(toggles)
@@ -171,6 +174,7 @@ class CurvesTab(QWidget):
             box.hide()
             box.deleteLater()
         self._curves, self._toggles, self._drawn, self._band = {}, {}, {}, ()
+        self.peer.clear()
         self._band_rounds, self._x_span = RoundBand(), 0
 
     def render(self, view: RunView) -> None:
@@ -187,10 +191,12 @@ class CurvesTab(QWidget):
                 plot.setXRange(1, span, padding=0.02)
         for plot in (self.accuracy, self.loss, self.clients):
             show_grid(plot, small)
+        # a server-free run's figures are the edges' own models on the test set, averaged
+        tested = "edges' mean, test set" if self.peer.show(view, _arrays) else "server test set"
         for plot, metric, label, color in (
-            (self.accuracy, "test_accuracy", "server test set", PALETTE[0]),
+            (self.accuracy, "test_accuracy", tested, PALETTE[0]),
             (self.accuracy, "fed_val_accuracy", "edges' validation", PALETTE[2]),
-            (self.loss, "test_loss", "server test set", PALETTE[1]),
+            (self.loss, "test_loss", tested, PALETTE[1]),
             (self.loss, "fed_val_loss", "edges' validation", PALETTE[3]),
         ):
             points = view.metrics.get(("aggregate", metric), {})

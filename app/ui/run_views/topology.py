@@ -1,6 +1,6 @@
 """Topology: the server, the user who started the run and each edge, links coloured by state.
 A run on a cluster's ranks (edges named `<host>-r<k>`) shows each host as a box holding its
-ranks, rank 0 the server."""
+ranks, rank 0 the server; a server-free run, its trust graph (run_views/trust_graph)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from app.services.runs.baseline import TAG as BASELINE_TAG
+from app.core.peer.graph import TrustGraph
 from app.ui.run_views.data import ENDED, RunView
+from app.ui.run_views.trust_graph import paint_trust_graph, trust_graph_of
 
 LINK_COLORS = {
     "connected": "#2e7d32",
@@ -41,9 +43,12 @@ class TopologyTab(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.view: RunView | None = None
+        self.graph: TrustGraph | None = None  # a server-free run's, built once per run
         self.setMinimumSize(400, 300)
 
     def render(self, view: RunView) -> None:
+        if self.view is None or self.view.job.id != view.job.id:
+            self.graph = trust_graph_of(view)
         self.view = view
         self.update()
 
@@ -90,6 +95,10 @@ class TopologyTab(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setFont(QFont(p.font().family(), 9))
         w, h = self.width(), self.height()
+        if self.graph is not None:
+            paint_trust_graph(p, self.view, self.graph, QRectF(8, 8, w - 16, h - 16))
+            p.end()
+            return
         server = QPointF(w / 2, h / 2)
         user = QPointF(w / 2, 40)
         edges = self.view.job.edges
