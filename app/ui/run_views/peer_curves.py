@@ -33,7 +33,7 @@ class PeerCurves:
             return False
         if self.consensus is None:
             self.consensus = self.canvas.addPlot(row=2, col=0, colspan=2)
-            self.style(self.consensus, "Consensus distance: sqrt(mean ‖x_i − x̄‖²)", "distance")
+            self.style(self.consensus, "Consensus distance: sqrt(mean ‖x_i - x̄‖²)", "distance")
             self.consensus.setXLink(self.accuracy)  # the rounds the other plots show
             self._line = self.consensus.plot(
                 [], [], pen=pg.mkPen("#6a1b9a", width=2), name="edges' models",

@@ -11,8 +11,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from app.services.runs.baseline import TAG as BASELINE_TAG
 from app.core.peer.graph import TrustGraph
+from app.services.runs.baseline import TAG as BASELINE_TAG
 from app.ui.run_views.data import ENDED, RunView
 from app.ui.run_views.trust_graph import paint_trust_graph, trust_graph_of
 

@@ -66,7 +66,8 @@ def paint_trust_graph(p: QPainter, view: RunView, graph: TrustGraph, area: QRect
     for a, b in sorted(graph.links):
         dotted = a in gone or b in gone
         color = QColor(GONE if dotted else "#455a64")
-        _arrow(p, spots[a], spots[b], color, Qt.PenStyle.DotLine if dotted else Qt.PenStyle.SolidLine)
+        style = Qt.PenStyle.DotLine if dotted else Qt.PenStyle.SolidLine
+        _arrow(p, spots[a], spots[b], color, style)
     for node in nodes:
         points = view.metrics.get((node, "test_accuracy"), {})
         accuracy = points[max(points)] if points else None
