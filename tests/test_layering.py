@@ -27,6 +27,7 @@ TORCH_MODULES = {
     "app.core.edge_runs",
     "app.core.warmup",
     "app.core.centralized",
+    "app.core.peer.node",
 }
 
 
