@@ -28,6 +28,11 @@ TORCH_MODULES = {
     "app.core.warmup",
     "app.core.centralized",
     "app.core.peer.node",
+    "app.core.gkt.models",
+    "app.core.gkt.distill",
+    "app.core.gkt.node",
+    "app.core.gkt.server",
+    "app.core.gkt.alone",
 }
 
 

@@ -21,11 +21,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from app.core.algorithms.registry import is_peer
 from app.core.edge_presence import EdgePresence
 from app.core.edge_runs import EdgeRun, prepare_run
 from app.core.edge_update import arm, update_message
-from app.core.peer.node import join_peer_run
+from app.core.protocols import load, protocol_of
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.run.protocol import (
     FAILED,
@@ -154,7 +153,10 @@ class EdgeAgent:
 
     def _handle_control(self, message: Message) -> None:
         body = message.body
-        if message.type == MessageType.MODEL_DOWN:  # this edge's own offer, or a relay
+        run = self._runs.get(message.job_id)
+        if run is not None and run.trainer is not None and body.get("action") != JOIN:
+            self._run_control(message)  # a protocol's words to this edge alone
+        elif message.type == MessageType.MODEL_DOWN:  # this edge's own offer, or a relay
             self._train(message)
         elif body.get("action") == JOIN:
             self._join(message)
@@ -165,8 +167,8 @@ class EdgeAgent:
         run = self._runs.get(message.job_id)
         if message.body.get("action") in (LEAVE, STOP):
             self._leave(message.job_id)
-        elif run is not None and run.peer is not None:  # a server-free run's BEGIN, ...
-            run.peer.control(message.body)
+        elif run is not None and run.trainer is not None:  # a protocol's own words
+            run.trainer.on_message(message)
 
     def _join(self, message: Message) -> None:
         from app.core.fl_config import parse_config
@@ -198,12 +200,12 @@ class EdgeAgent:
             self.hub.subscribe(run.address.model_down, self._on_run_message),
             self.hub.subscribe(run.address.server_control, self._on_run_message),
         ]
-        if is_peer(run.config.algorithm.name):
+        trainer = protocol_of(run.config.algorithm.name).trainer
+        if trainer is not None:  # a protocol whose rounds are its own (core/protocols)
             say = lambda level, text, run=run: self.say(run, level, text)  # noqa: E731
             progress = lambda f, j=job_id: self._progress.__setitem__(j, float(f))  # noqa: E731
-            run.subs += join_peer_run(
-                self.hub, run, self.device_id, body.get("peers"), say, progress
-            )
+            run.trainer = load(trainer)(self.hub, run, self.device_id, body, say, progress)
+            run.subs += [self.hub.subscribe(t, h) for t, h in run.trainer.subscriptions()]
         self._runs[job_id] = run
         self.presence.announce("TRAINING")
         self.say(
@@ -399,8 +401,8 @@ class EdgeAgent:
         run = self._runs.pop(job_id, None) if job_id is not None else None
         if run is None:
             return
-        if run.peer is not None:
-            run.peer.stop()
+        if run.trainer is not None:
+            run.trainer.stop()
         for sub in run.subs:
             self.hub.unsubscribe(sub)
         if run.logger is not None:

@@ -31,7 +31,7 @@ class EdgeRun:
         self.device = None
         self.logger: logging.Logger | None = None
         self.secagg = None  # secure aggregation: this run's EdgeSecrets
-        self.peer = None  # a server-free run: this edge's core.peer.node.PeerNode
+        self.trainer = None  # a protocol's own rounds on this edge (core/protocols)
         self.subs: list = []
 
 

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.core.algorithms import ALGORITHMS, is_peer
+from app.core.algorithms import ALGORITHMS
+from app.core.algorithms.registry import SERVER
 from app.core.algorithms.robust import RULES, krum_needs
 from app.core.names import NAME_RULE
 from app.errors import InvalidInput
@@ -61,6 +62,10 @@ class AlgorithmSpec(_Strict):
     norm_bound: float | None = Field(
         default=None, gt=0.0, description="an update's change from the global model, at most"
     )
+    # FedGKT: knowledge distillation both ways (app/core/gkt)
+    temperature: float = Field(default=3.0, gt=0.0, le=100.0, description="fedgkt: softmax T")
+    alpha: float = Field(default=1.0, ge=0.0, le=100.0, description="fedgkt: weight of KD")
+    server_epochs: int = Field(default=1, ge=1, le=100, description="fedgkt: server's epochs")
 
 
 class PrivacySpec(_Strict):
@@ -192,7 +197,7 @@ class FLConfig(_Strict):
                     f"algorithm.aggregation {algorithm.aggregation!r} with byzantine = "
                     f"{algorithm.byzantine} needs training.min_clients of at least {need}"
                 )
-        if is_peer(algorithm.name):
+        if ALGORITHMS[algorithm.name].role != SERVER:
             server_only = [
                 what
                 for what, on in (
@@ -206,9 +211,16 @@ class FLConfig(_Strict):
             ]  # fmt: skip
             if server_only:
                 raise ValueError(
-                    f"algorithm {algorithm.name!r} runs without a server, so "
-                    f"{', '.join(server_only)} (a server's) cannot apply"
+                    f"{', '.join(server_only)} apply to the FedAvg family's server rounds, "
+                    f"not to algorithm {algorithm.name!r}"
                 )
+        if algorithm.name == "fedgkt" and (
+            self.task.name not in (None, self.dataset.name) or self.dataset.name == "synthetic"
+        ):
+            raise ValueError(
+                "fedgkt trains a CNN FedDeck builds on the edges: it needs a built-in image or "
+                "sequence task (dataset.name 'digits' or 'mnist1d', no task.name)"
+            )
         if self.decentralized.graph == "links" and not self.decentralized.links:
             raise ValueError("decentralized.graph 'links' needs decentralized.links")
         if self.secure_aggregation.enabled:

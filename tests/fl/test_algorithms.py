@@ -8,6 +8,7 @@ from app.core.algorithms.registry import PEER
 from app.core.algorithms.running_mean import ClientUpdate, RunningMean, is_finite
 from app.core.algorithms.sampling import sample_clients
 from app.core.fl_config import AlgorithmSpec, FLConfig, parse_config
+from app.core.protocols import PROTOCOLS
 from app.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +61,15 @@ def test_every_registered_algorithm_is_a_config_choice_and_builds():
     g = {"w": np.zeros(3, np.float32), "steps": np.array(5)}
     for name, algorithm in ALGORITHMS.items():
         spec = FLConfig.model_validate({"name": "c", "algorithm": {"name": name}}).algorithm
+        assert set(algorithm.fields) <= set(AlgorithmSpec.model_fields) - {"name"}, name
+        assert algorithm.role in PROTOCOLS, name
         if algorithm.role == PEER:  # a mixing rule: one node alone keeps its own model
             rule = algorithm.build(spec)
             mixed, _ = rule.mix([rule.share({"w": np.full(3, 2.0)}, 5.0, 0)])
             assert np.array_equal(mixed["w"], np.full(3, 2.0)), name
+            continue
+        if algorithm.role != "server":  # its protocol's own rounds read the table
+            assert algorithm.build(spec).spec is spec, name
             continue
         out = step(build_strategy(spec), g, [upd("a", 1.0, 2)])
         assert np.all(out["w"] > 0), name

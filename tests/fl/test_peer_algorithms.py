@@ -73,7 +73,7 @@ def test_bad_graphs_are_refused_naming_what_is_wrong():
         build_graph(spec(graph="links", links=[["site-1", "site-1"]]).decentralized, NODES[:3])
     with pytest.raises(InvalidInput, match=r"needs decentralized\.links"):
         spec(graph="links")
-    with pytest.raises(InvalidInput, match="cannot apply"):
+    with pytest.raises(InvalidInput, match="apply to the FedAvg family"):
         secure = {"enabled": True}
         parse_config({"name": "c", "algorithm": {"name": "pushsum"},
                       "secure_aggregation": secure, "training": {"min_clients": 3}})  # fmt: skip

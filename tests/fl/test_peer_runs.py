@@ -5,18 +5,12 @@ graph's links; an edge killed mid-run leaves the rest agreeing, and the log says
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from app.backends.factory import create_hub
-from app.config import Settings
-from app.core.fl_config import FLConfig, config_from_toml
 from app.core.peer.graph import device_graph
 from app.core.run.directory import RunDir
-from app.services import Services
-from app.services.runs.demo import SAMPLE_CONFIG, start_center
 from app.services.security.auth import SYSTEM
+from tests.fl.edge_lab import RunLab
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -24,86 +18,26 @@ pytestmark = pytest.mark.slow
 EDGES = [f"site-{i}" for i in range(1, 9)]
 ROUNDS = 20
 GRAPH = {"graph": "ring", "random_links": 8, "seed": 1}
-TERMINAL = ("FINISHED", "FAILED", "STOPPED")
-
-
-class PeerLab:
-    def __init__(self, tmp_path: Path, backend: str) -> None:
-        self.settings = Settings.load(data_dir=tmp_path / "deck")
-        self.services = Services.open(self.settings)
-        self.cluster = start_center(self.settings, self.services, backend, heartbeat_s=0.5)
-        self.services.groups.add(SYSTEM, "lab")
-        self.services.projects.create(SYSTEM, "p2p", "lab")
-        self.devices = {}
-        for name in EDGES:
-            new = self.services.edges.register(SYSTEM, name)
-            self.devices[name] = new.edge.device_id
-            self.cluster.edges.start(name, new.edge.device_id, new.token)
-        wait_until(
-            lambda: all(e.status == "IDLE" for e in self.services.edges.list(SYSTEM)),
-            90, "8 edges online", interval=0.2,
-        )  # fmt: skip
-        self.watcher = create_hub(self.cluster.hub_url, "watcher", token=self.settings.hub_token)
-        self.watcher.connect(timeout=10)
-        self.carried: list[tuple[str, str, int]] = []  # (topic, type, round): the run's traffic
-        self.watcher.subscribe(
-            "fd/p2p/run/#", lambda t, m: self.carried.append((t, m.type, m.round or 0))
-        )
-
-    def start(self, name: str, algorithm: str) -> int:
-        base = config_from_toml(SAMPLE_CONFIG.read_text())
-        config = FLConfig.model_validate(
-            {
-                **base.model_dump(mode="json", exclude_none=True),
-                "name": name,
-                "algorithm": {"name": algorithm},
-                "decentralized": GRAPH,
-                "training": {**base.training.model_dump(mode="json"), "rounds": ROUNDS},
-            }
-        )
-        self.config = config
-        saved = self.services.configs.save(SYSTEM, config)
-        job = self.services.jobs.create(SYSTEM, name, "p2p", saved.name, EDGES)
-        self.cluster.launcher.start(SYSTEM, job.id)
-        return job.id
-
-    def finish(self, job_id: int):
-        wait_until(
-            lambda: self.services.jobs.get(SYSTEM, job_id).status in TERMINAL,
-            300, f"run {job_id} to end", interval=0.2,
-        )  # fmt: skip
-        self.cluster.ingest.settle()
-        job = self.services.jobs.get(SYSTEM, job_id)
-        assert job.status == "FINISHED", job.status_reason
-        return job
-
-    def aggregate(self, job_id: int, name: str) -> list[float]:
-        metrics = self.services.run_data.metrics(SYSTEM, job_id)
-        return [m.value for m in sorted(metrics, key=lambda m: m.round)
-                if m.node == "aggregate" and m.name == name]  # fmt: skip
-
-    def log(self, job_id: int, node: str | None = None) -> list[str]:
-        return [line.text for line in self.services.run_data.logs(SYSTEM, job_id, node)]
-
-    def close(self) -> None:
-        self.watcher.close()
-        self.cluster.close()
-        self.services.close()
 
 
 @pytest.fixture(params=["mqtt", "grpc"])
 def lab(request, tmp_path):
-    lab = PeerLab(tmp_path, request.param)
+    lab = RunLab(tmp_path, request.param, "p2p", EDGES)
     yield lab
     lab.close()
 
 
+def start(lab: RunLab, name: str, algorithm: str) -> int:
+    return lab.start(name, algorithm={"name": algorithm}, decentralized=GRAPH,
+                     training={"rounds": ROUNDS})  # fmt: skip
+
+
 def test_push_sum_without_a_server_comes_within_5_points_of_fedavg(lab):
-    fedavg = lab.finish(lab.start("fedavg", "fedavg"))
+    fedavg = lab.finish(start(lab, "fedavg", "fedavg"))
     fedavg_accuracy = lab.aggregate(fedavg.id, "test_accuracy")[-1]
 
     lab.carried.clear()
-    job = lab.finish(lab.start("pushsum", "pushsum"))
+    job = lab.finish(start(lab, "pushsum", "pushsum"))
     accuracy = lab.aggregate(job.id, "test_accuracy")
     assert len(accuracy) == ROUNDS
     assert accuracy[-1] >= fedavg_accuracy - 0.05, (accuracy[-1], fedavg_accuracy)
@@ -116,10 +50,14 @@ def test_push_sum_without_a_server_comes_within_5_points_of_fedavg(lab):
     assert job.id not in lab.cluster.launcher._procs
     assert not RunDir(lab.settings.artifacts_dir, job.id).pid_file.exists()
     graph = device_graph(lab.config.decentralized, lab.devices)
-    pushes = [t.split("/") for t, kind, _ in lab.carried if kind == "peer_model"]
+    pushes = [c.topic.split("/") for c in lab.carried if c.type == "peer_model"]
     assert len(pushes) == ROUNDS * len(graph.links)
     assert {(sender, to) for *_, to, _inbox, sender in pushes} == set(graph.links)
-    assert not [t for t, kind, _ in lab.carried if kind == "model_down"]
+    assert not [c for c in lab.carried if c.type == "model_down"]
+    traffic = lab.aggregate(job.id, "bytes_per_round")  # what the pushes carried, each round
+    for rnd in (1, ROUNDS):
+        pushed = [c for c in lab.carried if c.type == "peer_model" and c.round == rnd]
+        assert traffic[rnd - 1] == sum(sum(c.tensors.values()) for c in pushed)
     # every edge's last model and their mean are on record
     stored = lab.services.run_data.artifacts(SYSTEM, job.id)
     assert sorted(a.node for a in stored) == sorted([*EDGES, "aggregate"])
@@ -127,10 +65,10 @@ def test_push_sum_without_a_server_comes_within_5_points_of_fedavg(lab):
 
 
 def test_an_edge_killed_mid_run_leaves_the_rest_agreeing(lab):
-    job_id = lab.start("pushsum-loss", "pushsum")
+    job_id = start(lab, "pushsum-loss", "pushsum")
     reported = f"{lab.devices['site-8']}/metrics"
     wait_until(
-        lambda: any(t.endswith(reported) and rnd >= 5 for t, _, rnd in list(lab.carried)),
+        lambda: any(c.topic.endswith(reported) and c.round >= 5 for c in list(lab.carried)),
         120, "site-8's round 5", interval=0.05,
     )  # fmt: skip
     lab.cluster.edges.procs[EDGES.index("site-8")].kill()

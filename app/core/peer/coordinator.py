@@ -224,7 +224,13 @@ class PeerRun:
                     if "test_accuracy" in m.body.get("values", {})]  # fmt: skip
         loss = [float(m.body["values"]["test_loss"]) for m in reports.values()
                 if "test_loss" in m.body.get("values", {})]  # fmt: skip
-        values: dict[str, float] = {"edges_reporting": float(len(reports))}
+        values: dict[str, float] = {
+            "edges_reporting": float(len(reports)),
+            # what reached the edges: every model share pushed along a link
+            "bytes_per_round": sum(
+                float(m.body["values"].get("bytes_out", 0.0)) for m in reports.values()
+            ),
+        }
         if accuracy:
             values |= {
                 "test_accuracy": statistics.fmean(accuracy),

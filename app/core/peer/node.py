@@ -40,11 +40,12 @@ class PeerNode:
         hub,
         run,  # core.edge_runs.EdgeRun, prepared
         me: str,
-        peers: dict,
+        invitation: dict,
         say: Callable[[str, str], None],
         progress: Callable[[float], None],
     ) -> None:
         self.hub, self.run, self.me, self.say, self.progress = hub, run, me, say, progress
+        peers = invitation.get("peers")
         if not isinstance(peers, dict):
             raise ValueError("the join request of a server-free run names no trust graph")
         self.graph = TrustGraph.from_dict(peers.get("graph"))
@@ -70,7 +71,8 @@ class PeerNode:
         self._queue.put(("share", topic.rsplit("/", 1)[-1], message))
 
     # -- edge's worker thread ---------------------------------------------------------------
-    def control(self, body: dict) -> None:
+    def on_message(self, message: Message) -> None:
+        body = message.body
         action = body.get("action")
         if action == BEGIN and not self._thread.is_alive():
             members = {str(m) for m in body.get("members", [])}
@@ -131,14 +133,16 @@ class PeerNode:
                 progress=self.progress,
             )
             trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
-            own = self._push(rnd, get_weights(run.model), weight)
+            own, pushed = self._push(rnd, get_weights(run.model), weight)
             shares = self._collect(rnd)
             if shares is None:
                 return  # stopped
             mixed, weight = self.rule.mix([own, *shares])
             set_weights(run.model, mixed)
             evaluated = run.task.evaluate(run.model, test, run.task_config, ctx)
-            self._report(rnd, mixed, weight, len(shares), trained, evaluated)
+            self._report(
+                rnd, mixed, weight, len(shares), {**trained, "bytes_out": pushed}, evaluated
+            )
         self.hub.publish(  # the end: this edge's model goes to the run's record
             self.run.address.topic(self.me, "model/up"),
             Message(
@@ -151,7 +155,8 @@ class PeerNode:
         )
         self.say("INFO", f"ran all {cfg.rounds} rounds")
 
-    def _push(self, rnd: int, model: dict[str, np.ndarray], weight: float) -> Share:
+    def _push(self, rnd: int, model: dict[str, np.ndarray], weight: float) -> tuple[Share, float]:
+        """This edge's share kept, and the bytes of those pushed."""
         outs = self.graph.peers_in_round(self.me, rnd)[0]
         share = self.rule.share(model, weight, len(outs))
         tensors = {k: v.astype(np.float32) for k, v in share.scaled.items()}
@@ -167,7 +172,7 @@ class PeerNode:
                     tensors=tensors,
                 ),
             )
-        return share
+        return share, float(sum(v.nbytes for v in tensors.values()) * len(outs))
 
     def _collect(self, rnd: int) -> list[Share] | None:
         """Round rnd's share from every in-neighbour still in the run; None if stopped."""
@@ -240,10 +245,3 @@ class PeerNode:
                 body={"state": state, "name": self.shown(self.me), **extra},
             ),
         )
-
-
-def join_peer_run(hub, run, me: str, peers, say, progress) -> list:
-    """This edge's node of a server-free run (run.peer), listening to its in-neighbours;
-    the rounds start when the control center says BEGIN. Returns the subscriptions."""
-    run.peer = PeerNode(hub, run, me, peers, say, progress)
-    return [hub.subscribe(topic, handler) for topic, handler in run.peer.subscriptions()]

@@ -66,7 +66,7 @@ class FLServer:
         # One for every round (a running mean's sum keeps its pages mapped), or the robust
         # rule's held updates.
         self._running = aggregator_for(spec.config.algorithm)
-        self._sample_rate = 1.0
+        self._sample_rate, self._picked = 1.0, 0
         self._refused: dict[str, str] = {}  # this round's refused updates: node, why
         secure = spec.config.secure_aggregation
         self._secure = (
@@ -180,6 +180,9 @@ class FLServer:
                     sent, received = self.delivery.direct_bytes()
                     values["direct_bytes_in"] = float(received - direct_before[1])
                     values["direct_bytes_out"] = float(sent - direct_before[0])
+                # what reached the nodes: the model, to each edge picked; what came back
+                up = values["hub_bytes_in"] + values.get("direct_bytes_in", 0.0)
+                values["bytes_per_round"] = float(model_bytes * self._picked) + up
                 if ledger is not None:
                     values["dp_epsilon"] = ledger.round_done(self._sample_rate)
                 if test_data is not None:
@@ -256,6 +259,7 @@ class FLServer:
         self.liveness.round_now = rnd
         alive = self.members.alive()
         selected = sample_clients(alive, cfg.fraction_fit, cfg.min_clients, rng)
+        self._picked = len(selected)
         self._sample_rate = len(selected) / max(len(alive), 1)  # for the privacy ledger
         if len(selected) < cfg.min_clients:
             raise RuntimeError(

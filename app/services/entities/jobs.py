@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.core.algorithms import is_peer
+from app.core.algorithms import ALGORITHMS, is_peer
+from app.core.algorithms.registry import SERVER
 from app.core.fl_config import parse_config
 from app.core.peer.graph import build_graph
 from app.errors import Conflict, InvalidInput, NotFound
@@ -141,12 +142,12 @@ class JobService:
                     f"(training.min_clients); {len(edge_names)} given"
                 )
             parsed = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}")
+            if ALGORITHMS[parsed.algorithm.name].role != SERVER and cluster is not None:
+                raise InvalidInput(
+                    f"config {cfg.name!r} runs {parsed.algorithm.name}, whose rounds a "
+                    "cluster's ranks do not run: choose its edges (--edge)"
+                )
             if is_peer(parsed.algorithm.name):  # its trust graph is over these edges
-                if cluster is not None or not edge_names:
-                    raise InvalidInput(
-                        f"config {cfg.name!r} runs without a server ({parsed.algorithm.name}): "
-                        "choose its edges (--edge), not a cluster's ranks"
-                    )
                 build_graph(parsed.decentralized, edge_names)
             task = parsed.task
             task_name = task.name or cfg.body.get("dataset", {}).get("name", "digits")

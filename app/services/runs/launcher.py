@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.core.algorithms import is_peer
+from app.core.protocols import protocol_of
 from app.core.run.cluster import ClusterPlan
 from app.core.run.cluster_data import encode as encode_data_map
 from app.core.run.directory import RunDir
@@ -95,11 +95,12 @@ class JobLauncher:
                 f"job {job_id} has no edges: run it on a cluster's ranks (job start "
                 f"{job_id} --mpi, --torchrun or --slurm), or create a job with --edge"
             )
-        peer = is_peer(job.config_snapshot.get("algorithm", {}).get("name", "fedavg"))
-        if cluster is not None and peer:
+        algorithm = job.config_snapshot.get("algorithm", {}).get("name", "fedavg")
+        protocol = protocol_of(algorithm)
+        if cluster is not None and protocol.name != "server":
             raise InvalidInput(
-                f"job {job_id} runs without a server ({job.config_snapshot['algorithm']['name']}):"
-                " its edges push models to each other, which a cluster's ranks do not"
+                f"job {job_id} runs {algorithm}, whose rounds a cluster's ranks do not run "
+                "(they run the FedAvg family): start it on edges"
             )
         if cluster is not None:
             if self.in_process:
@@ -110,7 +111,7 @@ class JobLauncher:
             self._clusters[job_id] = cluster
         self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
         self._outages_at_start[job_id] = self._outages
-        if self.in_process or peer:  # a server-free run is kept by this process
+        if self.in_process or protocol.in_center:  # e.g. a run without a server
             thread = threading.Thread(
                 target=self._serve_in_thread,
                 args=(job_id,),

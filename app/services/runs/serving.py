@@ -87,12 +87,10 @@ def serve_run(
     on_server: Callable[[object], None] | None = None,
 ) -> RunOutcome:
     """Serve run `job_id` to its end and record the outcome in its run folder.
-    `on_server` sees the FLServer (or a server-free run's PeerRun) before it starts (to
-    wire a stop request to it)."""
+    `on_server` sees the run's coordinator (the FLServer, or its protocol's: core/protocols)
+    before it starts (to wire a stop request to it)."""
     from app.backends.factory import create_hub
-    from app.core.algorithms import is_peer
-    from app.core.peer.coordinator import PeerRun
-    from app.core.run.server import FLServer
+    from app.core.protocols import load, protocol_of
     from app.wire.transports import client_url
 
     run_dir = RunDir(settings.artifacts_dir, job_id)
@@ -109,7 +107,7 @@ def serve_run(
     hub = create_hub(url, f"server-{job_id}", token=settings.hub_token, limits=settings.wire)
     try:
         hub.connect(timeout=connect_timeout)
-        server = (PeerRun if is_peer(spec.config.algorithm.name) else FLServer)(hub, spec)
+        server = load(protocol_of(spec.config.algorithm.name).coordinator)(hub, spec)
         if on_server is not None:
             on_server(server)
         outcome = server.serve()

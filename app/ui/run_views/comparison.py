@@ -11,7 +11,8 @@ from typing import Any
 from app.services.entities.records import JobRecord
 from app.ui.run_views.labels import run_duration, run_label, task_label
 
-RESULT_PREFIXES = ("test_", "fed_")  # final figures worth a row (not per-round traffic)
+# final figures worth a row (not per-round traffic): the model's, the edges' own, their spread
+RESULT_PREFIXES = ("test_", "fed_", "edge_", "accuracy_", "consensus_")
 NONE = "-"
 
 
@@ -44,6 +45,16 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _bytes(points: list[tuple[int, float]] | None) -> str:
+    if not points:
+        return NONE
+    mean = sum(v for _, v in points) / len(points)
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if mean >= size:
+            return f"{mean / size:.3g} {unit}"
+    return f"{mean:.0f} B"
+
+
 def final_values(series: dict[str, list[tuple[int, float]]]) -> dict[str, float]:
     """Each aggregate metric's value in the last round that has it."""
     return {name: max(points)[1] for name, points in series.items() if points}
@@ -70,6 +81,9 @@ def comparison(
         ("duration", [run_duration(j) for j in jobs]),
         ("task", [task_label(j) for j in jobs]),
     ]
+    traffic = [series.get(j.id, {}).get("bytes_per_round") for j in jobs]
+    if any(traffic):  # what reached the nodes in a round, on average: models, features, logits
+        plain.append(("bytes per round", [_bytes(t) for t in traffic]))
     for label, values in plain:
         rows.append(Row("result", label, values, len(set(values)) > 1))
     for name in names:
