@@ -45,6 +45,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.aggregate
 	$(BIN)/python -m bench.secure_aggregation
+	$(BIN)/python -m bench.protocols
 	$(BIN)/python -m bench.store_model
 	$(BIN)/python -m bench.flood
 	$(BIN)/python -m bench.gpu_edge

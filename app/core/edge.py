@@ -22,14 +22,13 @@ import threading
 from pathlib import Path
 
 from app.core.edge_presence import EdgePresence
-from app.core.edge_runs import EdgeRun, prepare_run
+from app.core.edge_runs import EdgeRun, joined_status, prepare_run
 from app.core.edge_update import arm, update_message
 from app.core.protocols import load, protocol_of
 from app.core.run.direct_models import RELAY, describe, fetch_model, push_update
 from app.core.run.protocol import (
     FAILED,
     JOIN,
-    JOINED,
     LEAVE,
     REFUSED,
     STOP,
@@ -182,6 +181,7 @@ class EdgeAgent:
         address = RunAddress(str(body["project"]), job_id)
         try:
             run = EdgeRun(address, parse_config(body["config"]), index, parts)
+            log_to = lambda level, text, run=run: self.say(run, level, text)  # noqa: E731
             prepare_run(
                 run,
                 body.get("task"),
@@ -189,49 +189,35 @@ class EdgeAgent:
                 self.data,
                 self.trust_center,
                 self.cache_dir,
-                log_to=lambda level, text, run=run: self.say(run, level, text),
+                log_to=log_to,
                 logger_name=f"feddeck.task.{self.device_id}.{job_id}",
             )
+            trainer = protocol_of(run.config.algorithm.name).trainer
+            if trainer is not None:  # a protocol whose rounds are its own (core/protocols)
+                progress = lambda f, j=job_id: self._progress.__setitem__(j, float(f))  # noqa: E731
+                run.trainer = load(trainer)(self.hub, run, self.device_id, body, log_to, progress)
+                run.subs = [self.hub.subscribe(t, h) for t, h in run.trainer.subscriptions()]
         except Exception as exc:
             reason = str(exc) if isinstance(exc, FedDeckError) else f"{type(exc).__name__}: {exc}"
             self._refuse(address, reason)
             return
-        run.subs = [
+        run.subs += [
             self.hub.subscribe(run.address.model_down, self._on_run_message),
             self.hub.subscribe(run.address.server_control, self._on_run_message),
         ]
-        trainer = protocol_of(run.config.algorithm.name).trainer
-        if trainer is not None:  # a protocol whose rounds are its own (core/protocols)
-            say = lambda level, text, run=run: self.say(run, level, text)  # noqa: E731
-            progress = lambda f, j=job_id: self._progress.__setitem__(j, float(f))  # noqa: E731
-            run.trainer = load(trainer)(self.hub, run, self.device_id, body, say, progress)
-            run.subs += [self.hub.subscribe(t, h) for t, h in run.trainer.subscriptions()]
         self._runs[job_id] = run
         self.presence.announce("TRAINING")
-        self.say(
-            run,
+        log_to(
             "INFO",
             f"joined run {job_id} ({run.task.name}): {run.samples} training and "
             f"{run.validation_samples} validation samples, on {run.device}"
             + (f"; labels {run.labels}" if run.labels else ""),
         )
         for line in arm(run, self.device_id):
-            self.say(run, "INFO", line)
+            log_to("INFO", line)
         self.hub.publish(
             run.address.topic(self.device_id, "status"),
-            Message(
-                MessageType.STATUS,
-                job_id=job_id,
-                body={
-                    "state": JOINED,
-                    "name": self.name,
-                    "samples": run.samples,
-                    "validation_samples": run.validation_samples,
-                    "device": str(run.device),
-                    **({"labels": run.labels} if run.labels else {}),
-                    **({"secagg_key": run.secagg.public} if run.secagg else {}),
-                },
-            ),
+            Message(MessageType.STATUS, job_id=job_id, body=joined_status(run, self.name)),
         )
 
     def _refuse(self, address: RunAddress, reason: str, state: str = REFUSED) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.fl_config import FLConfig
-from app.core.run.protocol import RunAddress
+from app.core.run.protocol import JOINED, RunAddress
 from app.wire.messages import Message
 
 
@@ -33,6 +33,19 @@ class EdgeRun:
         self.secagg = None  # secure aggregation: this run's EdgeSecrets
         self.trainer = None  # a protocol's own rounds on this edge (core/protocols)
         self.subs: list = []
+
+
+def joined_status(run: EdgeRun, name: str) -> dict:
+    """What an edge announces on joining a run: what it brings to it."""
+    return {
+        "state": JOINED,
+        "name": name,
+        "samples": run.samples,
+        "validation_samples": run.validation_samples,
+        "device": str(run.device),
+        **({"labels": run.labels} if run.labels else {}),
+        **({"secagg_key": run.secagg.public} if run.secagg else {}),
+    }
 
 
 class HubLog(logging.Handler):

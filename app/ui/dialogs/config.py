@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -50,6 +52,9 @@ NUMBERS = {  # path: (decimals or None for int, minimum shown, maximum)
     "algorithm.server_lr": (4, -1.0, 100.0),
     "algorithm.trim_fraction": (2, -1.0, 0.99),
     "algorithm.byzantine": (None, -1, 100),
+    "algorithm.temperature": (2, -1.0, 100.0),
+    "algorithm.alpha": (2, -1.0, 100.0),
+    "algorithm.server_epochs": (None, -1, 100),
     "training.rounds": (None, -1, 100_000),
     "training.local_epochs": (None, -1, 1000),
     "training.batch_size": (None, -1, 65_536),
@@ -132,10 +137,15 @@ class ConfigDialog(QDialog):
         self._show_in_form(data)
         form_page = QWidget()
         form_page.setLayout(form)
+        # Forty fields are taller than a laptop's screen: the form scrolls (and Tab keeps
+        # the focused field in view), the buttons stay put.
+        form_scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        form_scroll.setWidget(form_page)
+        form_scroll.setMinimumWidth(form_page.sizeHint().width() + 24)
         self.toml = QPlainTextEdit(config_to_toml(base))
         self.toml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.tabs = QTabWidget()
-        self.tabs.addTab(form_page, "&Form")
+        self.tabs.addTab(form_scroll, "&Form")
         self.tabs.addTab(self.toml, "&TOML")
         # One config behind both tabs: each switch carries every edit across.
         self._tab = 0

@@ -193,8 +193,11 @@ class CurvesTab(QWidget):
             show_grid(plot, small)
         # a server-free run's figures are the edges' own models on the test set, averaged
         tested = "edges' mean, test set" if self.peer.show(view, _arrays) else "server test set"
+        if ("aggregate", "edge_accuracy") in view.metrics:  # FedGKT: two models, both tested
+            tested = "server model, on the edges' features"
         for plot, metric, label, color in (
             (self.accuracy, "test_accuracy", tested, PALETTE[0]),
+            (self.accuracy, "edge_accuracy", "edges' own models, test set", PALETTE[4]),
             (self.accuracy, "fed_val_accuracy", "edges' validation", PALETTE[2]),
             (self.loss, "test_loss", tested, PALETTE[1]),
             (self.loss, "fed_val_loss", "edges' validation", PALETTE[3]),
