@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import statistics
-import threading
 import time
 
 import numpy as np
@@ -26,23 +25,18 @@ from app.core.gkt.distill import forward, scores, train
 from app.core.gkt.models import EdgeNet, input_shape_of, server_net
 from app.core.gkt.node import FEATURES, ROUND
 from app.core.models import get_weights
+from app.core.run.coordinator import RunCoordinator
 from app.core.run.joining import invite_edges
-from app.core.run.liveness import RunLiveness
-from app.core.run.members import RunMembers
-from app.core.run.outbox import ServerOutbox
 from app.core.run.protocol import (
     FAILED,
     FINISHED,
     LEAVE,
     RUNNING,
-    STOP,
     STOPPED,
-    RunAddress,
     finite_figures,
 )
-from app.core.run.spec import RunOutcome, RunSpec
+from app.core.run.spec import RunOutcome
 from app.wire import topics
-from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -82,33 +76,7 @@ class Upload:
         self.bytes = sum(int(v.nbytes) for v in t.values())
 
 
-class GKTServer:
-    def __init__(self, hub: Hub, spec: RunSpec) -> None:
-        self.hub, self.spec, self.config = hub, spec, spec.config
-        self.run = RunAddress(spec.project, spec.job_id)
-        self.members = RunMembers(spec.edges, spec.edge_names)
-        self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
-        self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
-        self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
-        self._stop = threading.Event()
-        self._failure: str | None = None
-
-    def say(self, level: str, text: str) -> None:
-        self.out.say(level, text)
-
-    def request_stop(self, failure: str | None = None) -> None:
-        if failure and not self._stop.is_set():
-            self._failure = failure
-        self._stop.set()
-        self._inbox.put(("stop", Message(MessageType.CONTROL)))
-
-    def _on_message(self, topic: str, message: Message) -> None:
-        self._inbox.put((topic, message))
-
-    def _on_control(self, topic: str, message: Message) -> None:
-        if message.body.get("action") == STOP:
-            self.request_stop()
-
+class GKTServer(RunCoordinator):
     def serve(self) -> RunOutcome:
         outcome = RunOutcome(RUNNING, 0)
         subs = [

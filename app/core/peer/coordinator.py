@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import queue
 import statistics
-import threading
 import time
 
 import numpy as np
@@ -25,11 +24,9 @@ from app.core.artifacts import ArtifactNotWritten
 from app.core.peer.consensus import consensus_distance
 from app.core.peer.graph import TrustGraph, device_graph
 from app.core.peer.node import BEGIN, DONE, PEER_LEFT
+from app.core.run.coordinator import RunCoordinator
 from app.core.run.joining import invite_edges
-from app.core.run.liveness import RunLiveness
-from app.core.run.members import RunMembers
-from app.core.run.outbox import ServerOutbox
-from app.core.run.protocol import FAILED, FINISHED, RUNNING, STOP, STOPPED, RunAddress
+from app.core.run.protocol import FAILED, FINISHED, RUNNING, STOP, STOPPED
 from app.core.run.spec import RunOutcome, RunSpec
 from app.wire import topics
 from app.wire.hub import Hub
@@ -38,15 +35,9 @@ from app.wire.messages import Message, MessageType
 log = logging.getLogger(__name__)
 
 
-class PeerRun:
+class PeerRun(RunCoordinator):
     def __init__(self, hub: Hub, spec: RunSpec) -> None:
-        self.hub, self.spec, self.config = hub, spec, spec.config
-        self.run = RunAddress(spec.project, spec.job_id)
-        self.members = RunMembers(spec.edges, spec.edge_names)
-        self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
-        self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
-        self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
-        self._stop = threading.Event()
+        super().__init__(hub, spec)
         self.graph: TrustGraph  # built when served: a graph that cannot be fails the run
         self._reports: dict[int, dict[str, Message]] = {}
         self._in: set[str] = set()  # edges still in the run
@@ -55,23 +46,8 @@ class PeerRun:
         self.history: list[dict] = []
         self._final: tuple[dict, float] | None = None  # Σ w·model, Σ w of the last models
 
-    def say(self, level: str, text: str) -> None:
-        self.out.say(level, text)
-
     def shown(self, node: str) -> str:
         return self.members.shown(node)
-
-    def request_stop(self, failure: str | None = None) -> None:
-        self._stop.set()
-        self._inbox.put(("stop", Message(MessageType.CONTROL)))
-
-    # -- hub's dispatch thread --------------------------------------------------------------
-    def _on_message(self, topic: str, message: Message) -> None:
-        self._inbox.put((topic, message))
-
-    def _on_control(self, topic: str, message: Message) -> None:
-        if message.body.get("action") == STOP:
-            self.request_stop()
 
     # -- the run ----------------------------------------------------------------------------
     def serve(self) -> RunOutcome:

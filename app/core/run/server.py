@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 
 import numpy as np
@@ -20,20 +19,16 @@ from app.core.algorithms import build_strategy
 from app.core.algorithms.robust import aggregator_for, bound_update
 from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
+from app.core.run.coordinator import RunCoordinator
 from app.core.run.final_round import final_evaluation, record_federated
 from app.core.run.joining import invite_edges
-from app.core.run.liveness import RunLiveness
-from app.core.run.members import RunMembers
 from app.core.run.model_delivery import ModelDelivery
-from app.core.run.outbox import ServerOutbox
 from app.core.run.protocol import (
     FAILED,
     FINISHED,
     LEAVE,
     RUNNING,
-    STOP,
     STOPPED,
-    RunAddress,
     finite_figures,
 )
 from app.core.run.secure_round import SecureRounds
@@ -51,17 +46,9 @@ class _Stopped(Exception):
     pass
 
 
-class FLServer:
+class FLServer(RunCoordinator):
     def __init__(self, hub: Hub, spec: RunSpec) -> None:
-        self.hub, self.spec = hub, spec
-        self.run = RunAddress(spec.project, spec.job_id)
-        self.config = spec.config
-        self._inbox: queue.Queue[tuple[str, Message]] = queue.Queue()
-        self._stop = threading.Event()
-        self._failure: str | None = None  # why the run is ended as FAILED, if it is
-        self.members = RunMembers(spec.edges, spec.edge_names)
-        self.out = ServerOutbox(hub, self.run, spec.artifacts_dir, spec.config.training.rounds)
-        self.liveness = RunLiveness(self.members, spec.edges, self.say, self._inbox)
+        super().__init__(hub, spec)
         self.delivery: ModelDelivery  # opened when the run is served (its listener)
         # One for every round (a running mean's sum keeps its pages mapped), or the robust
         # rule's held updates.
@@ -76,31 +63,11 @@ class FLServer:
         )
 
     # -- hub handlers (dispatch thread) ---------------------------------------------------
-    def _on_update(self, topic: str, message: Message) -> None:
-        self._inbox.put((topic, message))
-
     def _on_hub_state(self, state: HubState) -> None:
         """This server's own connection came back: what it sent while the hub was away
         (or a restarted broker dropped) may be lost, and so may an edge's reconnect news."""
         if state == HubState.CONNECTED and self.liveness.round_now:
             self._inbox.put(("resend", Message(MessageType.CONTROL)))
-
-    def _on_control(self, topic: str, message: Message) -> None:
-        if message.body.get("action") == STOP:
-            self._stop.set()
-            self._inbox.put(("stop", message))
-
-    def request_stop(self, failure: str | None = None) -> None:
-        """End the run at its next step: STOPPED, as the operator asked, or, given
-        `failure`, FAILED with that reason (the engine under the run is ending it)."""
-        if failure and not self._stop.is_set():
-            self._failure = failure
-        self._stop.set()
-        self._inbox.put(("stop", Message(MessageType.CONTROL)))
-
-    # -- helpers --------------------------------------------------------------------------
-    def say(self, level: str, text: str) -> None:
-        self.out.say(level, text)
 
     # -- the run --------------------------------------------------------------------------
     def _load_task(self):
@@ -128,7 +95,7 @@ class FLServer:
         first_round = 1
         outcome = RunOutcome(state=RUNNING, rounds_done=0)
         subs = [
-            self.hub.subscribe(self.run.pattern("+", "model/up"), self._on_update),
+            self.hub.subscribe(self.run.pattern("+", "model/up"), self._on_message),
             self.hub.subscribe(self.run.pattern("+", "status"), self.liveness.on_run_status),
             self.hub.subscribe(topics.edge_pattern("+", "status"), self.liveness.on_edge_status),
             self.hub.subscribe(self.run.center_control, self._on_control),
