@@ -49,6 +49,11 @@ def protocol_of(algorithm: str) -> Protocol:
     return PROTOCOLS[ALGORITHMS[algorithm].role]
 
 
+def protocol_for(config_snapshot: dict) -> Protocol:
+    """The protocol of a stored job's config (its algorithm by name, FedAvg if unnamed)."""
+    return protocol_of(config_snapshot.get("algorithm", {}).get("name", "fedavg"))
+
+
 def load(reference: str) -> type:
     module, _, name = reference.partition(":")
     return getattr(importlib.import_module(module), name)

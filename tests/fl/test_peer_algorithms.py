@@ -156,3 +156,44 @@ def test_a_server_free_job_needs_edges_that_make_its_graph(services):
         services.jobs.create(SYSTEM, "j", "p", "p2p", [], cluster={"engine": "mpi", "ranks": 3})
     services.configs.save_dict(SYSTEM, {**ring, "decentralized": {"graph": "ring"}})
     assert services.jobs.create(SYSTEM, "j", "p", "p2p", ["a", "b", "c"]).edges == ["a", "b", "c"]
+
+
+def test_a_restarted_center_ends_the_run_it_kept_and_stops_its_edges(tmp_path):
+    """A run without a server lives in the control center that started it: after that
+    center restarts nobody records it, so it fails with the reason and its edges are told
+    to stop rather than train on unheard."""
+    from app.backends.factory import create_hub
+    from app.config import Settings
+    from app.services import Services
+    from app.services.runs.launcher import JobLauncher
+    from app.wire import topics
+    from tests.waiting import wait_until
+
+    settings = Settings.load(data_dir=tmp_path)
+    services = Services.open(settings)
+    services.groups.add(SYSTEM, "g")
+    services.projects.create(SYSTEM, "p", "g")
+    for name in ("a", "b"):
+        services.edges.register(SYSTEM, name)
+    services.configs.save_dict(SYSTEM, {**SAMPLE_CONFIG, "name": "p2p",
+                                        "algorithm": {"name": "pushsum"}})  # fmt: skip
+    job = services.jobs.create(SYSTEM, "j", "p", "p2p", ["a", "b"])
+    services.jobs.transition(SYSTEM, job.id, "STARTING", "started")
+    services.jobs.transition(SYSTEM, job.id, "RUNNING", "running")
+    url = f"local://recover-{job.id}-{tmp_path.name}"
+    center, edge = create_hub(url, "center"), create_hub(url, "edge-a")
+    center.connect()
+    edge.connect()
+    heard = []
+    edge.subscribe(topics.run_topic("p", job.id, topics.SERVER, "control"),
+                   lambda t, m: heard.append(m.body.get("action")))  # fmt: skip
+    try:
+        assert JobLauncher(services, settings, center, url).recover() == []
+        wait_until(lambda: heard == ["stop"], 10, "the edges told to stop")
+        ended = services.jobs.get(SYSTEM, job.id)
+        assert ended.status == "FAILED"
+        assert "keeping this run restarted; its edges were stopped" in ended.status_reason
+    finally:
+        edge.close()
+        center.close()
+        services.close()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Settings
-from app.core.protocols import protocol_of
+from app.core.protocols import protocol_for
 from app.core.run.cluster import ClusterPlan
 from app.core.run.cluster_data import encode as encode_data_map
 from app.core.run.directory import RunDir
@@ -95,12 +95,11 @@ class JobLauncher:
                 f"job {job_id} has no edges: run it on a cluster's ranks (job start "
                 f"{job_id} --mpi, --torchrun or --slurm), or create a job with --edge"
             )
-        algorithm = job.config_snapshot.get("algorithm", {}).get("name", "fedavg")
-        protocol = protocol_of(algorithm)
+        protocol = protocol_for(job.config_snapshot)
         if cluster is not None and protocol.name != "server":
             raise InvalidInput(
-                f"job {job_id} runs {algorithm}, whose rounds a cluster's ranks do not run "
-                "(they run the FedAvg family): start it on edges"
+                f"job {job_id} runs {job.config_snapshot['algorithm']['name']}, whose rounds "
+                "a cluster's ranks do not run (they run the FedAvg family): start it on edges"
             )
         if cluster is not None:
             if self.in_process:
@@ -255,6 +254,12 @@ class JobLauncher:
         for status in (JobStatus.STARTING.value, JobStatus.RUNNING.value):
             for job in self.services.jobs.list(SYSTEM, status=status):
                 if job.id in self._procs or job.id in self._threads:
+                    continue
+                if protocol_for(job.config_snapshot).in_center:  # its edges go on unheard
+                    stop = Message(MessageType.CONTROL, job_id=job.id, body={"action": STOP})
+                    self.hub.publish(RunAddress(job.project, job.id).server_control, stop)
+                    why = "the control center keeping this run restarted; its edges were stopped"
+                    self._settle(job.id, why, away=True)
                     continue
                 pid = _live_server_pid(self._run_dir(job.id))
                 if pid is None:
