@@ -44,11 +44,13 @@ def test_the_curves_show_the_spread_and_the_consensus_distance(qtbot):
     assert list(low.getData()[1]) == [0.3, 0.6, 0.75]
     assert list(high.getData()[1]) == [0.6, 0.8, 0.85]
     assert list(tab.peer._line.getData()[1]) == [1.0, 0.7, 0.5]
-    assert tab._curves["test_accuracy"].name() == "edges' mean, test set"
+    assert tab._curves["test_accuracy"].name() == "edges' mean"
+    assert "edges' models" in tab.accuracy.titleLabel.text
     # the next run has a server: no band, no consensus plot, the server's words again
     tab.render(_view(2, {"name": "c", "algorithm": {"name": "fedavg"}}, ["a", "b"]))
     assert tab.peer.consensus is None and not tab.peer._band
     assert tab._curves["test_accuracy"].name() == "server test set"
+    assert tab.accuracy.titleLabel.text == "Accuracy of the global model"
     assert tab.peer.consensus not in tab.canvas.ci.items
 
 

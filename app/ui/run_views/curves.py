@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.run_views.data import RunView
-from app.ui.run_views.peer_curves import TITLE, PeerCurves
+from app.ui.run_views.peer_curves import PeerCurves
 
 SYMBOLS_UP_TO = 60  # rounds; longer runs also lose the grid (see show_grid)
 # With more clients than this, their plot shows a min-max band and the mean per round; a
@@ -34,6 +34,7 @@ PALETTE = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5
 
 
 SAME_SAMPLES = "server test set = edges' validation (the same samples)"
+TITLE = "Accuracy of the global model"
 
 
 def _same_figures(view: RunView, fed_metric: str) -> bool:
@@ -97,6 +98,7 @@ class CurvesTab(QWidget):
         self._x_span = 0
         self._toggles: dict[str, QCheckBox] = {}
         self.peer = PeerCurves(self.canvas, self.accuracy, style_plot)  # a server-free run's
+        self._title = TITLE
         # The clients' boxes scroll sideways: fifty of them must not widen the window.
         toggles = QWidget()
         self.toggle_row = QHBoxLayout(toggles)
@@ -192,9 +194,15 @@ class CurvesTab(QWidget):
         for plot in (self.accuracy, self.loss, self.clients):
             show_grid(plot, small)
         # a server-free run's figures are the edges' own models on the test set, averaged
-        tested = "edges' mean, test set" if self.peer.show(view, _arrays) else "server test set"
-        if ("aggregate", "edge_accuracy") in view.metrics:  # FedGKT: two models, both tested
+        title, tested = TITLE, "server test set"
+        if self.peer.show(view, _arrays):  # the edges' own models on the test set, averaged
+            title, tested = "Accuracy of the edges' models: mean, band min-max", "edges' mean"
+        elif ("aggregate", "edge_accuracy") in view.metrics:  # FedGKT: two models, both tested
+            title = "Accuracy of the server's model and of the edges' own"
             tested = "server model, on the edges' features"
+        if self._title != title:
+            self._title = title
+            self.accuracy.setTitle(title, color="#333", size="10pt")
         for plot, metric, label, color in (
             (self.accuracy, "test_accuracy", tested, PALETTE[0]),
             (self.accuracy, "edge_accuracy", "edges' own models, test set", PALETTE[4]),

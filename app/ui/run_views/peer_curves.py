@@ -8,9 +8,6 @@ import pyqtgraph as pg
 from app.core.algorithms import ALGORITHMS, is_peer
 from app.ui.run_views.data import RunView
 
-TITLE = "Accuracy of the global model"
-PEER_TITLE = "Accuracy of the edges' models: mean, band min-max"
-
 
 def is_peer_run(view: RunView) -> bool:
     name = view.job.config_snapshot.get("algorithm", {}).get("name", "fedavg")
@@ -40,7 +37,6 @@ class PeerCurves:
                 symbolSize=5, symbolBrush="#6a1b9a", symbolPen=None,
             )  # fmt: skip
             self.canvas.ci.layout.setRowStretchFactor(2, 2)
-            self.accuracy.setTitle(PEER_TITLE, color="#333", size="10pt")
         if not self._band:
             low = self.accuracy.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
             high = self.accuracy.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
@@ -63,7 +59,6 @@ class PeerCurves:
         if self.consensus is not None:
             self.canvas.removeItem(self.consensus)
             self.consensus = self._line = None
-            self.accuracy.setTitle(TITLE, color="#333", size="10pt")
         for item in self._band:
             self.accuracy.removeItem(item)
         self._band, self._drawn = (), ()
