@@ -107,7 +107,12 @@ def config_algorithms(ctx: CliContext, args: argparse.Namespace):
     from app.core.algorithms import ALGORITHMS
 
     return [
-        {"name": a.name, "reads": " ".join(a.fields) or "-", "what": f"{a.title}: {a.summary}"}
+        {
+            "name": a.name,
+            "runs": a.role,
+            "reads": " ".join([*a.fields, *(f"[{t}]" for t in a.tables)]) or "-",
+            "what": f"{a.title}: {a.summary}",
+        }
         for a in ALGORITHMS.values()
     ]
 
@@ -233,7 +238,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = config.add_parser(
         "algorithms", parents=[common], help="the [algorithm] names a config may choose"
     )
-    p.set_defaults(handler=config_algorithms, columns=("name", "reads", "what"))
+    p.set_defaults(handler=config_algorithms, columns=("name", "runs", "reads", "what"))
     helps = ("print a config", "write a config as TOML")
     add_show_export(config, common, config_show, config_export, helps, "stdout")
 

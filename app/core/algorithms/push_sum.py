@@ -89,6 +89,7 @@ register(
         (),
         PushSum,
         role=PEER,
+        tables=("decentralized",),
     )
 )
 register(
@@ -99,5 +100,6 @@ register(
         (),
         DSGD,
         role=PEER,
+        tables=("decentralized",),
     )
 )

@@ -36,7 +36,8 @@ class Algorithm:
     summary: str  # one line: what it does differently
     fields: tuple[str, ...]  # the [algorithm] settings it reads besides the name
     build: type  # AlgorithmSpec -> Strategy ("server"), or -> Mixing ("peer")
-    role: str = "server"  # "server" | "peer": the protocol that runs it
+    role: str = "server"  # the protocol that runs it: core/protocols.PROTOCOLS
+    tables: tuple[str, ...] = ()  # other config tables it reads, e.g. "decentralized"
 
 
 SERVER, PEER = "server", "peer"

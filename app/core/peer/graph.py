@@ -52,12 +52,29 @@ class TrustGraph:
     def unreached(self) -> list[str]:
         """The nodes not reached from the first, or not reaching it (empty: strongly
         connected)."""
+        apart = self.apart()
+        return [n for n in self.nodes if n in apart[0] or n in apart[1]]
+
+    def apart(self) -> tuple[list[str], list[str]]:
+        """The nodes the first node's model never reaches, and those whose model never
+        reaches the first."""
         if not self.nodes:
-            return []
+            return [], []
         start = self.nodes[0]
         forward = _reach(start, {(a, b) for a, b in self.links})
         backward = _reach(start, {(b, a) for a, b in self.links})
-        return [n for n in self.nodes if n not in forward or n not in backward]
+        return [n for n in self.nodes if n not in forward], [
+            n for n in self.nodes if n not in backward
+        ]
+
+    def why_apart(self) -> str:
+        """Why the graph is not strongly connected, in words ('' if it is)."""
+        never_in, never_out = self.apart()
+        first = self.nodes[0] if self.nodes else ""
+        said = [f"{first}'s model never reaches {', '.join(never_in)}"] if never_in else []
+        if never_out:
+            said.append(f"the models of {', '.join(never_out)} never reach {first}")
+        return "; ".join(said)
 
     def as_dict(self) -> dict:
         return {
@@ -126,12 +143,10 @@ def build_graph(spec, names: Iterable[str]) -> TrustGraph:
         raise InvalidInput("decentralized.random_links cannot be added to a one-peer graph")
     links |= _random_links(nodes, links, spec.random_links, rng)
     graph = TrustGraph(nodes, frozenset(links), nodes if hops else (), hops)
-    missing = graph.unreached()
-    if missing:
+    if graph.unreached():
         raise InvalidInput(
-            f"the trust graph is not strongly connected: {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not both reached from and reaching "
-            f"{nodes[0]}; add links (decentralized.links or random_links)"
+            f"the trust graph is not strongly connected: {graph.why_apart()}; add links "
+            "(decentralized.links or random_links)"
         )
     return graph
 
