@@ -82,7 +82,7 @@ class PeerRun(RunCoordinator):
         cfg = self.config
         names = {self.spec.edge_names.get(d, d): d for d in self.spec.edges}
         self.graph = device_graph(cfg.decentralized, names)
-        self.out.status(RUNNING, 0, graph=self._named(self.graph))
+        self.out.status(RUNNING, 0)
         self.say("INFO", f"{self.config.algorithm.name} without a server: {self._describe()}")
 
         peers = {
@@ -100,7 +100,6 @@ class PeerRun(RunCoordinator):
             self.graph = self.graph.without(missing)
             self._check_connected("without " + ", ".join(map(self.shown, missing)))
         self._tell({"action": BEGIN, "members": sorted(self._in)})
-        self.out.status(RUNNING, 0, graph=self._named(self.graph))
         quiet_s = cfg.training.round_timeout_s + cfg.decentralized.peer_timeout_s
         last_news = time.monotonic()
         while self._in - self._done:
@@ -179,7 +178,6 @@ class PeerRun(RunCoordinator):
             f"{', '.join(map(self.shown, out)) or 'no one'} no longer wait for it",
         )
         self._check_connected(f"without {self.shown(node)}", fatal=False)
-        self.out.status(RUNNING, self._recorded, graph=self._named(self.graph))
 
     def _record_rounds(self) -> None:
         """Each round every edge still in has reported, in order, as the run's figures."""
@@ -226,14 +224,15 @@ class PeerRun(RunCoordinator):
         return values
 
     def _check_connected(self, when: str, fatal: bool = True) -> None:
-        apart = self.graph.unreached()
-        if not apart:
+        if not self.graph.unreached():
             return
-        text = (f"the trust graph {when} is not strongly connected "
-                f"({', '.join(map(self.shown, apart))} cut off)")  # fmt: skip
+        text = (
+            f"the trust graph {when} is not strongly connected: "
+            f"{self._named(self.graph).why_apart()}"
+        )
         if fatal:
             raise RuntimeError(text)
-        self.say("WARNING", text + "; its parts go on agreeing each within itself")
+        self.say("WARNING", text + "; each part goes on agreeing within itself")
 
     def _tell(self, body: dict) -> None:
         self.hub.publish(
@@ -241,11 +240,14 @@ class PeerRun(RunCoordinator):
             Message(MessageType.CONTROL, job_id=self.spec.job_id, body=body),
         )
 
-    def _named(self, graph: TrustGraph) -> dict:
-        return {
-            "nodes": [self.shown(n) for n in graph.nodes],
-            "links": [[self.shown(a), self.shown(b)] for a, b in sorted(graph.links)],
-        }
+    def _named(self, graph: TrustGraph) -> TrustGraph:
+        """The graph with the edges' names for their device ids, as people read it."""
+        return TrustGraph(
+            tuple(map(self.shown, graph.nodes)),
+            frozenset((self.shown(a), self.shown(b)) for a, b in graph.links),
+            tuple(map(self.shown, graph.ring)),
+            graph.hops,
+        )
 
     def _describe(self) -> str:
         spec = self.config.decentralized
