@@ -22,4 +22,6 @@ def create_hub(
         raise InvalidInput(f"hub URL {url!r}: an embedded hub must be started before connecting")
     parsed = parse_hub_url(url)
     build = parsed.transport.load(parsed.transport.client)
-    return build(parsed, node_id, limits=limits, token=token, will_topic=will_topic)
+    hub = build(parsed, node_id, limits=limits, token=token, will_topic=will_topic)
+    hub.url = url  # where it connects: a node that serves beside the hub listens towards it
+    return hub

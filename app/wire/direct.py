@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import secrets
 import socket
 import ssl
@@ -27,6 +28,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -70,6 +72,26 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}" + (" (TLS)" if self.pin else "")
+
+
+def address_towards(hub_url: str) -> str:
+    """The address this machine reaches the hub from, to listen on and announce: so nodes
+    that reach the hub likely reach it too (loopback for a hub on loopback)."""
+    parsed = urlparse(hub_url)
+    hub_host, port = parsed.hostname, parsed.port
+    if not hub_host or hub_host == "localhost":
+        return "127.0.0.1"
+    try:
+        if ipaddress.ip_address(hub_host).is_loopback:
+            return "127.0.0.1"
+    except ValueError:
+        pass  # a name: ask the routing table below
+    try:  # a UDP "connection" sends nothing; it only picks the outgoing address
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((hub_host, port or 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
 
 
 def parse_hex32(value: object, what: str) -> bytes:

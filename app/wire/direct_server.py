@@ -92,6 +92,12 @@ class DirectServer:
                 self._fetches[cap] = offer
         return [cap.hex() for cap in caps]
 
+    def withdraw(self, caps: Sequence[str]) -> None:
+        """Forget these offers' capabilities, fetched or not (their round is long over)."""
+        with self._lock:
+            for cap in caps:
+                self._fetches.pop(bytes.fromhex(cap), None)
+
     def withdraw_all(self) -> None:
         """Forget every offer not fetched yet (the round they were for is over)."""
         with self._lock:

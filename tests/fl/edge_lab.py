@@ -102,10 +102,15 @@ class RunLab:
     """A control center on `backend` with edge processes `edges`, and a watcher on the hub
     that keeps every message of the project's runs (`carried`)."""
 
-    def __init__(self, tmp_path: Path, backend: str, project: str, edges: list[str]) -> None:
+    def __init__(
+        self, tmp_path: Path, backend: str, project: str, edges: list[str], settings: str = ""
+    ) -> None:
+        """`settings`: the data dir's feddeck.toml (e.g. its [direct] table)."""
         from app.backends.factory import create_hub
 
         self.project, self.edges = project, edges
+        (tmp_path / "deck").mkdir()
+        (tmp_path / "deck" / "feddeck.toml").write_text(settings)
         self.settings = Settings.load(data_dir=tmp_path / "deck")
         self.services = Services.open(self.settings)
         self.cluster = start_center(self.settings, self.services, backend, heartbeat_s=0.5)

@@ -84,3 +84,21 @@ def test_an_edge_killed_mid_run_leaves_the_rest_agreeing(lab):
     assert any(t.startswith("site-8 left the run after round") and "7 edges go on" in t
                for t in server), server  # fmt: skip
     assert any("site-8" in t and "from now on this edge sends to" in t for t in lab.log(job.id))
+
+
+@pytest.mark.parametrize("backend", ["mqtt", "grpc"])
+def test_big_models_go_edge_to_edge_beside_the_hub(tmp_path, backend):
+    """With the direct channel's threshold at 0 every share is offered by its sender and
+    fetched by the out-neighbour: the hub carries where to fetch it, never the model."""
+    lab = RunLab(tmp_path, backend, "p2p", EDGES[:4], settings="[direct]\nmin_mib = 0\n")
+    try:
+        job = lab.finish(lab.start("direct", algorithm={"name": "pushsum"},
+                                   decentralized={"graph": "ring", "random_links": 4, "seed": 1},
+                                   training={"rounds": 8}))  # fmt: skip
+        pushes = [c for c in lab.carried if c.type == "peer_model"]
+        assert len(pushes) == 8 * 8 and not [c for c in pushes if c.tensors]
+        assert lab.aggregate(job.id, "test_accuracy")[-1] > 0.8
+        assert len(lab.aggregate(job.id, "edges_reporting")) == 8
+        assert not [t for t in lab.log(job.id) if "could not be fetched" in t]
+    finally:
+        lab.close()

@@ -89,6 +89,8 @@ class PeerRun(RunCoordinator):
             "graph": self.graph.as_dict(),
             "names": {n: self.shown(n) for n in self.graph.nodes},
         }
+        if self.spec.direct is not None:  # big models go edge to edge beside the hub
+            peers["direct"] = {"min_bytes": self.spec.direct.min_bytes, "tls": self.spec.direct.tls}
         invited = invite_edges(
             self.hub, self.spec, self.members, self._stop, self.say, lambda _e: {"peers": peers}
         )

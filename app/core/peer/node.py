@@ -15,6 +15,7 @@ queues what arrives.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -25,9 +26,12 @@ import numpy as np
 from app.core.algorithms import ALGORITHMS
 from app.core.algorithms.push_sum import Share
 from app.core.peer.consensus import sketch
+from app.core.peer.direct import PeerDirect
 from app.core.peer.graph import TrustGraph
+from app.core.run.direct_models import describe, fetch_model
 from app.core.run.protocol import finite_figures
 from app.wire import topics
+from app.wire.direct import DirectFailed
 from app.wire.messages import Message, MessageType
 
 BEGIN, PEER_LEFT = "begin", "peer_left"  # the control center's words to a run's edges
@@ -52,6 +56,8 @@ class PeerNode:
         if me not in self.graph.nodes:
             raise ValueError("this edge is not in the run's trust graph")
         self.names = {str(k): str(v) for k, v in dict(peers.get("names", {})).items()}
+        direct = peers.get("direct")
+        self.direct = PeerDirect(hub, direct) if isinstance(direct, dict) else None
         self.rule = ALGORITHMS[run.config.algorithm.name].build(run.config.algorithm)
         self._queue: queue.Queue = queue.Queue()
         self._held: dict[int, dict[str, Message]] = {}  # shares of rounds still ahead
@@ -86,6 +92,8 @@ class PeerNode:
         self._queue.put(("stop", "", None))
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
+        if self.direct is not None:
+            self.direct.close()
 
     # -- the rounds -------------------------------------------------------------------------
     def _forget(self, nodes: list[str], why: str, rnd: int = 0) -> None:
@@ -161,17 +169,12 @@ class PeerNode:
         share = self.rule.share(model, weight, len(outs))
         tensors = {k: v.astype(np.float32) for k, v in share.scaled.items()}
         p, j = self.run.address.project, self.run.address.job_id
-        for to in outs:
-            self.hub.publish(
-                topics.inbox_topic(p, j, to, self.me),
-                Message(
-                    MessageType.PEER_MODEL,
-                    job_id=j,
-                    round=rnd,
-                    body={"weight": share.weight},
-                    tensors=tensors,
-                ),
-            )
+        offers = self.direct.offer(rnd, tensors, len(outs)) if self.direct else None
+        for i, to in enumerate(outs):
+            body = {"weight": share.weight, **({"direct": offers[i]} if offers else {})}
+            message = Message(MessageType.PEER_MODEL, job_id=j, round=rnd, body=body,
+                              tensors={} if offers else tensors)  # fmt: skip
+            self.hub.publish(topics.inbox_topic(p, j, to, self.me), message)
         return share, float(sum(v.nbytes for v in tensors.values()) * len(outs))
 
     def _collect(self, rnd: int) -> list[Share] | None:
@@ -203,10 +206,21 @@ class PeerNode:
                     got[node] = item
                 elif their > rnd:  # a faster neighbour: kept for its round
                     self._held.setdefault(their, {})[node] = item
-        return [self._share_of(node, got[node]) for node in waited() if node in got]
+        shares = [self._share_of(node, got[node], rnd) for node in waited() if node in got]
+        return [s for s in shares if s is not None]
 
-    def _share_of(self, node: str, message: Message) -> Share:
-        weight = message.body.get("weight")
+    def _share_of(self, node: str, message: Message, rnd: int) -> Share | None:
+        """A neighbour's share as it came, or fetched from it beside the hub; None if that
+        fetch failed (this round mixes without it, and the log says so)."""
+        weight, offered = message.body.get("weight"), message.body.get("direct")
+        if offered is not None and not message.tensors:
+            try:
+                message = dataclasses.replace(message, tensors=fetch_model(offered))
+            except DirectFailed as exc:
+                where = describe(offered)
+                self.say("WARNING", f"round {rnd}: the model of {self.shown(node)} could not "
+                         f"be fetched from {where} ({exc}); mixing without it")  # fmt: skip
+                return None
         if not isinstance(weight, int | float) or not weight > 0 or not np.isfinite(weight):
             raise ValueError(f"{self.shown(node)} sent a share with weight {weight!r}")
         for name, value in message.tensors.items():

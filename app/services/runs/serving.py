@@ -5,13 +5,10 @@ of the control center (tests, the in-process demo)."""
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 from app.config import DirectSettings, Settings
 from app.core.artifacts import describe_write_error
@@ -22,6 +19,7 @@ from app.core.run.spec import Resume, RunOutcome, RunSpec, StoredModel
 from app.core.tasks.builtin import builtin_sha256
 from app.errors import InvalidInput, NotFound
 from app.services.registry import SYSTEM, Services
+from app.wire.direct import address_towards
 from app.wire.transports import parse_hub_url
 
 log = logging.getLogger(__name__)
@@ -126,22 +124,5 @@ def direct_plan(settings: DirectSettings, hub_url: str) -> DirectPlan | None:
     hub on loopback), with TLS when the hub has TLS."""
     if not settings.enabled or parse_hub_url(hub_url).transport.ranks:
         return None  # ranks move big models as few large frames already
-    parsed = urlparse(hub_url)
-    host = settings.host or _address_towards(parsed.hostname, parsed.port)
+    host = settings.host or address_towards(hub_url)
     return DirectPlan(host, int(settings.min_mib * (1 << 20)), parse_hub_url(hub_url).tls)
-
-
-def _address_towards(hub_host: str | None, port: int | None) -> str:
-    if not hub_host or hub_host == "localhost":
-        return "127.0.0.1"
-    try:
-        if ipaddress.ip_address(hub_host).is_loopback:
-            return "127.0.0.1"
-    except ValueError:
-        pass  # a name: ask the routing table below
-    try:  # a UDP "connection" sends nothing; it only picks the outgoing address
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect((hub_host, port or 9))
-            return probe.getsockname()[0]
-    except OSError:
-        return "127.0.0.1"
