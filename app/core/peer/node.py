@@ -142,7 +142,7 @@ class PeerNode:
             )
             trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
             own, pushed = self._push(rnd, get_weights(run.model), weight)
-            shares = self._collect(rnd)
+            shares = self._collect(rnd, own)
             if shares is None:
                 return  # stopped
             mixed, weight = self.rule.mix([own, *shares])
@@ -177,7 +177,7 @@ class PeerNode:
             self.hub.publish(topics.inbox_topic(p, j, to, self.me), message)
         return share, float(sum(v.nbytes for v in tensors.values()) * len(outs))
 
-    def _collect(self, rnd: int) -> list[Share] | None:
+    def _collect(self, rnd: int, own: Share) -> list[Share] | None:
         """Round rnd's share from every in-neighbour still in the run; None if stopped."""
         got: dict[str, Message] = self._held.pop(rnd, {})
         timeout = self.run.config.decentralized.peer_timeout_s
@@ -206,26 +206,32 @@ class PeerNode:
                     got[node] = item
                 elif their > rnd:  # a faster neighbour: kept for its round
                     self._held.setdefault(their, {})[node] = item
-        shares = [self._share_of(node, got[node], rnd) for node in waited() if node in got]
+        shares = [self._share_of(node, got[node], rnd, own) for node in waited() if node in got]
         return [s for s in shares if s is not None]
 
-    def _share_of(self, node: str, message: Message, rnd: int) -> Share | None:
-        """A neighbour's share as it came, or fetched from it beside the hub; None if that
-        fetch failed (this round mixes without it, and the log says so)."""
+    def _share_of(self, node: str, message: Message, rnd: int, own: Share) -> Share | None:
+        """A neighbour's share as it came, or fetched from it beside the hub, checked
+        against this edge's own; None if it cannot be had or is not a share of this run's
+        model (this round mixes without it, and the log says why)."""
         weight, offered = message.body.get("weight"), message.body.get("direct")
-        if offered is not None and not message.tensors:
-            try:
-                message = dataclasses.replace(message, tensors=fetch_model(offered))
-            except DirectFailed as exc:
+        try:
+            if offered is not None and not message.tensors:
                 where = describe(offered)
-                self.say("WARNING", f"round {rnd}: the model of {self.shown(node)} could not "
-                         f"be fetched from {where} ({exc}); mixing without it")  # fmt: skip
-                return None
-        if not isinstance(weight, int | float) or not weight > 0 or not np.isfinite(weight):
-            raise ValueError(f"{self.shown(node)} sent a share with weight {weight!r}")
-        for name, value in message.tensors.items():
-            if not np.isfinite(value).all():
-                raise ValueError(f"{self.shown(node)} sent tensor {name} with non-finite values")
+                try:
+                    message = dataclasses.replace(message, tensors=fetch_model(offered))
+                except DirectFailed as exc:
+                    raise ValueError(f"could not be fetched from {where} ({exc})") from None
+            if not isinstance(weight, int | float) or not weight > 0 or not np.isfinite(weight):
+                raise ValueError(f"came with weight {weight!r}")
+            shapes = {k: v.shape for k, v in message.tensors.items()}
+            if shapes != {k: v.shape for k, v in own.scaled.items()}:
+                raise ValueError("has other tensors or shapes than this edge's model")
+            if not all(np.isfinite(v).all() for v in message.tensors.values()):
+                raise ValueError("has values that are not finite")
+        except ValueError as exc:
+            self.say("WARNING", f"round {rnd}: the model of {self.shown(node)} {exc}; "
+                     "mixing without it")  # fmt: skip
+            return None
         return Share(dict(message.tensors), float(weight))
 
     def _report(self, rnd, mixed, weight, heard: int, trained: dict, evaluated: dict) -> None:
