@@ -44,6 +44,8 @@ def test_the_curves_show_the_spread_and_the_consensus_distance(qtbot):
     assert list(low.getData()[1]) == [0.3, 0.6, 0.75]
     assert list(high.getData()[1]) == [0.6, 0.8, 0.85]
     assert list(tab.peer._line.getData()[1]) == [1.0, 0.7, 0.5]
+    # its rounds laid out as the other plots' (not linked: plots of other widths drift)
+    assert tab.peer.consensus.viewRange()[0] == tab.accuracy.viewRange()[0]
     assert tab._curves["test_accuracy"].name() == "edges' mean"
     assert "edges' models" in tab.accuracy.titleLabel.text
     # the next run has a server: no band, no consensus plot, the server's words again

@@ -184,16 +184,6 @@ class CurvesTab(QWidget):
             self._forget_curves()
         self.view = view
         small = len(view.metrics.get(("aggregate", "test_accuracy"), {})) <= SYMBOLS_UP_TO
-        span = round_span(view)
-        if span != self._x_span:
-            # Rounds shown in steps (10, 20, 50, 100, …, the run's last): the round axis is
-            # laid out again at each step, not with every round.
-            self._x_span = span
-            for plot in (self.accuracy, self.loss, self.clients):
-                plot.setXRange(1, span, padding=0.02)
-        for plot in (self.accuracy, self.loss, self.clients):
-            show_grid(plot, small)
-        # a server-free run's figures are the edges' own models on the test set, averaged
         title, tested = TITLE, "server test set"
         if self.peer.show(view, _arrays):  # the edges' own models on the test set, averaged
             title, tested = "Accuracy of the edges' models: mean, band min-max", "edges' mean"
@@ -203,6 +193,16 @@ class CurvesTab(QWidget):
         if self._title != title:
             self._title = title
             self.accuracy.setTitle(title, color="#333", size="10pt")
+        plots = [self.accuracy, self.loss, self.clients, *self.peer.plots()]
+        span = round_span(view)
+        if span != self._x_span:
+            # Rounds shown in steps (10, 20, 50, 100, …, the run's last): the round axis is
+            # laid out again at each step, not with every round.
+            self._x_span = span
+            for plot in plots:
+                plot.setXRange(1, span, padding=0.02)
+        for plot in plots:
+            show_grid(plot, small)
         for plot, metric, label, color in (
             (self.accuracy, "test_accuracy", tested, PALETTE[0]),
             (self.accuracy, "edge_accuracy", "edges' own models, test set", PALETTE[4]),

@@ -31,7 +31,6 @@ class PeerCurves:
         if self.consensus is None:
             self.consensus = self.canvas.addPlot(row=2, col=0, colspan=2)
             self.style(self.consensus, "Consensus distance: sqrt(mean ‖x_i - x̄‖²)", "distance")
-            self.consensus.setXLink(self.accuracy)  # the rounds the other plots show
             self._line = self.consensus.plot(
                 [], [], pen=pg.mkPen("#6a1b9a", width=2), name="edges' models",
                 symbolSize=5, symbolBrush="#6a1b9a", symbolPen=None,
@@ -54,6 +53,10 @@ class PeerCurves:
             high.setData(*arrays(figures[1]))
             self._line.setData(*arrays(figures[2]))
         return True
+
+    def plots(self) -> list[pg.PlotItem]:
+        """The plots it added (their rounds are laid out with the others')."""
+        return [self.consensus] if self.consensus is not None else []
 
     def clear(self) -> None:
         if self.consensus is not None:
