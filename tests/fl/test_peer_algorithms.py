@@ -197,3 +197,18 @@ def test_a_restarted_center_ends_the_run_it_kept_and_stops_its_edges(tmp_path):
         edge.close()
         center.close()
         services.close()
+
+
+def test_the_demo_runs_without_a_server_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from app.cli import main
+
+    data = ["--data-dir", str(tmp_path / "deck")]
+    demo = ["demo", "--decentralized", "--edges", "3", "--rounds", "3", "--backend", "local"]
+    assert main([*data, *demo]) == 1  # the window's demo is FedAvg: it says so
+    assert "--decentralized is for the headless demo" in capsys.readouterr().err
+    assert main([*data, *demo, "--headless", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "FINISHED" and summary["rounds"] == 3
+    assert summary["counts"]["client_artifacts"] == 3  # each edge's last model, no server's

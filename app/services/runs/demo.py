@@ -188,6 +188,20 @@ def create_demo_job(
     return job.id
 
 
+def wait_online(services: Services, names: list[str], timeout_s: float = 90.0) -> None:
+    """Until the demo's edges are connected: a run invites its edges once, and one still
+    starting would miss its invitation (a run without a server starts at once)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = {e.name: e.status for e in services.edges.list(SYSTEM)}
+        waiting = [n for n in names if status.get(n) not in ("IDLE", "TRAINING")]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise InvalidInput(f"demo edges did not come online: {', '.join(waiting)}")
+        time.sleep(0.1)
+
+
 def run_demo(
     settings: Settings, options: DemoOptions, on_event: Callable[[LiveEvent], None] | None = None
 ) -> dict:
@@ -199,6 +213,7 @@ def run_demo(
     try:
         if on_event:
             cluster.ingest.events.subscribe(on_event)
+        wait_online(services, cluster.edge_names)
         job_id = create_demo_job(services, cluster.edge_names, options)
         cluster.launcher.on_exit = lambda _id: done.set()
         cluster.launcher.start(SYSTEM, job_id)
