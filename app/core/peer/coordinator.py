@@ -176,8 +176,9 @@ class PeerRun(RunCoordinator):
             "WARNING",
             f"{self.shown(node)} left the run after round {self._recorded} ({reason}); "
             f"{len(self._in)} edges go on without it: "
-            f"{', '.join(map(self.shown, into)) or 'no one'} no longer send to it, "
-            f"{', '.join(map(self.shown, out)) or 'no one'} no longer wait for it",
+            f"its in-neighbours ({', '.join(map(self.shown, into)) or 'none'}) no longer send "
+            f"to it, its out-neighbours ({', '.join(map(self.shown, out)) or 'none'}) no "
+            "longer wait for it",
         )
         self._check_connected(f"without {self.shown(node)}", fatal=False)
 
