@@ -65,7 +65,8 @@ def test_every_registered_algorithm_is_a_config_choice_and_builds():
         assert algorithm.role in PROTOCOLS, name
         if algorithm.role == PEER:  # a mixing rule: one node alone keeps its own model
             rule = algorithm.build(spec)
-            mixed, _ = rule.mix([rule.share({"w": np.full(3, 2.0)}, 5.0, 0)])
+            model = {"w": np.full(3, 2.0)}
+            mixed, _ = rule.mix([rule.share(model, model, 5.0, 5.0, 0)])
             assert np.array_equal(mixed["w"], np.full(3, 2.0)), name
             continue
         if algorithm.role != "server":  # its protocol's own rounds read the table

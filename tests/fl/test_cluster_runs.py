@@ -20,12 +20,12 @@ import pytest
 
 from app.cli import main
 from app.config import Settings
-from app.core.fl_config import config_from_toml
+from app.core.fl_config import FLConfig, config_from_toml
 from app.core.run.cluster import ClusterPlan, rank_node
 from app.core.run.cluster_data import read_data_map
 from app.errors import InvalidInput
 from app.services import Services
-from app.services.runs.demo import DemoOptions, create_demo_job, run_demo
+from app.services.runs.demo import DemoOptions, create_demo_job, demo_config, run_demo
 from app.services.security.auth import SYSTEM
 from tests.servers import Slurm
 from tests.tasks.conftest import doc_block, write_doc_data, write_doc_task
@@ -211,6 +211,46 @@ def test_a_job_on_five_ranks_matches_the_same_job_on_four_edge_agents(
     if engine == "slurm":  # the job step ended with the run
         queue = subprocess.run(["squeue", "-h"], capture_output=True, text=True, check=True)
         assert queue.stdout.strip() == ""
+
+
+@needs_mpi
+def test_runs_without_a_server_and_fedgkt_run_on_ranks_too(tmp_path, alike):
+    """The other protocols on five mpirun ranks: push-sum over a complete graph (a ring
+    plus every other link) is exact averaging, so each round equals FedAvg's on four edge
+    agents; FedGKT's server runs on rank 0, its edge CNNs on ranks 1-4."""
+    data = tmp_path / "deck"
+    services = Services.open(Settings.load(data_dir=data))
+    try:
+        services.users.create_first_admin("root", "rootpass123")
+        services.groups.add(SYSTEM, "lab")
+        services.projects.create(SYSTEM, "p", "lab")
+        base = demo_config(DemoOptions(edges=4, rounds=20)).model_dump(mode="json")
+        jobs = {}
+        for name, sections in {
+            "pushsum": {"algorithm": {"name": "pushsum"},
+                        "decentralized": {"graph": "ring", "random_links": 8}},
+            "fedgkt": {"algorithm": {"name": "fedgkt"}},
+        }.items():  # fmt: skip
+            saved = services.configs.save(SYSTEM, FLConfig.model_validate(
+                {**base, **sections, "name": name}))  # fmt: skip
+            jobs[name] = services.jobs.create(SYSTEM, name, "p", saved.name, []).id
+    finally:
+        services.close()
+    for name, job_id in jobs.items():
+        proc = job_start(data, job_id, *FIVE_RANKS["mpi"])
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        assert json.loads(out)["status"] == "FINISHED", name
+    ranks = [rank_node(HOST, r) for r in range(1, 5)]
+    job, metrics, *_ = read(data, jobs["pushsum"])
+    accuracy = [m.value for m in metrics if m.node == "aggregate" and m.name == "test_accuracy"]
+    assert job.edges == ranks
+    assert accuracy == pytest.approx(alike[0], abs=1e-4)  # round by round
+    job, metrics, *_ = read(data, jobs["fedgkt"])
+    figures = {m.name for m in metrics if m.node == "aggregate"}
+    assert {"test_accuracy", "edge_accuracy", "bytes_per_round"} <= figures
+    assert {m.node for m in metrics if m.name == "test_accuracy"} == {"aggregate", *ranks}
+    assert ranks_of(data) == []
 
 
 @pytest.mark.parametrize("engine", ["mpi", "slurm"])

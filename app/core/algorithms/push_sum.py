@@ -1,9 +1,9 @@
 """Server-free algorithms: each edge trains, sends its model to its out-neighbours in the
 run's trust graph, and mixes what it receives (app/core/peer runs them).
 
-A rule sees, each round, the shares a node received (its own among them) and gives the
-node's next model. The shares are what the senders' `share` made of their model, so a rule
-is these two functions and nothing else.
+A rule makes, each round, a node's share of its model before and after its local training
+(`share`), and the node's next model from the shares it received, its own among them
+(`mix`): these two functions and nothing else.
 """
 
 from __future__ import annotations
@@ -31,18 +31,29 @@ class Share:
 class PushSum:
     """Push-sum SGD over a directed graph (Kempe et al. 2003; Nedić & Olshevsky 2016;
     Assran et al. 2019; He et al. 2019 for FL over a one-sided trust graph). A node holds
-    a weight w, starting at its sample count; it sends (w·x, w) / (d + 1) to each of its d
-    out-neighbours and keeps one such share. Mixing sums numerators and weights, and the
-    node's model is their ratio: on any strongly connected graph every node tends to the
-    sample-weighted mean of all models, as FedAvg's server computes it, though no node
-    sends to more than its out-neighbours and the mixing is only column-stochastic."""
+    a numerator w·x and a weight w (at first n̄, the run's mean sample count, on every
+    node); its local training moves
+    the numerator by `step` times the change it made, step·(x' - x), where the node takes
+    step = w·n/n̄ (n: its own sample count), so an update counts as its samples do
+    in FedAvg's mean; it sends (numerator, w) / (d + 1) to each of its d out-neighbours
+    and keeps one such share. Mixing sums numerators and weights, and the node's model is
+    their ratio. On any strongly connected graph the nodes tend to agree, though no node
+    sends to more than its out-neighbours and the mixing is only column-stochastic; on a
+    complete graph they hold FedAvg's aggregate, round by round."""
 
     def __init__(self, spec=None) -> None:
         self.spec = spec
 
-    def share(self, model: Weights, weight: float, out_degree: int) -> Share:
-        part = weight / (out_degree + 1)
-        return Share({k: v.astype(np.float64) * part for k, v in model.items()}, part)
+    def share(
+        self, start: Weights, trained: Weights, weight: float, step: float, out_degree: int
+    ) -> Share:
+        part = 1.0 / (out_degree + 1)
+        numerator = {
+            k: (weight * start[k].astype(np.float64)
+                + step * (v.astype(np.float64) - start[k].astype(np.float64))) * part
+            for k, v in trained.items()
+        }  # fmt: skip
+        return Share(numerator, weight * part)
 
     def mix(self, shares: list[Share]) -> tuple[Weights, float]:
         weight = sum(s.weight for s in shares)
@@ -58,8 +69,10 @@ class DSGD(PushSum):
     directed graph whose nodes have unequal in-degrees the nodes agree on a mean biased
     towards the well-received ones, which push-sum's weights correct: the baseline."""
 
-    def share(self, model: Weights, weight: float, out_degree: int) -> Share:
-        return Share({k: v.astype(np.float64) for k, v in model.items()}, 1.0)
+    def share(
+        self, start: Weights, trained: Weights, weight: float, step: float, out_degree: int
+    ) -> Share:
+        return Share({k: v.astype(np.float64) for k, v in trained.items()}, 1.0)
 
     def mix(self, shares: list[Share]) -> tuple[Weights, float]:
         total = _sum(shares)

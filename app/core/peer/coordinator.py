@@ -26,7 +26,7 @@ from app.core.peer.graph import TrustGraph, device_graph
 from app.core.peer.node import BEGIN, DONE, PEER_LEFT
 from app.core.run.coordinator import RunCoordinator
 from app.core.run.joining import invite_edges
-from app.core.run.protocol import FAILED, FINISHED, RUNNING, STOP, STOPPED
+from app.core.run.protocol import FAILED, FINISHED, JOINED, RUNNING, STOP, STOPPED
 from app.core.run.spec import RunOutcome, RunSpec
 from app.wire import topics
 from app.wire.hub import Hub
@@ -44,6 +44,7 @@ class PeerRun(RunCoordinator):
         self._done: set[str] = set()
         self._recorded = 0
         self.history: list[dict] = []
+        self._samples: dict[str, int] = {}  # each edge's training samples, as it joined
         self._final: tuple[dict, float] | None = None  # Σ w·model, Σ w of the last models
 
     def shown(self, node: str) -> str:
@@ -77,6 +78,9 @@ class PeerRun(RunCoordinator):
 
     def _on_status(self, topic: str, message: Message) -> None:
         self.liveness.on_run_status(topic, message)
+        samples = message.body.get("samples")
+        if message.body.get("state") == JOINED and isinstance(samples, int) and samples >= 0:
+            self._samples[message.sender] = samples
 
     def _serve(self) -> RunOutcome:
         cfg = self.config
@@ -101,7 +105,8 @@ class PeerRun(RunCoordinator):
         if missing:
             self.graph = self.graph.without(missing)
             self._check_connected("without " + ", ".join(map(self.shown, missing)))
-        self._tell({"action": BEGIN, "members": sorted(self._in)})
+        mean = statistics.fmean(self._samples.get(n, 0) for n in self._in)
+        self._tell({"action": BEGIN, "members": sorted(self._in), "mean_samples": mean})
         quiet_s = cfg.training.round_timeout_s + cfg.decentralized.peer_timeout_s
         last_news = time.monotonic()
         while self._in - self._done:

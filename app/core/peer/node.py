@@ -59,6 +59,7 @@ class PeerNode:
         direct = peers.get("direct")
         self.direct = PeerDirect(hub, direct) if isinstance(direct, dict) else None
         self.rule = ALGORITHMS[run.config.algorithm.name].build(run.config.algorithm)
+        self.mean_samples = float(run.samples)  # the run's, as BEGIN says
         self._queue: queue.Queue = queue.Queue()
         self._held: dict[int, dict[str, Message]] = {}  # shares of rounds still ahead
         self._stop = threading.Event()
@@ -82,6 +83,9 @@ class PeerNode:
         action = body.get("action")
         if action == BEGIN and not self._thread.is_alive():
             members = {str(m) for m in body.get("members", [])}
+            mean = body.get("mean_samples")
+            if isinstance(mean, int | float) and mean > 0:
+                self.mean_samples = float(mean)
             self._forget([p for p in self.graph.nodes if p not in members], "did not join")
             self._thread.start()
         elif action == PEER_LEFT:
@@ -130,7 +134,7 @@ class PeerNode:
         run.model = run.task.build_model(run.task_config)
         test = run.task.load_test_data(run.task_config)
         test = test if test is not None else run.validation
-        weight = float(run.samples)  # push-sum's weights: the mean is sample-weighted
+        weight = self.mean_samples  # every node's at first: its samples weigh its steps
         for rnd in range(1, cfg.rounds + 1):
             ctx = TaskContext(
                 device=run.device,
@@ -140,8 +144,9 @@ class PeerNode:
                 logger=run.logger,
                 progress=self.progress,
             )
+            start = get_weights(run.model)
             trained = run.task.train(run.model, run.train_data, run.task_config, ctx)
-            own, pushed = self._push(rnd, get_weights(run.model), weight)
+            own, pushed = self._push(rnd, start, get_weights(run.model), weight)
             shares = self._collect(rnd, own)
             if shares is None:
                 return  # stopped
@@ -163,10 +168,12 @@ class PeerNode:
         )
         self.say("INFO", f"ran all {cfg.rounds} rounds")
 
-    def _push(self, rnd: int, model: dict[str, np.ndarray], weight: float) -> tuple[Share, float]:
+    def _push(self, rnd: int, start, trained, weight: float) -> tuple[Share, float]:
         """This edge's share kept, and the bytes of those pushed."""
         outs = self.graph.peers_in_round(self.me, rnd)[0]
-        share = self.rule.share(model, weight, len(outs))
+        # its change counts as its samples do against the run's mean, as in FedAvg's mean
+        step = weight * self.run.samples / self.mean_samples
+        share = self.rule.share(start, trained, weight, step, len(outs))
         tensors = {k: v.astype(np.float32) for k, v in share.scaled.items()}
         p, j = self.run.address.project, self.run.address.job_id
         offers = self.direct.offer(rnd, tensors, len(outs)) if self.direct else None

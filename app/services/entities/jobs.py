@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.core.algorithms import ALGORITHMS, is_peer
-from app.core.algorithms.registry import SERVER
+from app.core.algorithms import is_peer
 from app.core.fl_config import parse_config
 from app.core.peer.graph import build_graph
 from app.errors import Conflict, InvalidInput, NotFound
@@ -142,13 +141,8 @@ class JobService:
                     f"(training.min_clients); {len(edge_names)} given"
                 )
             parsed = parse_config(cfg.body, f"config {cfg.name!r} v{cfg.version}")
-            if ALGORITHMS[parsed.algorithm.name].role != SERVER and cluster is not None:
-                raise InvalidInput(
-                    f"config {cfg.name!r} runs {parsed.algorithm.name}, whose rounds a "
-                    "cluster's ranks do not run: choose its edges (--edge)"
-                )
-            if is_peer(parsed.algorithm.name):  # its trust graph is over these edges
-                build_graph(parsed.decentralized, edge_names)
+            if is_peer(parsed.algorithm.name) and edge_names:  # a graph over these edges
+                build_graph(parsed.decentralized, edge_names)  # (ranks: once they are known)
             task = parsed.task
             task_name = task.name or cfg.body.get("dataset", {}).get("name", "digits")
             wanted = task.version if task_version is None else task_version

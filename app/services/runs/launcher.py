@@ -96,11 +96,6 @@ class JobLauncher:
                 f"{job_id} --mpi, --torchrun or --slurm), or create a job with --edge"
             )
         protocol = protocol_for(job.config_snapshot)
-        if cluster is not None and protocol.name != "server":
-            raise InvalidInput(
-                f"job {job_id} runs {job.config_snapshot['algorithm']['name']}, whose rounds "
-                "a cluster's ranks do not run (they run the FedAvg family): start it on edges"
-            )
         if cluster is not None:
             if self.in_process:
                 raise InvalidInput("a cluster run needs a hub other processes reach")
@@ -110,7 +105,7 @@ class JobLauncher:
             self._clusters[job_id] = cluster
         self.services.jobs.transition(actor, job_id, "STARTING", f"started by {actor.name}")
         self._outages_at_start[job_id] = self._outages
-        if self.in_process or protocol.in_center:  # e.g. a run without a server
+        if self.in_process or (protocol.in_center and cluster is None):  # no server to spawn
             thread = threading.Thread(
                 target=self._serve_in_thread,
                 args=(job_id,),
