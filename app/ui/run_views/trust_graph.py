@@ -16,7 +16,7 @@ from app.core.peer.graph import TrustGraph, build_graph
 from app.errors import InvalidInput
 from app.ui.run_views.data import RunView
 
-RADIUS = 30.0
+RADIUS = 38.0
 GONE = "#b0bec5"
 
 
