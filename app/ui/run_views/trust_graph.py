@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 
 from app.core.algorithms import is_peer
 from app.core.fl_config import parse_config
@@ -68,6 +68,8 @@ def paint_trust_graph(p: QPainter, view: RunView, graph: TrustGraph, area: QRect
         color = QColor(GONE if dotted else "#455a64")
         style = Qt.PenStyle.DotLine if dotted else Qt.PenStyle.SolidLine
         _arrow(p, spots[a], spots[b], color, style)
+    font = p.font()
+    p.setFont(QFont(font.family(), 8))  # an edge's name fits its circle
     for node in nodes:
         points = view.metrics.get((node, "test_accuracy"), {})
         accuracy = points[max(points)] if points else None
@@ -82,6 +84,7 @@ def paint_trust_graph(p: QPainter, view: RunView, graph: TrustGraph, area: QRect
             Qt.AlignmentFlag.AlignCenter,
             f"{node}\n{shown}",
         )
+    p.setFont(font)
     job = view.job
     algorithm = job.config_snapshot.get("algorithm", {}).get("name", "")
     label = QRectF(centre.x() - 80, centre.y() - 22, 160, 44)
