@@ -203,12 +203,14 @@ class FLConfig(_Strict):
                 for what, on in (
                     ("secure_aggregation", self.secure_aggregation.enabled),
                     ("privacy", self.privacy.enabled),
-                    (f"algorithm.aggregation {algorithm.aggregation!r}",
-                     algorithm.aggregation != "mean"),
+                    (
+                        f"algorithm.aggregation {algorithm.aggregation!r}",
+                        algorithm.aggregation != "mean",
+                    ),
                     ("algorithm.norm_bound", algorithm.norm_bound is not None),
                 )
                 if on
-            ]  # fmt: skip
+            ]
             if server_only:
                 raise ValueError(
                     f"{', '.join(server_only)} apply to the FedAvg family's server rounds, "

@@ -69,8 +69,12 @@ class PeerRun(RunCoordinator):
                 self._tell({"action": STOP})
         if outcome.state == FAILED:
             self.say("ERROR", f"run failed: {outcome.reason}")
-        self.out.status(outcome.state, outcome.rounds_done, reason=outcome.reason,
-                        test_accuracy=outcome.test_accuracy)  # fmt: skip
+        self.out.status(
+            outcome.state,
+            outcome.rounds_done,
+            reason=outcome.reason,
+            test_accuracy=outcome.test_accuracy,
+        )
         for sub in subs:
             self.hub.unsubscribe(sub)
         self.hub.flush(30)  # the models' records and the end, before the hub is closed
@@ -130,8 +134,10 @@ class PeerRun(RunCoordinator):
                 self._reports.setdefault(int(message.round or 0), {})[message.sender] = message
             self._record_rounds()
             if len(self._in) < cfg.training.min_clients:
-                return self._ended(FAILED, f"only {len(self._in)} edges left; min_clients is "
-                                   f"{cfg.training.min_clients}")  # fmt: skip
+                return self._ended(
+                    FAILED,
+                    f"only {len(self._in)} edges left; min_clients is {cfg.training.min_clients}",
+                )
         last = self.history[-1] if self.history else {}
         if self._final is not None:
             total, weight = self._final
@@ -202,10 +208,16 @@ class PeerRun(RunCoordinator):
             self.out.status(RUNNING, rnd, test_accuracy=values.get("test_accuracy"))
 
     def _round_figures(self, reports: dict[str, Message]) -> dict[str, float]:
-        accuracy = [float(m.body["values"]["test_accuracy"]) for m in reports.values()
-                    if "test_accuracy" in m.body.get("values", {})]  # fmt: skip
-        loss = [float(m.body["values"]["test_loss"]) for m in reports.values()
-                if "test_loss" in m.body.get("values", {})]  # fmt: skip
+        accuracy = [
+            float(m.body["values"]["test_accuracy"])
+            for m in reports.values()
+            if "test_accuracy" in m.body.get("values", {})
+        ]
+        loss = [
+            float(m.body["values"]["test_loss"])
+            for m in reports.values()
+            if "test_loss" in m.body.get("values", {})
+        ]
         values: dict[str, float] = {
             "edges_reporting": float(len(reports)),
             # what reached the edges: every model share pushed along a link
@@ -265,5 +277,7 @@ class PeerRun(RunCoordinator):
             f"{self.shown(n)} → {', '.join(map(self.shown, self.graph.out(n)))}"
             for n in self.graph.nodes
         )
-        return (f"{spec.graph}{extra} trust graph over {len(self.graph.nodes)} edges, "
-                f"{len(self.graph.links)} links: {lines}")  # fmt: skip
+        return (
+            f"{spec.graph}{extra} trust graph over {len(self.graph.nodes)} edges, "
+            f"{len(self.graph.links)} links: {lines}"
+        )

@@ -39,8 +39,9 @@ class PeerDirect:
         for old in [r for r in self._caps if r <= rnd - KEEP_ROUNDS]:
             self._server.withdraw(self._caps.pop(old))
         endpoint = self._server.endpoint.to_json()
-        return [{"endpoint": endpoint, "fetch": cap, "size": size, "sha256": sha256}
-                for cap in caps]  # fmt: skip
+        return [
+            {"endpoint": endpoint, "fetch": cap, "size": size, "sha256": sha256} for cap in caps
+        ]
 
     def close(self) -> None:
         if self._server is not None:

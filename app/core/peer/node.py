@@ -179,8 +179,13 @@ class PeerNode:
         offers = self.direct.offer(rnd, tensors, len(outs)) if self.direct else None
         for i, to in enumerate(outs):
             body = {"weight": share.weight, **({"direct": offers[i]} if offers else {})}
-            message = Message(MessageType.PEER_MODEL, job_id=j, round=rnd, body=body,
-                              tensors={} if offers else tensors)  # fmt: skip
+            message = Message(
+                MessageType.PEER_MODEL,
+                job_id=j,
+                round=rnd,
+                body=body,
+                tensors={} if offers else tensors,
+            )
             self.hub.publish(topics.inbox_topic(p, j, to, self.me), message)
         return share, float(sum(v.nbytes for v in tensors.values()) * len(outs))
 
@@ -236,8 +241,9 @@ class PeerNode:
             if not all(np.isfinite(v).all() for v in message.tensors.values()):
                 raise ValueError("has values that are not finite")
         except ValueError as exc:
-            self.say("WARNING", f"round {rnd}: the model of {self.shown(node)} {exc}; "
-                     "mixing without it")  # fmt: skip
+            self.say(
+                "WARNING", f"round {rnd}: the model of {self.shown(node)} {exc}; mixing without it"
+            )
             return None
         return Share(dict(message.tensors), float(weight))
 

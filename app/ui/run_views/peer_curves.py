@@ -32,9 +32,14 @@ class PeerCurves:
             self.consensus = self.canvas.addPlot(row=2, col=0, colspan=2)
             self.style(self.consensus, "Consensus distance: sqrt(mean ‖x_i - x̄‖²)", "distance")
             self._line = self.consensus.plot(
-                [], [], pen=pg.mkPen("#6a1b9a", width=2), name="edges' models",
-                symbolSize=5, symbolBrush="#6a1b9a", symbolPen=None,
-            )  # fmt: skip
+                [],
+                [],
+                pen=pg.mkPen("#6a1b9a", width=2),
+                name="edges' models",
+                symbolSize=5,
+                symbolBrush="#6a1b9a",
+                symbolPen=None,
+            )
             self.canvas.ci.layout.setRowStretchFactor(2, 2)
         if not self._band:
             low = self.accuracy.plot([], [], pen=pg.mkPen("#90a4ae", width=1))
@@ -43,8 +48,10 @@ class PeerCurves:
             fill.setZValue(-10)
             self.accuracy.addItem(fill)
             self._band = (low, high, fill)
-        figures = [view.metrics.get(("aggregate", k), {})
-                   for k in ("accuracy_min", "accuracy_max", "consensus_distance")]  # fmt: skip
+        figures = [
+            view.metrics.get(("aggregate", k), {})
+            for k in ("accuracy_min", "accuracy_max", "consensus_distance")
+        ]
         drawn = tuple((len(f), next(reversed(f.items()), None)) for f in figures)
         if drawn != self._drawn:
             self._drawn = drawn
