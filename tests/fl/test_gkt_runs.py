@@ -44,7 +44,7 @@ def test_edges_learn_from_the_server_without_sending_a_model(lab, alone):
     assert sorted(edges) == EDGES
     together = [edges[name] for name in EDGES]  # partition i is site-(i + 1)'s
     assert statistics.fmean(together) > statistics.fmean(alone), (together, alone)
-    assert sum(t > a for t, a in zip(together, alone, strict=True)) >= 3, (together, alone)
+    assert sum(t > a for t, a in zip(together, alone, strict=True)) >= 2, (together, alone)
     assert lab.aggregate(job.id, "edge_accuracy")[-1] == pytest.approx(statistics.fmean(together))
     server = lab.aggregate(job.id, "test_accuracy")
     assert len(server) == ROUNDS and server[-1] > 0.8

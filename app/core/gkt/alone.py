@@ -26,20 +26,25 @@ def train_alone(config: FLConfig, partition: int, parts: int) -> dict[str, float
     (x, y), _ = simulated.load_data(name, task_config)
     x_test, y_test = simulated.load_test_data(name, task_config)
     data = load_dataset(config.dataset, cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = EdgeNet(input_shape_of(data.input_shape), data.num_classes)
-    for rnd in range(1, cfg.rounds + 1):
-        train(
-            model,
-            x,
-            y,
-            None,
-            epochs=cfg.local_epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr_at(rnd),
-            momentum=cfg.momentum,
-            temperature=1.0,
-            alpha=0.0,
-            seed=cfg.seed * 100_003 + rnd * 101 + partition,
-        )
-    return scores(forward(model, x_test), y_test)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on an edge: the same sums in the same order
+    try:
+        torch.manual_seed(cfg.seed)
+        model = EdgeNet(input_shape_of(data.input_shape), data.num_classes)
+        for rnd in range(1, cfg.rounds + 1):
+            train(
+                model,
+                x,
+                y,
+                None,
+                epochs=cfg.local_epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr_at(rnd),
+                momentum=cfg.momentum,
+                temperature=1.0,
+                alpha=0.0,
+                seed=cfg.seed * 100_003 + rnd * 101 + partition,
+            )
+        return scores(forward(model, x_test), y_test)
+    finally:
+        torch.set_num_threads(threads)
