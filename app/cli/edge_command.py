@@ -54,8 +54,11 @@ def edge_run(ctx: CliContext, args: argparse.Namespace):
         trust_center=trusted,
         cache_dir=ctx.settings.data_dir / "task-cache",
     )
-    agent.start()  # a signal while connecting ends the process at once (default handlers)
+    hub.connect(timeout=30)  # a signal while connecting ends the process at once
+    # From here a signal ends it cleanly; installed before the agent says it is online, so
+    # one sent as soon as it is seen online is not met by Python's default handler.
     on_stop_signals(agent.request_stop)
+    agent.start()
     print(f"edge {agent.name} ({device_id}) connected to {args.hub}", file=sys.stderr)
     if data:
         print(f"data: {', '.join(f'{k}={v}' for k, v in sorted(data.items()))}", file=sys.stderr)
