@@ -275,7 +275,7 @@ class EdgeAgent:
             device=run.device,
             round=rnd,
             training=cfg,
-            seed=cfg.seed * 100_003 + rnd * 101 + run.partition,
+            seed=cfg.edge_seed(rnd, run.partition),
             logger=run.logger,
             progress=lambda f: self._progress.__setitem__(run.address.job_id, float(f)),
             prox_mu=float(message.body.get("prox_mu", 0.0)),

@@ -147,6 +147,11 @@ class TrainingSpec(_Strict):
             raise ValueError("lr_min must be below lr for a cosine schedule")
         return self
 
+    def edge_seed(self, rnd: int, partition: int) -> int:
+        """The seed of an edge's training in round `rnd`: the same for every protocol and
+        for the same model trained alone on that edge's partition."""
+        return self.seed * 100_003 + rnd * 101 + partition
+
     def lr_at(self, rnd: int) -> float:
         """The learning rate of round `rnd` (1-based) under the schedule."""
         if self.lr_schedule == "step":

@@ -43,7 +43,7 @@ def train_alone(config: FLConfig, partition: int, parts: int) -> dict[str, float
                 momentum=cfg.momentum,
                 temperature=1.0,
                 alpha=0.0,
-                seed=cfg.seed * 100_003 + rnd * 101 + partition,
+                seed=cfg.edge_seed(rnd, partition),
             )
         return scores(forward(model, x_test), y_test)
     finally:

@@ -82,7 +82,7 @@ class GKTNode:
             momentum=cfg.momentum,
             temperature=spec.temperature,
             alpha=spec.alpha,
-            seed=cfg.seed * 100_003 + rnd * 101 + self.run.partition,
+            seed=cfg.edge_seed(rnd, self.run.partition),
         )
         tested = scores(forward(self.model, self.x_test), self.y_test)
         features = forward(self.model.extractor, self.x)

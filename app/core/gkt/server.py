@@ -25,7 +25,7 @@ from app.core.gkt.distill import forward, scores, train
 from app.core.gkt.models import EdgeNet, input_shape_of, server_net
 from app.core.gkt.node import FEATURES, ROUND
 from app.core.models import get_weights
-from app.core.run.coordinator import RunCoordinator
+from app.core.run.coordinator import RunCoordinator, Stopped
 from app.core.run.joining import invite_edges
 from app.core.run.protocol import (
     FAILED,
@@ -40,10 +40,6 @@ from app.wire import topics
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
-
-
-class _Stopped(Exception):
-    pass
 
 
 class Upload:
@@ -88,7 +84,7 @@ class GKTServer(RunCoordinator):
         try:
             self._serve(outcome)
             outcome.state = FINISHED
-        except _Stopped:
+        except Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
             if self._failure:
                 outcome.state, outcome.reason = FAILED, self._failure
@@ -125,7 +121,7 @@ class GKTServer(RunCoordinator):
             f"through layers {list(self.config.model.hidden)}",
         )
         if not invite_edges(self.hub, self.spec, self.members, self._stop, self.say):
-            raise _Stopped
+            raise Stopped
         self.out.status(RUNNING, 0)
         teacher: dict[str, np.ndarray] = {}
         for rnd in range(1, cfg.rounds + 1):
@@ -218,7 +214,7 @@ class GKTServer(RunCoordinator):
             except queue.Empty:
                 continue
             if topic == "stop" or self._stop.is_set():
-                raise _Stopped
+                raise Stopped
             if topic == "offline":
                 waiting &= set(self.members.alive())
                 continue

@@ -140,7 +140,7 @@ class PeerNode:
                 device=run.device,
                 round=rnd,
                 training=cfg,
-                seed=cfg.seed * 100_003 + rnd * 101 + run.partition,
+                seed=cfg.edge_seed(rnd, run.partition),
                 logger=run.logger,
                 progress=self.progress,
             )

@@ -17,6 +17,10 @@ from app.wire.hub import Hub
 from app.wire.messages import Message, MessageType
 
 
+class Stopped(Exception):
+    """Raised inside a coordinator's run when a stop was asked for: it ends the run."""
+
+
 class RunCoordinator:
     def __init__(self, hub: Hub, spec: RunSpec) -> None:
         self.hub, self.spec, self.config = hub, spec, spec.config

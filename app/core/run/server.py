@@ -19,7 +19,7 @@ from app.core.algorithms import build_strategy
 from app.core.algorithms.robust import aggregator_for, bound_update
 from app.core.algorithms.sampling import sample_clients
 from app.core.artifacts import ArtifactNotWritten, load_start_model
-from app.core.run.coordinator import RunCoordinator
+from app.core.run.coordinator import RunCoordinator, Stopped
 from app.core.run.final_round import final_evaluation, record_federated
 from app.core.run.joining import invite_edges
 from app.core.run.model_delivery import ModelDelivery
@@ -40,10 +40,6 @@ from app.wire.hub import Hub, HubState
 from app.wire.messages import Message, MessageType
 
 log = logging.getLogger(__name__)
-
-
-class _Stopped(Exception):
-    pass
 
 
 class FLServer(RunCoordinator):
@@ -127,7 +123,7 @@ class FLServer(RunCoordinator):
                     cfg.privacy.noise_multiplier, cfg.privacy.delta, first_round - 1
                 )
             if not invite_edges(self.hub, self.spec, self.members, self._stop, self.say):
-                raise _Stopped
+                raise Stopped
             self.out.status(RUNNING, first_round - 1)
             model_bytes = sum(int(w.nbytes) for w in weights.values())
             for rnd in range(first_round, cfg.training.rounds + 1):
@@ -186,7 +182,7 @@ class FLServer(RunCoordinator):
                     self._stop,
                 )
                 if final is None:
-                    raise _Stopped
+                    raise Stopped
                 record_federated(self.out, outcome.rounds_done, final, outcome, test_data is None)
                 if final:
                     fed = federated(final)
@@ -197,7 +193,7 @@ class FLServer(RunCoordinator):
                         f"{fed['fed_val_samples']:.0f} samples",
                     )
             outcome.state = FINISHED
-        except _Stopped:
+        except Stopped:
             outcome.state, outcome.reason = STOPPED, "stopped by the operator"
             if self._failure:
                 outcome.state, outcome.reason = FAILED, self._failure
@@ -252,7 +248,7 @@ class FLServer(RunCoordinator):
                 self._stop.is_set,
             )
             if self._stop.is_set():
-                raise _Stopped
+                raise Stopped
             return strategy.apply(weights, combined), evals
         try:
             combined = running.mean()
@@ -294,7 +290,7 @@ class FLServer(RunCoordinator):
             except queue.Empty:
                 continue
             if self._stop.is_set():
-                raise _Stopped
+                raise Stopped
             if kind == "resend":
                 missing = sorted(waiting - updates - self.members.offline())
                 if missing:
