@@ -4,8 +4,6 @@ edges and server agree on the feature size without a word."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -51,7 +49,3 @@ def input_shape_of(x_shape: tuple[int, ...]) -> tuple[int, ...]:
     vector is a sequence of one channel."""
     shape = tuple(x_shape)
     return (1, shape[0]) if len(shape) == 1 else shape
-
-
-def parameters(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())
